@@ -1,0 +1,1 @@
+// Placeholder until the flanneld stand-in lands: builds nothing.

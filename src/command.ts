@@ -1,0 +1,81 @@
+/**
+ * One base class for every command: shared flags, --json, and typed errors → exit codes (errors.ts).
+ * Commands stay thin adapters: parse flags, call the library, print a human report, return the report.
+ */
+import { Command, Flags, Interfaces } from '@oclif/core';
+import { ExitCode, FlanctlError, InventoryError, exitCodeOf, errorMessage, type ExitCodeValue } from './errors.js';
+import { loadInventory, type Inventory } from './inventory.js';
+
+export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof FlanctlCommand)['baseFlags'] & T['flags']>;
+
+export abstract class FlanctlCommand<T extends typeof Command = typeof Command> extends Command {
+  static enableJsonFlag = true;
+
+  static baseFlags = {
+    inventory: Flags.string({
+      char: 'i',
+      summary: 'Path of the inventory file.',
+      env: 'FLANCTL_INVENTORY',
+      default: 'inventory.yaml',
+      helpGroup: 'GLOBAL',
+    }),
+  };
+
+  /** Flags shared by commands that change hosts. */
+  static changeFlags = {
+    'dry-run': Flags.boolean({ summary: 'Show what would change and change nothing.' }),
+    concurrency: Flags.integer({ summary: 'Hosts handled at once (default: ssh.concurrency from the inventory).', min: 1, max: 256 }),
+    yes: Flags.boolean({ char: 'y', summary: 'Do not ask for confirmation.' }),
+  };
+
+  protected flags!: BaseFlags<T>;
+
+  async init(): Promise<void> {
+    await super.init();
+    const { flags } = await this.parse({
+      flags: this.ctor.flags,
+      baseFlags: (this.ctor as typeof FlanctlCommand).baseFlags,
+      enableJsonFlag: this.ctor.enableJsonFlag,
+      args: this.ctor.args,
+      strict: this.ctor.strict,
+    });
+    this.flags = flags as BaseFlags<T>;
+  }
+
+  protected async inventory(): Promise<Inventory> {
+    return loadInventory((this.flags as { inventory: string }).inventory);
+  }
+
+  /** Human output; silent under --json. */
+  protected say(text = ''): void {
+    if (!this.jsonEnabled()) this.log(text);
+  }
+
+  /** Set the exit code for a command that still returns its report (e.g. verify → 3). */
+  protected setExitCode(code: ExitCodeValue): void {
+    process.exitCode = code;
+  }
+
+  protected async catch(err: Error & { exitCode?: number; oclif?: { exit?: number } }): Promise<unknown> {
+    // oclif's own exits and flag-parsing errors keep their behaviour (parse errors exit 2).
+    if (!(err instanceof FlanctlError)) {
+      if (err.oclif?.exit !== undefined) return super.catch(err);
+      if (err.constructor?.name?.endsWith('Error') && /Unexpected argument|Nonexistent flag|Missing required|Expected/.test(err.message)) {
+        return super.catch(Object.assign(err, { oclif: { exit: ExitCode.usage } }));
+      }
+    }
+    const code = exitCodeOf(err);
+    if (this.jsonEnabled()) {
+      const body: Record<string, unknown> = { error: { name: err.name, message: errorMessage(err), exitCode: code } };
+      if (err instanceof InventoryError) (body.error as Record<string, unknown>).problems = err.problems;
+      if (err instanceof FlanctlError && err.hint) (body.error as Record<string, unknown>).hint = err.hint;
+      this.logJson(body);
+    } else {
+      this.logToStderr(`Error: ${errorMessage(err)}`);
+      if (err instanceof FlanctlError && err.hint) this.logToStderr(`Hint: ${err.hint}`);
+      if (!(err instanceof FlanctlError) && process.env.FLANCTL_DEBUG) this.logToStderr(err.stack ?? '');
+    }
+    process.exitCode = code;
+    return this.exit(code);
+  }
+}
