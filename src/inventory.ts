@@ -84,7 +84,10 @@ export const inventorySchema = z.object({
     flanneld: z.object({
       cn: z.string().min(1).default('flanneld'),
       names: names.optional(),
-      key: z.object({ algo: z.enum(['rsa', 'ecdsa']).default('rsa'), size: z.number().int().default(2048) }).strict().default({ algo: 'rsa', size: 2048 }),
+      /** size defaults per algo: rsa 2048, ecdsa 256 (P-256). */
+      key: z.object({ algo: z.enum(['rsa', 'ecdsa']).default('rsa'), size: z.number().int().optional() }).strict()
+        .transform((k) => ({ algo: k.algo, size: k.size ?? (k.algo === 'ecdsa' ? 256 : 2048) }))
+        .default({ algo: 'rsa', size: 2048 }),
       expiry: duration.default('8760h'),
     }).strict().default({ cn: 'flanneld', key: { algo: 'rsa', size: 2048 }, expiry: '8760h' }),
   }).strict().default({ dir: 'pki', ca: { cn: 'flannel-ca', expiry: '87600h' }, flanneld: { cn: 'flanneld', key: { algo: 'rsa', size: 2048 }, expiry: '8760h' } }),

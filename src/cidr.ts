@@ -1,0 +1,66 @@
+/**
+ * IPv4 CIDR helpers on top of ipaddr.js. Integers appear only where flannel itself steps through
+ * subnets (SubnetMin..SubnetMax in SubnetLen steps).
+ */
+import ipaddr from 'ipaddr.js';
+
+export interface Cidr {
+  /** The network address (host bits cleared), e.g. "10.244.0.0". */
+  network: string;
+  prefix: number;
+  /** The address as written, e.g. "10.244.1.0" for "10.244.1.0/16". */
+  address: string;
+}
+
+export function isIpv4(text: string): boolean {
+  return ipaddr.IPv4.isValidFourPartDecimal(text);
+}
+
+/** "10.244.1.0/16" → {network: "10.244.0.0", prefix: 16, address: "10.244.1.0"}; undefined if not an IPv4 CIDR. */
+export function parseCidr(text: string): Cidr | undefined {
+  const [addr, len] = text.split('/');
+  if (!isIpv4(addr ?? '') || !/^\d{1,2}$/.test(len ?? '') || Number(len) > 32) return undefined;
+  return { network: ipaddr.IPv4.networkAddressFromCIDR(text).toString(), prefix: Number(len), address: addr };
+}
+
+export function ipToInt(ip: string): number {
+  return ipaddr.IPv4.parse(ip).toByteArray().reduce((n, b) => n * 256 + b, 0);
+}
+
+export function intToIp(n: number): string {
+  return [24, 16, 8, 0].map((s) => Math.floor(n / 2 ** s) % 256).join('.');
+}
+
+/** True when ip (dotted IPv4) lies inside cidr. Non-IPv4 input is never inside. */
+export function ipInCidr(ip: string, cidr: string): boolean {
+  const c = parseCidr(cidr);
+  if (!c || !isIpv4(ip)) return false;
+  return ipaddr.IPv4.parse(ip).match(ipaddr.IPv4.parse(c.network), c.prefix);
+}
+
+/** True when two CIDRs share at least one address. */
+export function cidrsOverlap(a: string, b: string): boolean {
+  const x = parseCidr(a);
+  const y = parseCidr(b);
+  if (!x || !y) return false;
+  return ipInCidr(x.network, `${y.network}/${y.prefix}`) || ipInCidr(y.network, `${x.network}/${x.prefix}`);
+}
+
+/** Number of addresses in a prefix length. */
+export const blockSize = (prefix: number) => 2 ** (32 - prefix);
+
+/** True when ip is the first address of a /len block. */
+export function isAligned(ip: string, len: number): boolean {
+  return ipToInt(ip) % blockSize(len) === 0;
+}
+
+/** "10.244.0.0/16" normalised to its network address. */
+export function normaliseCidr(text: string): string {
+  const c = parseCidr(text);
+  return c ? `${c.network}/${c.prefix}` : text;
+}
+
+/** The last address of a CIDR. */
+export function lastAddress(cidr: string): string {
+  return ipaddr.IPv4.broadcastAddressFromCIDR(cidr).toString();
+}

@@ -1,0 +1,54 @@
+/**
+ * One connection per host for a whole command run: get(nodeName) connects lazily on first use and
+ * returns the same Connector afterwards (concurrent callers share the pending connect).
+ * A jump host, when configured, is connected once and shared by every node.
+ */
+import { FlanctlError, SshError, UsageError, errorMessage } from '../errors.js';
+import type { Inventory, NodeSpec } from '../inventory.js';
+import type { Connector } from './connector.js';
+import { connectSsh, openJump, type Client } from './ssh.js';
+
+export interface PoolOptions {
+  trustNewHosts?: boolean;
+  /** Replace SSH (tests, lab): how to connect to a node. */
+  connect?: (node: NodeSpec) => Promise<Connector>;
+}
+
+export interface Pool {
+  get(nodeName: string): Promise<Connector>;
+  closeAll(): Promise<void>;
+}
+
+export function openPool(inv: Inventory, opts: PoolOptions = {}): Pool {
+  const conns = new Map<string, Promise<Connector>>();
+  let jump: Promise<{ client: Client; dispose(): void }> | undefined;
+  const sharedJump = async (): Promise<Client> => {
+    jump ??= openJump(inv, !!opts.trustNewHosts).then((ssh) => ({ client: ssh.connection as unknown as Client, dispose: () => ssh.dispose() }));
+    return (await jump).client;
+  };
+  const connect = opts.connect ?? ((node: NodeSpec) => connectSsh(inv, node, { trustNewHosts: opts.trustNewHosts, jump: sharedJump }));
+
+  return {
+    get(nodeName) {
+      const node = inv.nodes.find((n) => n.name === nodeName);
+      if (!node) return Promise.reject(new UsageError(`no node named "${nodeName}" in ${inv.file}`));
+      let conn = conns.get(nodeName);
+      if (!conn) {
+        conn = connect(node).catch((e: unknown) => {
+          if (e instanceof FlanctlError) throw e;
+          throw new SshError(`${node.name} (${node.host}): ${errorMessage(e)}`, { cause: e });
+        });
+        conns.set(nodeName, conn);
+      }
+      return conn;
+    },
+
+    async closeAll() {
+      const all = [...conns.values()];
+      conns.clear();
+      await Promise.all(all.map((p) => p.then((c) => c.close(), () => {})));
+      if (jump) await jump.then((j) => j.dispose(), () => {});
+      jump = undefined;
+    },
+  };
+}

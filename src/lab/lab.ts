@@ -1,0 +1,259 @@
+/**
+ * flanctl lab: labUp / labDown / labStatus / labExec (DESIGN.md §6). Everything created is recorded in
+ * DIR/state.json first, so `labDown` removes exactly that (by PID + start time), also after a crash.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, rmSync, statfsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { FlanctlError, UsageError, errorMessage } from '../errors.js';
+import { mapLimit } from '../parallel.js';
+import { bridgeExists, claimBridge, configureBridge, deleteBridge } from './bridge.js';
+import { ensurePackages } from './deps.js';
+import { ensureLabTls, etcdDir, spawnEtcd, stopEtcd, waitEtcdHealthy } from './etcd.js';
+import { STANDIN_TARBALL, inventoryFile, writeKnownHosts, writeLabInventory } from './inventory.js';
+import { MAX_NODES, labNames, nodeNames, nodeNumber, type LabNames } from './names.js';
+import {
+  createNodeNetwork, deleteNodeNetwork, ensureKeys, nodeDir, nodeRunning, nsenterPrefix, prepareNodeDir,
+  restartNodeServices, spawnNodeInit, stopNodeProcesses, waitNodeReady,
+} from './node.js';
+import { isAlive, sh, type RunResult } from './proc.js';
+import { emptyState, readState, removeState, saveState, type LabState, type NodeState } from './state.js';
+
+export type { LabState, NodeState } from './state.js';
+export { labStatus, type LabStatus } from './status.js';
+
+export const DEFAULT_LAB_DIR = '.flanctl-lab';
+export const DEFAULT_NODES = 3;
+
+export interface LabUpOptions {
+  dir: string;
+  nodes?: number;
+  flannelTarball?: string;
+  fresh?: boolean;
+  installDeps?: boolean;
+  /** Progress lines (the CLI prints them; default: silent). */
+  log?: (line: string) => void;
+}
+
+const OVERLAYFS_MAGIC = 0x794c7630;
+const FORBIDDEN_PARENTS = ['/etc', '/usr', '/var', '/proc', '/sys', '/dev'];
+
+export function checkRoot(): void {
+  if (typeof process.getuid === 'function' && process.getuid() !== 0) {
+    throw new FlanctlError('the lab needs root (network namespaces, mounts, a bridge)', { hint: 'Run it as root, e.g. `sudo flanctl lab up`.' });
+  }
+}
+
+/** The absolute lab dir; refuses places the nodes overlay (upper dirs may not live inside a lower dir). */
+export function labDir(dir: string): string {
+  const abs = resolve(dir);
+  if (abs === '/' || FORBIDDEN_PARENTS.some((p) => abs === p || abs.startsWith(`${p}/`))) {
+    throw new UsageError(`--dir ${abs}: the lab dir cannot be / or under ${FORBIDDEN_PARENTS.join(', ')} (nodes overlay /etc, /usr and /var)`);
+  }
+  return abs;
+}
+
+/** overlayfs refuses an upper dir on overlayfs: then the node dirs go on a tmpfs mounted at DIR/nodes. */
+function ensureNodesFilesystem(state: LabState): void {
+  const nodesDir = join(state.dir, 'nodes');
+  mkdirSync(nodesDir, { recursive: true, mode: 0o755 });
+  if (state.mounts.includes(nodesDir)) return;
+  if (Number(statfsSync(state.dir).type) !== OVERLAYFS_MAGIC) return;
+  state.mounts.push(nodesDir);
+  saveState(state);
+  const r = spawnSyncOk(['mount', '-t', 'tmpfs', '-o', 'mode=0755', 'flanlab-nodes', nodesDir]);
+  if (r) throw new FlanctlError(`cannot mount a tmpfs on ${nodesDir} (${state.dir} is on overlayfs): ${r}`);
+}
+
+function spawnSyncOk(argv: string[]): string | undefined {
+  const r = spawnSync(argv[0], argv.slice(1), { encoding: 'utf8' });
+  return r.status === 0 ? undefined : (r.stderr || String(r.error ?? `exit ${r.status}`)).trim();
+}
+
+/** Bring the lab to N running nodes + etcd; running nodes are kept. */
+export async function labUp(opts: LabUpOptions): Promise<LabState> {
+  const log = opts.log ?? (() => {});
+  const n = opts.nodes ?? DEFAULT_NODES;
+  if (!Number.isInteger(n) || n < 1 || n > MAX_NODES) throw new UsageError(`--nodes ${n}: expected 1..${MAX_NODES}`);
+  checkRoot();
+  const dir = labDir(opts.dir);
+  const tarball = opts.flannelTarball ? resolve(opts.flannelTarball) : STANDIN_TARBALL;
+  if (opts.flannelTarball && !existsSync(tarball)) throw new UsageError(`--flannel-tarball ${tarball}: not found`);
+  await ensurePackages(!!opts.installDeps, log);
+  if (opts.fresh && readState(dir)) {
+    log('--fresh: removing the existing lab');
+    await labDown({ dir, purge: true });
+  }
+  mkdirSync(dir, { recursive: true, mode: 0o755 });
+  const state = readState(dir) ?? emptyState(dir);
+  state.dir = dir;
+
+  const names = await ensureIndex(state, log);
+  await configureBridge(names);
+  ensureNodesFilesystem(state);
+  const wanted = Array.from({ length: n }, (_, i) => nodeNames(names.index, i + 1));
+  await ensureKeys(dir, wanted.map((w) => w.name));
+  const tls = await ensureLabTls(dir, names);
+
+  const etcdReady = (async () => {
+    if (!state.etcd || state.etcd.endpoint !== names.etcdClientUrl) {
+      await stopEtcd(state.etcd?.pid);
+      rmSync(join(etcdDir(dir), 'data'), { recursive: true, force: true }); // its member URLs were for another index
+      state.etcd = { endpoint: names.etcdClientUrl, dataDir: join(etcdDir(dir), 'data') };
+    }
+    if (!isAlive(state.etcd.pid)) {
+      state.etcd.pid = spawnEtcd(dir, names, tls);
+      saveState(state);
+      log(`etcd: started (pid ${state.etcd.pid.pid}) on ${names.etcdClientUrl}`);
+    }
+    await waitEtcdHealthy(dir, names.etcdClientUrl, tls, state.etcd.pid);
+  })();
+
+  // Nodes beyond N are removed (the lab is declarative).
+  const surplus = state.nodes.filter((s) => (nodeNumber(s.name) ?? Infinity) > n);
+  for (const s of surplus) {
+    await stopNodeProcesses(s);
+    await deleteNodeNetwork(s);
+    rmSync(nodeDir(dir, s.name), { recursive: true, force: true });
+    state.nodes = state.nodes.filter((x) => x !== s);
+    saveState(state);
+    log(`${s.name}: removed`);
+  }
+
+  const results = await mapLimit(wanted, 16, async (w) => {
+    let node = state.nodes.find((s) => s.name === w.name);
+    if (!node) {
+      node = { ...w };
+      state.nodes.push(node);
+      state.nodes.sort((a, b) => (nodeNumber(a.name) ?? 0) - (nodeNumber(b.name) ?? 0));
+      saveState(state);
+    }
+    if (nodeRunning(node)) {
+      const restarted = await restartNodeServices(node);
+      log(`${node.name}: running (pid ${node.init?.pid})${restarted.length ? `, restarted ${restarted.join(', ')}` : ''}`);
+    } else {
+      await stopNodeProcesses(node);
+      prepareNodeDir(dir, node.name);
+      await createNodeNetwork(names, node);
+      const p = await spawnNodeInit(dir, node);
+      node.unshare = p.unshare;
+      node.init = p.init;
+      saveState(state);
+      log(`${node.name}: started (pid ${node.init.pid}) at ${node.ip}`);
+    }
+    await waitNodeReady(dir, node);
+  });
+  const etcdResult = await etcdReady.then(() => undefined, (e: unknown) => e);
+  const failures = results.flatMap((r, i) => (r.ok ? [] : [`${wanted[i].name}: ${errorMessage(r.error)}`]));
+  if (etcdResult) failures.unshift(`etcd: ${errorMessage(etcdResult)}`);
+  saveState(state);
+  if (failures.length) {
+    throw new FlanctlError(`lab up failed:\n  ${failures.join('\n  ')}`, { hint: `Clean up with \`flanctl lab down --dir ${dir}\`.` });
+  }
+
+  writeKnownHosts(dir, state.nodes);
+  state.inventory = writeLabInventory(dir, names, state.nodes, tarball);
+  state.flannelTarball = tarball;
+  if (!existsSync(tarball)) log(`warning: ${tarball} does not exist yet (build it with \`npm run build\`)`);
+  saveState(state);
+  return state;
+}
+
+/** Reuse the recorded lab index while its bridge exists; else tear down what is left and claim one. */
+async function ensureIndex(state: LabState, log: (line: string) => void): Promise<LabNames> {
+  if (state.index !== undefined && state.bridge && bridgeExists(state.bridge)) return labNames(state.index);
+  const previous = state.index ?? state.lastIndex;
+  if (state.nodes.length || state.etcd?.pid) {
+    log('the lab bridge is gone: removing what is left of the previous lab');
+    await teardown(state);
+  }
+  const names = await claimBridge(previous);
+  Object.assign(state, { index: names.index, bridge: names.bridge, hostIp: names.hostIp, subnet: names.subnet });
+  saveState(state);
+  log(`bridge ${names.bridge}: ${names.hostIp}/${names.prefixLen}`);
+  return names;
+}
+
+/** Stop and delete everything recorded in state (processes by PID, namespaces, links, mounts). */
+async function teardown(state: LabState): Promise<string[]> {
+  const done: string[] = [];
+  const stops = await mapLimit(state.nodes, 32, async (node) => {
+    await stopNodeProcesses(node);
+    await deleteNodeNetwork(node);
+    done.push(node.name);
+  });
+  await stopEtcd(state.etcd?.pid);
+  if (state.etcd) state.etcd.pid = undefined;
+  state.nodes = state.nodes.filter((_, i) => !stops[i].ok);
+  saveState(state);
+  if (state.bridge) {
+    await deleteBridge(state.bridge);
+    done.push(state.bridge);
+  }
+  for (const m of [...state.mounts]) {
+    const r = await sh(['umount', m]);
+    if (r.code !== 0 && (await sh(['mountpoint', '-q', m])).code === 0) await sh(['umount', '-l', m]);
+    state.mounts = state.mounts.filter((x) => x !== m);
+    done.push(m);
+  }
+  state.lastIndex = state.index ?? state.lastIndex;
+  state.index = undefined;
+  state.bridge = undefined;
+  saveState(state);
+  const failed = stops.flatMap((r, i) => (r.ok ? [] : [`${state.nodes[i]?.name ?? '?'}: ${errorMessage(r.error)}`]));
+  if (failed.length) throw new FlanctlError(`lab down: could not remove every node:\n  ${failed.join('\n  ')}`);
+  return done;
+}
+
+/** Stop everything the lab recorded; with purge also delete DIR. Twice is fine. */
+export async function labDown(opts: { dir: string; purge?: boolean; log?: (line: string) => void }): Promise<{ dir: string; removed: string[]; purged: boolean }> {
+  checkRoot();
+  const dir = labDir(opts.dir);
+  const state = readState(dir);
+  const removed = state ? await teardown(state) : [];
+  for (const r of removed) opts.log?.(`removed ${r}`);
+  if (opts.purge && existsSync(dir)) {
+    if (!state && !looksLikeLab(dir)) throw new UsageError(`--dir ${dir}: not a lab dir (no state.json); not deleting it`);
+    rmSync(dir, { recursive: true, force: true });
+    opts.log?.(`deleted ${dir}`);
+    return { dir, removed, purged: true };
+  }
+  if (state) {
+    state.etcd = state.etcd && { ...state.etcd, pid: undefined };
+    saveState(state);
+  }
+  return { dir, removed, purged: false };
+}
+
+function looksLikeLab(dir: string): boolean {
+  const entries = readdirSync(dir);
+  return entries.length === 0 || entries.every((e) => ['nodes', 'ssh', 'pki', 'etcd', 'inventory.yaml', 'state.json.tmp'].includes(e));
+}
+
+export const labInventoryPath = (dir: string) => inventoryFile(labDir(dir));
+
+function runningNode(dir: string, nodeName: string): NodeState & { init: { pid: number; start: number } } {
+  const state = readState(labDir(dir));
+  if (!state) throw new UsageError(`no lab in ${labDir(dir)} (run \`flanctl lab up\`)`);
+  const node = state.nodes.find((n) => n.name === nodeName);
+  if (!node) throw new UsageError(`no node ${nodeName} in the lab (nodes: ${state.nodes.map((n) => n.name).join(', ') || 'none'})`);
+  if (!node.init || !nodeRunning(node)) throw new FlanctlError(`${nodeName} is not running (run \`flanctl lab up\`)`);
+  return node as NodeState & { init: { pid: number; start: number } };
+}
+
+/** The argv prefix that enters a running node (for localConnector({prefix})). */
+export function labNodePrefix(dir: string, nodeName: string): string[] {
+  return nsenterPrefix(runningNode(dir, nodeName).init.pid);
+}
+
+/** Run argv inside a node without SSH. `inherit` passes stdio through (the CLI); else output is captured. */
+export async function labExec(dir: string, nodeName: string, argv: string[], opts: { inherit?: boolean; input?: string } = {}): Promise<RunResult> {
+  if (!argv.length) throw new UsageError('no command given (usage: flanctl lab exec <node> -- <cmd…>)');
+  const full = [...labNodePrefix(dir, nodeName), ...argv];
+  if (!opts.inherit) return sh(full, { input: opts.input, timeoutMs: 600_000 });
+  return new Promise((resolvePromise) => {
+    const child = spawn(full[0], full.slice(1), { stdio: 'inherit', cwd: '/' });
+    child.on('error', (e) => resolvePromise({ code: 127, stdout: '', stderr: e.message }));
+    child.on('close', (code, signal) => resolvePromise({ code: code ?? (signal ? 128 : 1), stdout: '', stderr: '' }));
+  });
+}

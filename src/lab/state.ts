@@ -1,0 +1,64 @@
+/**
+ * DIR/state.json: everything a lab created (PIDs with start times, namespaces, links, mounts), written
+ * before and after each change so `lab down` can remove exactly that, also after a crash mid-way.
+ */
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { ProcId } from './proc.js';
+
+export interface NodeState {
+  name: string;
+  ip: string;
+  netns: string;
+  veth: string;
+  /** The node's init (PID 1 inside the node), as seen from the host. */
+  init?: ProcId;
+  /** The `unshare` process that forked the init. */
+  unshare?: ProcId;
+  /** SHA256 fingerprint and public line of the node's sshd host key. */
+  hostKey?: string;
+}
+
+export interface LabState {
+  version: 1;
+  dir: string;
+  index?: number;
+  /** The index of this lab before `lab down` (reused by the next `lab up` when still free). */
+  lastIndex?: number;
+  bridge?: string;
+  hostIp?: string;
+  subnet?: string;
+  etcd?: { pid?: ProcId; endpoint: string; dataDir: string };
+  /** Host mount points the lab made (e.g. a tmpfs under DIR when DIR is on overlayfs). */
+  mounts: string[];
+  nodes: NodeState[];
+  inventory?: string;
+  flannelTarball?: string;
+  createdAt: string;
+  updatedAt?: string;
+}
+
+export const stateFile = (dir: string) => join(dir, 'state.json');
+
+export function readState(dir: string): LabState | undefined {
+  const file = stateFile(dir);
+  if (!existsSync(file)) return undefined;
+  return JSON.parse(readFileSync(file, 'utf8')) as LabState;
+}
+
+export function emptyState(dir: string): LabState {
+  return { version: 1, dir, mounts: [], nodes: [], createdAt: new Date().toISOString() };
+}
+
+/** Atomic write (temp file + rename). Synchronous on purpose: parallel node starts never interleave. */
+export function saveState(state: LabState): void {
+  mkdirSync(state.dir, { recursive: true });
+  state.updatedAt = new Date().toISOString();
+  const file = stateFile(state.dir);
+  writeFileSync(`${file}.tmp`, JSON.stringify(state, null, 2) + '\n', { mode: 0o644 });
+  renameSync(`${file}.tmp`, file);
+}
+
+export function removeState(dir: string): void {
+  rmSync(stateFile(dir), { force: true });
+}

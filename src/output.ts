@@ -1,0 +1,217 @@
+/**
+ * How converge() shows progress (DESIGN.md §3 "Output"): listr2 with a task per target and a
+ * subtask per step on a TTY, plain lines otherwise, nothing in --json. The engine only emits
+ * events; an Observer renders them. summaryLine() is the one-line result.
+ */
+import { Listr, type ListrTaskWrapper } from 'listr2';
+import type { Report, StepResult, TargetReport } from './report.js';
+
+export type OutputMode = 'auto' | 'plain' | 'silent' | 'listr';
+
+export interface TargetInfo {
+  name: string;
+  steps: Array<{ id: string; title: string }>;
+}
+
+export interface Observer {
+  /** Every target of the run, in order, before anything starts. */
+  begin(targets: TargetInfo[], mode: Report['mode']): void;
+  targetStart(target: string): void;
+  /** open() finished; error set when it failed. */
+  targetOpened(target: string, error?: string): void;
+  stepStart(target: string, stepId: string): void;
+  stepProgress(target: string, stepId: string, text: string): void;
+  stepEnd(target: string, result: StepResult): void;
+  targetEnd(report: TargetReport): void;
+  end(report: Report): Promise<void>;
+}
+
+export interface OutputOptions {
+  /** Print summaryLine() at the end (default true). */
+  summary?: boolean;
+  stream?: NodeJS.WritableStream & { isTTY?: boolean };
+}
+
+export const CLUSTER_TARGET = 'etcd';
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Task = ListrTaskWrapper<any, any, any>;
+
+const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
+
+/** "bootstrap: 3 hosts, 24 changes, 3 restarts, 0 failed in 7.4 s" (plan: "… 5 planned changes …"). */
+export function summaryLine(report: Report): string {
+  const s = report.summary;
+  const changes = report.mode === 'check' ? plural(s.changed, 'planned change') : plural(s.changed, 'change');
+  const restarts = s.restarts ? `, ${plural(s.restarts, report.mode === 'check' ? 'planned restart' : 'restart')}` : '';
+  const failedNames = report.targets.filter((t) => !t.ok).map((t) => t.name);
+  const failed = `${s.failed} failed${failedNames.length ? ` (${failedNames.join(', ')})` : ''}`;
+  // The cluster-wide target is named "etcd" (report.ts); everything else is a host.
+  const hosts = report.targets.filter((t) => t.name !== CLUSTER_TARGET).length;
+  const where = `${plural(hosts, 'host')}${hosts < report.targets.length ? ` + ${CLUSTER_TARGET}` : ''}`;
+  return `${report.command}: ${where}, ${changes}${restarts}, ${failed} in ${secs(report.durationMs)}`;
+}
+
+function stepLine(r: StepResult): string {
+  switch (r.status) {
+    case 'changed': return `changed   ${r.title}: ${r.change?.summary ?? ''} (${secs(r.durationMs)})`;
+    case 'planned': return `planned   ${r.title}: ${r.change?.summary ?? ''}`;
+    case 'unchanged': return `ok        ${r.title}`;
+    case 'failed': return `FAILED    ${r.title}: ${r.error ?? ''}`;
+    case 'skipped': return `skipped   ${r.title}`;
+  }
+}
+
+export function silentObserver(): Observer {
+  return {
+    begin() {}, targetStart() {}, targetOpened() {}, stepStart() {}, stepProgress() {}, stepEnd() {}, targetEnd() {},
+    async end() {},
+  };
+}
+
+/** One line per finished step, prefixed by the target; progress at most every 2 s per step. */
+export function plainObserver(opts: OutputOptions = {}): Observer {
+  const out = opts.stream ?? process.stdout;
+  const write = (target: string, text: string) => out.write(`[${target}] ${text.replace(/\n/g, `\n[${target}]     `)}\n`);
+  const lastProgress = new Map<string, number>();
+  return {
+    begin() {},
+    targetStart() {},
+    targetOpened(target, error) {
+      if (error) write(target, `FAILED    ${error}`);
+    },
+    stepStart() {},
+    stepProgress(target, stepId, text) {
+      const key = `${target}\0${stepId}`;
+      const now = Date.now();
+      if (now - (lastProgress.get(key) ?? 0) < 2000) return;
+      lastProgress.set(key, now);
+      write(target, `...       ${text}`);
+    },
+    stepEnd(target, r) {
+      if (r.status !== 'skipped') write(target, stepLine(r));
+    },
+    targetEnd(t) {
+      const changed = t.steps.filter((s) => s.status === 'changed' || s.status === 'planned').length;
+      write(t.name, t.ok ? `done      ${plural(changed, 'change')} in ${secs(t.durationMs)}` : `FAILED    ${t.error ?? ''}`);
+    },
+    async end(report) {
+      if (opts.summary !== false) out.write(`${summaryLine(report)}\n`);
+    },
+  };
+}
+
+interface Deferred<T> {
+  promise: Promise<T>;
+  resolve(v: T): void;
+  done: boolean;
+}
+function deferred<T>(): Deferred<T> {
+  let resolve!: (v: T) => void;
+  const d: Deferred<T> = { promise: new Promise<T>((r) => (resolve = r)), resolve: (v) => { if (!d.done) { d.done = true; resolve(v); } }, done: false };
+  return d;
+}
+
+/**
+ * listr2 on a TTY: the engine drives, listr2 only mirrors. Each target task waits for its start
+ * event, then shows a "connect" subtask and one subtask per step that settle as the engine reports.
+ */
+export function listrObserver(opts: OutputOptions = {}): Observer {
+  type StepState = { started: Deferred<void>; ended: Deferred<StepResult>; task?: Task };
+  const targets = new Map<string, { started: Deferred<void>; opened: Deferred<string | undefined>; ended: Deferred<TargetReport>; steps: Map<string, StepState> }>();
+  let running: Promise<unknown> = Promise.resolve();
+  let mode: Report['mode'] = 'apply';
+
+  return {
+    begin(infos, m) {
+      mode = m;
+      for (const t of infos) {
+        targets.set(t.name, {
+          started: deferred(), opened: deferred(), ended: deferred(),
+          steps: new Map(t.steps.map((s) => [s.id, { started: deferred<void>(), ended: deferred<StepResult>() }])),
+        });
+      }
+      const list = new Listr(
+        infos.map((info) => ({
+          title: `${info.name} (waiting)`,
+          task: async (_: unknown, task: Task) => {
+            const st = targets.get(info.name)!;
+            await st.started.promise;
+            task.title = info.name;
+            const subtasks = [
+              {
+                title: 'connect',
+                task: async () => {
+                  const err = await st.opened.promise;
+                  if (err) throw new Error(err);
+                },
+              },
+              ...info.steps.map((s) => ({
+                title: s.title,
+                task: async (_c: unknown, sub: Task) => {
+                  const ss = st.steps.get(s.id)!;
+                  ss.task = sub;
+                  await ss.started.promise;
+                  const r = await ss.ended.promise;
+                  if (r.status === 'failed') throw new Error(r.error ?? 'failed');
+                  if (r.status === 'skipped') return sub.skip(`${s.title} (skipped)`);
+                  if (r.change) sub.title = `${s.title}: ${r.change.summary}${mode === 'check' ? ' (planned)' : ''}`;
+                },
+              })),
+            ];
+            const rep = st.ended.promise.then((t) => {
+              const n = t.steps.filter((x) => x.status === 'changed' || x.status === 'planned').length;
+              task.title = t.ok ? `${info.name}: ${plural(n, mode === 'check' ? 'planned change' : 'change')} in ${secs(t.durationMs)}` : `${info.name}: FAILED`;
+            });
+            return task.newListr(subtasks, { concurrent: false, exitOnError: false }).run().then(() => rep);
+          },
+        })),
+        {
+          concurrent: true,
+          exitOnError: false,
+          collectErrors: false,
+          registerSignalListeners: false,
+          renderer: 'default',
+          rendererOptions: { collapseSubtasks: true, collapseErrors: false, showErrorMessage: true },
+        },
+      );
+      running = list.run().catch(() => {});
+    },
+    targetStart(name) {
+      targets.get(name)?.started.resolve();
+    },
+    targetOpened(name, error) {
+      targets.get(name)?.opened.resolve(error);
+    },
+    stepStart(name, id) {
+      targets.get(name)?.steps.get(id)?.started.resolve();
+    },
+    stepProgress(name, id, text) {
+      const t = targets.get(name)?.steps.get(id)?.task;
+      if (t) t.output = text;
+    },
+    stepEnd(name, r) {
+      const s = targets.get(name)?.steps.get(r.id);
+      s?.started.resolve();
+      s?.ended.resolve(r);
+    },
+    targetEnd(t) {
+      const st = targets.get(t.name);
+      st?.started.resolve();
+      st?.opened.resolve(t.ok ? undefined : t.error);
+      st?.ended.resolve(t);
+    },
+    async end(report) {
+      await running;
+      if (opts.summary !== false) (opts.stream ?? process.stdout).write(`${summaryLine(report)}\n`);
+    },
+  };
+}
+
+export function makeObserver(mode: OutputMode, opts: OutputOptions = {}): Observer {
+  if (mode === 'silent') return silentObserver();
+  const stream = opts.stream ?? process.stdout;
+  const tty = !!stream.isTTY && process.env.TERM !== 'dumb' && process.env.CI !== 'true';
+  if (mode === 'listr' || (mode === 'auto' && tty)) return listrObserver(opts);
+  return plainObserver(opts);
+}

@@ -1,0 +1,143 @@
+/**
+ * Preflight (issue 4 item 3): before any change anywhere, collect EVERY problem at once, per node
+ * and on the control side; any problem → exit 1 listing them all, nothing changed on any host.
+ * Checks: node reachable with a trusted host key; root or passwordless sudo; `ip` and `iptables`
+ * present; the service manager present; br_netfilter and the backend's module loaded/built in or
+ * loadable (`modprobe -n`); the iface exists and carries the public IP; etcd reachable with the
+ * flanneld cert (issued first from pki when missing — on the control machine only); the tarball
+ * exists and contains flanneld.
+ */
+import type { Connector } from './connector/connector.js';
+import { FlanctlError, errorMessage } from './errors.js';
+import type { Inventory, NodeSpec } from './inventory.js';
+import type { Kv } from './kv/kv.js';
+import { configKey } from './leases.js';
+import { mapLimit } from './parallel.js';
+import { moduleLoadable, moduleLoaded, requiredModules } from './steps/modules.js';
+import type { FlannelTarball } from './tarball.js';
+
+export interface PreflightProblem {
+  /** Node name, "etcd", "pki" or "tarball". */
+  target: string;
+  message: string;
+}
+
+export class PreflightError extends FlanctlError {
+  readonly problems: PreflightProblem[];
+  constructor(problems: PreflightProblem[]) {
+    const byTarget = new Map<string, string[]>();
+    for (const p of problems) byTarget.set(p.target, [...(byTarget.get(p.target) ?? []), p.message]);
+    const lines = [...byTarget].map(([t, msgs]) => `  ${t}:\n${msgs.map((m) => `    - ${m.split('\n').join('\n      ')}`).join('\n')}`);
+    super(`preflight found ${problems.length} problem${problems.length === 1 ? '' : 's'}; nothing was changed:\n${lines.join('\n')}`, {
+      hint: 'Fix these and run the command again. `--trust-new-hosts` records unknown host keys (a changed key is always refused).',
+    });
+    this.problems = problems;
+  }
+}
+
+export interface PreflightDeps {
+  connect(node: NodeSpec): Promise<Connector>;
+  openKv(): Promise<Kv>;
+  /** Issue the flanneld client cert from the pki CA when it is missing (control machine only). */
+  ensureCert?(): Promise<unknown>;
+  readTarball(): Promise<FlannelTarball>;
+  concurrency: number;
+}
+
+export interface PreflightResult {
+  problems: PreflightProblem[];
+  kv?: Kv;
+  tarball?: FlannelTarball;
+}
+
+/** exit 127: the shell (ssh) or spawn (local) did not find the command. */
+const missing = (r: { code: number }) => r.code === 127;
+
+export async function checkNode(inv: Inventory, node: NodeSpec, conn: Connector): Promise<string[]> {
+  const problems: string[] = [];
+  const id = await conn.exec(['id', '-u']);
+  if (id.code !== 0 || id.stdout.trim() !== '0') {
+    problems.push(
+      inv.ssh.user === 'root'
+        ? `commands do not run as root (id -u: ${id.stdout.trim() || id.stderr.trim() || `exit ${id.code}`})`
+        : `${inv.ssh.user} has no passwordless sudo (sudo -n: ${(id.stderr || id.stdout).trim() || `exit ${id.code}`})`,
+    );
+    return problems; // every other check would fail the same way
+  }
+  if (missing(await conn.exec(['ip', '-V']))) problems.push('`ip` (iproute2) is not installed');
+  if (missing(await conn.exec(['iptables', '--version']))) problems.push('`iptables` is not installed');
+  if (inv.flannel.service === 'systemd') {
+    if (missing(await conn.exec(['systemctl', '--version']))) problems.push('`systemctl` not found, but flannel.service is systemd');
+  } else {
+    const r = await conn.exec(['supervisorctl', 'pid']);
+    if (missing(r)) problems.push('`supervisorctl` not found, but flannel.service is supervisord');
+    else if (r.code !== 0 || !/^\d+\s*$/.test(r.stdout)) problems.push(`supervisord is not running (supervisorctl pid: ${(r.stdout + r.stderr).trim() || `exit ${r.code}`})`);
+  }
+  for (const m of requiredModules(inv)) {
+    if (!(await moduleLoaded(conn, m)) && !(await moduleLoadable(conn, m))) {
+      problems.push(`kernel module ${m} is neither loaded, built in nor loadable (modprobe -n ${m})`);
+    }
+  }
+  const addr = await conn.exec(['ip', '-o', '-4', 'addr', 'show', 'dev', node.iface]);
+  if (addr.code !== 0) {
+    problems.push(`interface ${node.iface} does not exist (nodes[].iface)`);
+  } else {
+    const ips = [...addr.stdout.matchAll(/\binet (\d+\.\d+\.\d+\.\d+)\//g)].map((m) => m[1]);
+    if (!ips.includes(node.publicIp)) {
+      problems.push(`interface ${node.iface} does not carry the public IP ${node.publicIp} (it has ${ips.join(', ') || 'no IPv4 address'}; nodes[].publicIp / iface)`);
+    }
+  }
+  return problems;
+}
+
+export async function preflight(inv: Inventory, deps: PreflightDeps): Promise<PreflightResult> {
+  const problems: PreflightProblem[] = [];
+  const result: PreflightResult = { problems };
+
+  const control = (async () => {
+    await deps.readTarball().then(
+      (t) => (result.tarball = t),
+      (e) => problems.push({ target: 'tarball', message: errorMessage(e) }),
+    );
+    if (deps.ensureCert) {
+      try {
+        await deps.ensureCert();
+      } catch (e) {
+        problems.push({ target: 'pki', message: errorMessage(e) });
+        return; // etcd cannot be reached without the cert
+      }
+    }
+    try {
+      const kv = await deps.openKv();
+      result.kv = kv;
+      await kv.get(configKey(inv.etcd.prefix));
+    } catch (e) {
+      problems.push({ target: 'etcd', message: `not reachable with the flanneld certificate: ${errorMessage(e)}` });
+    }
+  })();
+
+  const nodes = mapLimit(inv.nodes, deps.concurrency, async (node) => {
+    let conn: Connector;
+    try {
+      conn = await deps.connect(node);
+    } catch (e) {
+      return [errorMessage(e)];
+    }
+    try {
+      return await checkNode(inv, node, conn);
+    } catch (e) {
+      return [errorMessage(e)];
+    }
+  });
+
+  await control;
+  const perNode = await nodes;
+  perNode.forEach((r, i) => {
+    const msgs = r.ok ? r.value : [errorMessage(r.error)];
+    for (const message of msgs) problems.push({ target: inv.nodes[i].name, message });
+  });
+  // Nodes first, in inventory order, then the control side.
+  const order = new Map(inv.nodes.map((n, i) => [n.name, i]));
+  problems.sort((a, b) => (order.get(a.target) ?? 1e6) - (order.get(b.target) ?? 1e6));
+  return result;
+}

@@ -1,0 +1,11 @@
+/**
+ * Binaries from the release tarball (flanneld, mk-docker-opts.sh) into flannel.installDir, 0755.
+ * The upload is skipped when the remote sha256 already matches (DESIGN.md §4 "Idempotent").
+ */
+import type { Step } from '../step.js';
+import type { TarballFile } from '../tarball.js';
+import { fileStep } from './file.js';
+
+export function binaryStep(id: string, name: string, path: string, file: TarballFile): Step {
+  return fileStep({ id, title: `${name} binary`, path, content: file.content, mode: 0o755, binary: true });
+}

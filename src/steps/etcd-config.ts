@@ -1,0 +1,67 @@
+/**
+ * Cluster-wide: `<prefix>/config` written through the inventory's API (v3 or v2) only when it
+ * differs (compared as JSON, key order ignored). A different Backend.Type is refused: changing the
+ * backend needs `flanctl switch-backend` (stop everywhere, clean up, start, verify, roll back).
+ */
+import { FlanctlError } from '../errors.js';
+import { applyNetworkConfig, configMatches, networkConfigText, prettyJson } from '../flannel-config.js';
+import type { Inventory } from '../inventory.js';
+import { configKey } from '../leases.js';
+import type { Step } from '../step.js';
+import { needKv, shortDiff } from './util.js';
+
+export interface ClusterState {
+  /** Set by the etcd-config step when an existing config changes: flanneld reads it only at start. */
+  configUpdated: boolean;
+}
+
+function backendType(text: string | undefined): string | undefined {
+  try {
+    const t = (JSON.parse(text ?? '') as { Backend?: { Type?: unknown } }).Backend?.Type;
+    return typeof t === 'string' ? t.toLowerCase() : 'udp'; // flanneld's default when Backend is missing
+  } catch {
+    return undefined;
+  }
+}
+
+/** The stored text with secrets (wireguard PSK) replaced, for display only. */
+function redacted(text: string): string {
+  try {
+    const v = JSON.parse(text) as { Backend?: Record<string, unknown> };
+    if (v.Backend && 'PSK' in v.Backend) v.Backend.PSK = '<redacted>';
+    return JSON.stringify(v);
+  } catch {
+    return text;
+  }
+}
+
+export function etcdConfigStep(inv: Inventory, state: ClusterState): Step {
+  const id = 'etcd:config';
+  const key = configKey(inv.etcd.prefix);
+  return {
+    id,
+    title: `network config ${key} (etcd ${inv.etcd.api})`,
+    async check(ctx) {
+      const kv = needKv(ctx, id);
+      const before = await kv.get(key);
+      const after = networkConfigText(inv);
+      if (configMatches(before, after)) return undefined;
+      const want = inv.network.backend.type;
+      const have = before === undefined ? undefined : backendType(before);
+      if (have && have !== want) {
+        throw new FlanctlError(`${key} says backend ${have}, the inventory says ${want}`, {
+          hint: `Change the backend with \`flanctl switch-backend ${want}\`, which stops flanneld everywhere, cleans up the old backend and rolls back on failure.`,
+        });
+      }
+      if (before !== undefined) state.configUpdated = true;
+      return {
+        action: before === undefined ? 'create' : 'update',
+        summary: `${key} (${inv.etcd.api})${before === undefined ? '' : ': flanneld restarts on every node to read it'}`,
+        diff: shortDiff(before === undefined ? '' : prettyJson(redacted(before)), prettyJson(networkConfigText(inv, { redact: true })), 1, 20),
+        apply: async () => {
+          await applyNetworkConfig(kv, inv);
+        },
+      };
+    },
+  };
+}

@@ -1,0 +1,114 @@
+/**
+ * A file on a node with given content and mode. The check compares the remote sha256 (no upload when
+ * it matches) and mode; the apply writes atomically (Connector.write: temp file + rename). Text files
+ * get a short diff for `plan`; secrets and binaries never do.
+ */
+import { run } from '../connector/connector.js';
+import { modeString } from '../connector/remote-scripts.js';
+import { remoteSha256, sha256Hex } from '../connector/sha256.js';
+import { FlanctlError } from '../errors.js';
+import type { Change, Step, StepContext } from '../step.js';
+import { onNode, shortDiff } from './util.js';
+
+export interface FileSpec {
+  id: string;
+  title: string;
+  /** Absolute remote path, or a function that picks it on the node (e.g. supervisord's include dir). */
+  path: string | ((ctx: StepContext) => Promise<string>);
+  content: string | Buffer | ((path: string) => string);
+  mode: number;
+  /** Keys: compared by sha256 only, never read back or shown. */
+  secret?: boolean;
+  /** Binaries: no text diff; the summary shows size and sha256. */
+  binary?: boolean;
+  /** Problems with the rendered content; any problem stops the write (nothing is changed). */
+  validate?: (content: string) => string[];
+}
+
+/** The remote file's permission bits, or undefined when it does not exist. */
+export async function remoteMode(ctx: StepContext, path: string, stepId: string): Promise<number | undefined> {
+  const { conn } = onNode(ctx, stepId);
+  const r = await conn.exec(['stat', '-L', '-c', '%a', '--', path]);
+  if (r.code !== 0) return undefined;
+  const mode = parseInt(r.stdout.trim(), 8);
+  return Number.isNaN(mode) ? undefined : mode;
+}
+
+const size = (n: number) => (n >= 1 << 20 ? `${(n / (1 << 20)).toFixed(1)} MB` : n >= 1024 ? `${(n / 1024).toFixed(1)} kB` : `${n} B`);
+const isText = (b: Buffer) => b.length < 256 * 1024 && !b.includes(0);
+
+export function fileStep(spec: FileSpec): Step {
+  return {
+    id: spec.id,
+    title: spec.title,
+    async check(ctx): Promise<Change | undefined> {
+      const { conn } = onNode(ctx, spec.id);
+      const path = typeof spec.path === 'string' ? spec.path : await spec.path(ctx);
+      const raw = typeof spec.content === 'function' ? spec.content(path) : spec.content;
+      const content = Buffer.isBuffer(raw) ? raw : Buffer.from(raw);
+      const wantSha = sha256Hex(content);
+      const mode = await remoteMode(ctx, path, spec.id);
+      const haveSha = mode === undefined ? undefined : await remoteSha256(conn, path);
+      if (mode !== undefined && haveSha === wantSha && mode === spec.mode) return undefined;
+
+      const write = async () => {
+        if (spec.validate) {
+          const problems = spec.validate(content.toString('utf8'));
+          if (problems.length) throw new FlanctlError(`${conn.name}: refusing to write ${path}:\n  ${problems.join('\n  ')}`);
+        }
+        ctx.progress?.(`writing ${path} (${size(content.length)})`);
+        await conn.write(path, content, spec.mode);
+      };
+
+      if (mode === undefined) {
+        return {
+          action: 'create',
+          summary: `${path} (${spec.secret ? 'secret, ' : ''}${size(content.length)}, ${modeString(spec.mode)})`,
+          apply: write,
+        };
+      }
+      if (haveSha === wantSha) {
+        return {
+          action: 'update',
+          summary: `${path}: mode ${modeString(mode)} → ${modeString(spec.mode)}`,
+          apply: async () => {
+            await run(conn, ['chmod', modeString(spec.mode), '--', path]);
+          },
+        };
+      }
+      let diff: Change['diff'];
+      if (spec.binary) {
+        diff = { before: `sha256 ${haveSha?.slice(0, 12) ?? '?'}…`, after: `sha256 ${wantSha.slice(0, 12)}…` };
+      } else if (!spec.secret) {
+        const before = await conn.read(path);
+        if (before && isText(before) && isText(content)) diff = shortDiff(before.toString('utf8'), content.toString('utf8'));
+      }
+      const modeNote = mode !== spec.mode ? `, mode ${modeString(mode)} → ${modeString(spec.mode)}` : '';
+      return {
+        action: 'update',
+        summary: `${path} (${spec.secret ? 'secret, content changed' : `${size(content.length)}`}${modeNote})`,
+        ...(diff ? { diff } : {}),
+        apply: write,
+      };
+    },
+  };
+}
+
+/** A directory that must exist (supervisord refuses a program whose log directory is missing). */
+export function dirStep(id: string, path: string): Step {
+  return {
+    id,
+    title: `directory ${path}`,
+    async check(ctx) {
+      const { conn } = onNode(ctx, id);
+      if ((await conn.exec(['test', '-d', path])).code === 0) return undefined;
+      return {
+        action: 'create',
+        summary: `${path}/`,
+        apply: async () => {
+          await run(conn, ['mkdir', '-p', '-m', '0755', '--', path]);
+        },
+      };
+    },
+  };
+}

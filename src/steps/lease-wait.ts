@@ -1,0 +1,64 @@
+/**
+ * Wait until the node holds a lease in etcd whose PublicIP is the node's, and flanneld wrote
+ * subnet.env for it. A timeout fails with the last lines of flanneld's log.
+ */
+import { FlanctlError } from '../errors.js';
+import type { Inventory } from '../inventory.js';
+import { listLeases, type Lease } from '../leases.js';
+import type { Step, StepContext } from '../step.js';
+import { flanneldLogTail } from './service.js';
+import { leaseSubnetFromEnv, needKv, onNode, parseEnvFile, pollUntil } from './util.js';
+
+export interface LeaseState {
+  lease?: Lease;
+  /** The lease network from subnet.env's FLANNEL_SUBNET. */
+  envSubnet?: string;
+}
+
+export async function observeLease(ctx: StepContext, inv: Inventory, stepId: string): Promise<LeaseState> {
+  const { node, conn } = onNode(ctx, stepId);
+  const leases = await listLeases(needKv(ctx, stepId), inv.etcd.prefix);
+  const lease = leases.find((l) => l.publicIp === node.publicIp);
+  const env = await conn.read(inv.flannel.subnetFile);
+  const envSubnet = env ? leaseSubnetFromEnv(parseEnvFile(env.toString('utf8')).FLANNEL_SUBNET) : undefined;
+  return { lease, envSubnet };
+}
+
+const ready = (s: LeaseState) => !!s.lease && s.envSubnet === s.lease.subnet;
+
+export function leaseWaitStep(inv: Inventory, opts: { timeoutMs: number }): Step {
+  const id = 'lease:wait';
+  return {
+    id,
+    title: 'subnet lease + subnet.env',
+    async check(ctx) {
+      const { node, conn } = onNode(ctx, id);
+      const state = await observeLease(ctx, inv, id);
+      if (ready(state)) return undefined;
+      const what = !state.lease ? 'a subnet lease in etcd' : `${inv.flannel.subnetFile} for ${state.lease.subnet}`;
+      return {
+        action: 'create',
+        summary: `flanneld acquires ${what} (public IP ${node.publicIp})`,
+        apply: async () => {
+          ctx.progress?.('waiting for a subnet lease');
+          const last = { state };
+          const ok = await pollUntil(async () => {
+            last.state = await observeLease(ctx, inv, id);
+            return ready(last.state) ? last.state : undefined;
+          }, opts.timeoutMs);
+          if (ok) return;
+          const log = await flanneldLogTail(inv, conn);
+          const s = last.state;
+          const missing = !s.lease
+            ? `no lease with PublicIP ${node.publicIp} under ${inv.etcd.prefix}/subnets`
+            : s.envSubnet
+              ? `${inv.flannel.subnetFile} is for ${s.envSubnet}, the lease is ${s.lease.subnet}`
+              : `lease ${s.lease.subnet} but no ${inv.flannel.subnetFile}`;
+          throw new FlanctlError(`${node.name}: flanneld not ready after ${Math.round(opts.timeoutMs / 1000)} s: ${missing}${log ? `\n  last lines of flanneld's log:\n    ${log.split('\n').join('\n    ')}` : ''}`, {
+            hint: 'Check etcd reachability from the node, the certificates in flannel.configDir and flannel.iface.',
+          });
+        },
+      };
+    },
+  };
+}

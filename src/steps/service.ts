@@ -1,0 +1,237 @@
+/**
+ * flanneld as a service: the definition file (systemd unit or supervisord program) and the running
+ * state. The service restarts only when a file it depends on changed earlier in this run
+ * (ctx.touched), when the network config in etcd changed, or when it is not running.
+ *
+ * supervisord (LAB-NOTES.md): `update` restarts a program only when its own section changed, and
+ * `start` on a running program exits 0 — so the state is always read from `supervisorctl status`,
+ * and a program that `update` just (re)started is never restarted again (its pid changed).
+ */
+import type { Connector } from '../connector/connector.js';
+import { run } from '../connector/connector.js';
+import { FlanctlError } from '../errors.js';
+import type { Inventory, NodeSpec } from '../inventory.js';
+import type { Change, Step, StepContext } from '../step.js';
+import {
+  SUPERVISORD_CONF_CANDIDATES,
+  SUPERVISORD_PROGRAMS,
+  flanctlManagesIptables,
+  iniProblems,
+  remotePaths,
+  renderSupervisordConf,
+  renderSystemdUnit,
+} from '../templates.js';
+import { fileStep } from './file.js';
+import { onNode, pollUntil } from './util.js';
+
+export const DEFINITION_ID = 'service:definition';
+
+/** Where supervisord includes program files on this node (Debian conf.d, else RHEL supervisord.d). */
+export async function supervisordConfPath(conn: Connector): Promise<string> {
+  for (const c of SUPERVISORD_CONF_CANDIDATES) if ((await conn.exec(['test', '-d', c.dir])).code === 0) return c.path;
+  return SUPERVISORD_CONF_CANDIDATES[0].path;
+}
+
+export function serviceDefinitionStep(inv: Inventory, node: NodeSpec, opts: { hasMkDockerOpts: boolean }): Step {
+  if (inv.flannel.service === 'systemd') {
+    return fileStep({
+      id: DEFINITION_ID,
+      title: 'systemd unit',
+      path: remotePaths(inv).systemdUnit,
+      content: renderSystemdUnit(inv, node, opts),
+      mode: 0o644,
+      validate: iniProblems,
+    });
+  }
+  return fileStep({
+    id: DEFINITION_ID,
+    title: 'supervisord program',
+    path: (ctx) => supervisordConfPath(onNode(ctx, DEFINITION_ID).conn),
+    content: (path) => renderSupervisordConf(inv, node, path),
+    mode: 0o644,
+    validate: iniProblems,
+  });
+}
+
+// ---- supervisord -------------------------------------------------------------------------------
+
+export interface ProgramStatus {
+  state: string; // RUNNING, STARTING, STOPPED, BACKOFF, FATAL, EXITED, MISSING
+  pid?: number;
+}
+
+export function parseSupervisorStatus(stdout: string, names: string[]): Record<string, ProgramStatus> {
+  const out: Record<string, ProgramStatus> = {};
+  for (const name of names) out[name] = { state: 'MISSING' };
+  for (const line of stdout.split('\n')) {
+    const m = /^(\S+?):?\s+([A-Z]+)\b(.*)$/.exec(line.trim());
+    if (!m || !(m[1] in out)) continue;
+    if (m[2] === 'ERROR') continue; // "flanneld: ERROR (no such process)"
+    const pid = /pid (\d+)/.exec(m[3]);
+    out[m[1]] = { state: m[2], ...(pid ? { pid: Number(pid[1]) } : {}) };
+  }
+  return out;
+}
+
+async function supervisorStatus(conn: Connector, names: string[]): Promise<Record<string, ProgramStatus>> {
+  const r = await conn.exec(['supervisorctl', 'status', ...names]);
+  if (r.code === 127) throw new FlanctlError(`${conn.name}: supervisorctl not found`);
+  if (/refused|no such file|SHUTDOWN_STATE|unix:\/\//i.test(r.stdout + r.stderr) && !/[A-Z]{4,}\s+pid/.test(r.stdout)) {
+    throw new FlanctlError(`${conn.name}: supervisord is not reachable: ${(r.stdout + r.stderr).trim()}`, { hint: 'Start supervisord on the node.' });
+  }
+  return parseSupervisorStatus(r.stdout, names);
+}
+
+const up = (s: ProgramStatus) => s.state === 'RUNNING' || s.state === 'STARTING';
+
+async function supervisorctl(conn: Connector, args: string[]): Promise<string> {
+  const r = await conn.exec(['supervisorctl', ...args]);
+  const text = `${r.stdout}${r.stderr}`;
+  const benign = text.replace(/ERROR \((already started|not running)\)/g, '');
+  if (/ERROR/.test(benign) || (r.code !== 0 && benign === text)) {
+    throw new FlanctlError(`${conn.name}: supervisorctl ${args.join(' ')}: ${text.trim() || `exit ${r.code}`}`);
+  }
+  return text;
+}
+
+// ---- systemd -----------------------------------------------------------------------------------
+
+async function systemdState(conn: Connector): Promise<{ enabled: boolean; active: string }> {
+  const en = await conn.exec(['systemctl', 'is-enabled', 'flanneld']);
+  const ac = await conn.exec(['systemctl', 'is-active', 'flanneld']);
+  if (en.code === 127 || ac.code === 127) throw new FlanctlError(`${conn.name}: systemctl not found`);
+  return { enabled: en.stdout.trim() === 'enabled', active: ac.stdout.trim() || 'unknown' };
+}
+
+// ---- shared ------------------------------------------------------------------------------------
+
+/** The last lines of flanneld's log on the node (supervisord log file or the journal). */
+export async function flanneldLogTail(inv: Inventory, conn: Connector, lines = 15): Promise<string> {
+  const argv =
+    inv.flannel.service === 'systemd'
+      ? ['journalctl', '-u', 'flanneld', '-n', String(lines), '--no-pager', '-o', 'cat']
+      : ['tail', '-n', String(lines), '--', remotePaths(inv).logFile];
+  const r = await conn.exec(argv).catch(() => undefined);
+  return r && r.code === 0 ? r.stdout.trimEnd() : '';
+}
+
+/** Restart flanneld now (peer-route repair, switch-backend). */
+export async function restartFlanneld(inv: Inventory, conn: Connector): Promise<void> {
+  if (inv.flannel.service === 'systemd') await run(conn, ['systemctl', 'restart', '--no-block', 'flanneld']);
+  else await supervisorctl(conn, ['restart', SUPERVISORD_PROGRAMS.flanneld]);
+}
+
+/** Stop flanneld now and wait until it is down (switch-backend, reset). Its exit status is meaningless (FLANNEL.md §9). */
+export async function stopFlanneld(inv: Inventory, conn: Connector, timeoutMs = 20_000): Promise<void> {
+  if (inv.flannel.service === 'systemd') {
+    await run(conn, ['systemctl', 'stop', 'flanneld']);
+    return;
+  }
+  const F = SUPERVISORD_PROGRAMS.flanneld;
+  await supervisorctl(conn, ['stop', F]);
+  const down = await pollUntil(async () => {
+    const s = (await supervisorStatus(conn, [F]))[F];
+    return up(s) ? undefined : s;
+  }, timeoutMs);
+  if (!down) throw new FlanctlError(`${conn.name}: flanneld did not stop within ${timeoutMs / 1000} s`);
+}
+
+/** Start flanneld and wait until it runs (supervisord: RUNNING after startsecs); throws with its last log lines. */
+export async function startFlanneld(inv: Inventory, conn: Connector, timeoutMs = 20_000): Promise<void> {
+  if (inv.flannel.service === 'systemd') {
+    await run(conn, ['systemctl', 'start', 'flanneld']);
+    return;
+  }
+  const F = SUPERVISORD_PROGRAMS.flanneld;
+  await supervisorctl(conn, ['start', F]);
+  const final = await pollUntil(async () => {
+    const s = (await supervisorStatus(conn, [F]))[F];
+    return s.state === 'RUNNING' || s.state === 'FATAL' || s.state === 'BACKOFF' || s.state === 'EXITED' ? s : undefined;
+  }, timeoutMs);
+  if (!final || final.state !== 'RUNNING') {
+    const log = await flanneldLogTail(inv, conn);
+    throw new FlanctlError(`${conn.name}: flanneld is ${final?.state ?? 'not running'} under supervisord${log ? `; last log lines:\n${log}` : ''}`);
+  }
+}
+
+export interface ServiceStepOptions {
+  /** Step ids whose change means flanneld must restart (certs, binary, definition). */
+  dependsOn: string[];
+  /** supervisord: step ids whose change restarts the flanctl-iptables program (the script). */
+  watcherDependsOn?: string[];
+  /** Restart even without touched files, e.g. "network config changed in etcd". */
+  restartReason?: () => string | undefined;
+}
+
+export function serviceStep(inv: Inventory, opts: ServiceStepOptions): Step {
+  const id = 'service:flanneld';
+  const touchedDeps = (ctx: StepContext) => opts.dependsOn.filter((d) => ctx.touched.has(d));
+  return {
+    id,
+    title: `flanneld service (${inv.flannel.service})`,
+    check: (ctx) => (inv.flannel.service === 'systemd' ? checkSystemd(ctx) : checkSupervisord(ctx)),
+  };
+
+  async function checkSystemd(ctx: StepContext): Promise<Change | undefined> {
+    const { conn } = onNode(ctx, id);
+    const st = await systemdState(conn);
+    const running = st.active === 'active' || st.active === 'activating';
+    const deps = touchedDeps(ctx);
+    const reasons = deps.length ? `changed: ${deps.join(', ')}` : opts.restartReason?.();
+    if (running && st.enabled && !reasons) return undefined;
+    const doRestart = !running || !!reasons;
+    const what = [!st.enabled && 'enable', doRestart && (running ? 'restart' : 'start')].filter(Boolean).join(' + ');
+    return {
+      action: doRestart ? 'restart' : 'update',
+      summary: `${what} flanneld (systemd${running ? `; ${reasons}` : `; ${st.active}`})`,
+      apply: async () => {
+        if (ctx.touched.has(DEFINITION_ID)) await run(conn, ['systemctl', 'daemon-reload']);
+        if (!st.enabled) await run(conn, ['systemctl', 'enable', 'flanneld']);
+        if (doRestart) await run(conn, ['systemctl', '--no-block', running ? 'restart' : 'start', 'flanneld']);
+      },
+    };
+  }
+
+  async function checkSupervisord(ctx: StepContext): Promise<Change | undefined> {
+    const { conn } = onNode(ctx, id);
+    const F = SUPERVISORD_PROGRAMS.flanneld;
+    const W = SUPERVISORD_PROGRAMS.iptables;
+    const names = flanctlManagesIptables(inv) ? [F, W] : [F];
+    const before = await supervisorStatus(conn, names);
+    const deps = touchedDeps(ctx);
+    const reason = deps.length ? `changed: ${deps.join(', ')}` : opts.restartReason?.();
+    const flanneldAction = !up(before[F]) ? 'start' : reason ? 'restart' : undefined;
+    const watcherDeps = (opts.watcherDependsOn ?? []).filter((d) => ctx.touched.has(d));
+    const watcherAction = names.includes(W) ? (!up(before[W]) ? 'start' : watcherDeps.length ? 'restart' : undefined) : undefined;
+    if (!flanneldAction && !watcherAction) return undefined;
+    const summary = [
+      flanneldAction && `${flanneldAction} flanneld (supervisord; ${flanneldAction === 'start' ? before[F].state.toLowerCase() : reason})`,
+      watcherAction && `${watcherAction} ${W}`,
+    ].filter(Boolean);
+    return {
+      action: 'restart',
+      summary: summary.join(', '),
+      apply: async () => {
+        if (ctx.touched.has(DEFINITION_ID) || names.some((n) => before[n].state === 'MISSING')) {
+          await supervisorctl(conn, ['update', ...names]);
+        }
+        const mid = await supervisorStatus(conn, names);
+        const restarted = (n: string) => mid[n].state === 'STARTING' || (mid[n].pid !== undefined && mid[n].pid !== before[n].pid);
+        if (!up(mid[F])) await supervisorctl(conn, ['start', F]);
+        else if (flanneldAction === 'restart' && !restarted(F)) await supervisorctl(conn, ['restart', F]);
+        if (watcherAction) {
+          if (!up(mid[W])) await supervisorctl(conn, ['start', W]);
+          else if (watcherAction === 'restart' && !restarted(W)) await supervisorctl(conn, ['restart', W]);
+        }
+        const final = await pollUntil(async () => {
+          const s = await supervisorStatus(conn, [F]);
+          return up(s[F]) || s[F].state === 'FATAL' ? s[F] : undefined;
+        }, 10_000);
+        if (!final || !up(final)) {
+          const log = await flanneldLogTail(inv, conn);
+          throw new FlanctlError(`${conn.name}: flanneld is ${final?.state ?? 'not running'} under supervisord${log ? `; last log lines:\n${log}` : ''}`);
+        }
+      },
+    };
+  }
+}

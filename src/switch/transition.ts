@@ -1,0 +1,180 @@
+/**
+ * One cluster-wide backend transition (FLANNEL.md §6 "safe procedure"): stop flanneld on every node
+ * in parallel, remove the old backend's state per node, write `<prefix>/config`, start every node,
+ * wait until every lease shows the new BackendType, verify. Used for the switch and, in reverse,
+ * for the rollback. Throws TransitionError naming the phase and the nodes or pairs that failed;
+ * `status` always says where each node got to.
+ */
+import type { Connector } from '../connector/connector.js';
+import type { Inventory, NodeSpec } from '../inventory.js';
+import type { Kv } from '../kv/kv.js';
+import { configKey, listLeases, type Lease } from '../leases.js';
+import { mapLimit } from '../parallel.js';
+import { backendLabel, type BackendDesc } from './backend-desc.js';
+import { cleanupPlan, isMissingError } from './cleanup.js';
+import { observeNode } from './plan.js';
+
+export interface VerifySummary {
+  ok: boolean;
+  /** "node1 → node3" for every pair that failed. */
+  failedPairs: string[];
+  /** "node2: routes: …" for every failed health check. */
+  failedChecks: string[];
+}
+
+export interface SwitchDeps {
+  get(node: string): Promise<Connector>;
+  kv: Kv;
+  stopService(conn: Connector, inv: Inventory, node: NodeSpec): Promise<void>;
+  startService(conn: Connector, inv: Inventory, node: NodeSpec): Promise<void>;
+  verify(inv: Inventory, opts: { probe: boolean }): Promise<VerifySummary>;
+  log(line: string): void;
+  now(): number;
+  sleep(ms: number): Promise<void>;
+  concurrency: number;
+  leaseTimeoutMs: number;
+  /** Verify runs up to this many times (a few seconds apart) while flanneld programs its peers. */
+  verifyAttempts: number;
+  verifyIntervalMs: number;
+}
+
+export type NodePhase = 'running' | 'stop-failed' | 'stopped' | 'cleanup-failed' | 'cleaned' | 'start-failed' | 'started';
+
+export interface NodeStatus {
+  phase: NodePhase;
+  /** The backend label the node was last started (or found running) with. */
+  backend: string;
+  /** BackendType of its lease in etcd, when read. */
+  lease?: string;
+  error?: string;
+}
+
+export type Phase = 'stop' | 'cleanup' | 'config' | 'start' | 'leases' | 'verify';
+
+export class TransitionError extends Error {
+  constructor(readonly phase: Phase, message: string, readonly failedNodes: string[] = [], readonly failedPairs: string[] = [], readonly failedChecks: string[] = []) {
+    super(message);
+    this.name = 'TransitionError';
+  }
+}
+
+export interface TransitionSpec {
+  /** The inventory describing the cluster after this transition (its backend = `to`). */
+  inv: Inventory;
+  from: BackendDesc;
+  to: BackendDesc;
+  /** Exact text written to `<prefix>/config`. */
+  configText: string;
+  status: Map<string, NodeStatus>;
+  /** Called once, right before the first stop. */
+  onFirstStop?: () => void;
+}
+
+const errText = (e: unknown) => (e instanceof Error ? e.message : String(e)).split('\n')[0];
+
+async function eachNode(deps: SwitchDeps, spec: TransitionSpec, phase: Phase, fn: (n: NodeSpec, conn: Connector) => Promise<void>, ok: NodePhase, bad: NodePhase): Promise<void> {
+  const results = await mapLimit(spec.inv.nodes, deps.concurrency, async (n) => fn(n, await deps.get(n.name)));
+  const failed: string[] = [];
+  results.forEach((r, i) => {
+    const name = spec.inv.nodes[i].name;
+    const st = spec.status.get(name)!;
+    if (r.ok) {
+      st.phase = ok;
+      delete st.error;
+    } else {
+      st.phase = bad;
+      st.error = errText(r.error);
+      failed.push(`${name}: ${st.error}`);
+    }
+  });
+  if (failed.length) {
+    throw new TransitionError(phase, `${phase} failed on ${failed.length} node(s):\n  ${failed.join('\n  ')}`, failed.map((f) => f.split(':')[0]));
+  }
+}
+
+function leaseOf(leases: Lease[], n: NodeSpec): Lease | undefined {
+  return leases.find((l) => l.publicIp === n.publicIp);
+}
+
+function leaseMatches(l: Lease | undefined, to: BackendDesc): boolean {
+  if (!l) return false;
+  // udp and alloc leases carry no BackendType (FLANNEL.md §6).
+  if ((l.backendType ?? (to.type === 'udp' ? 'udp' : undefined)) !== to.type) return false;
+  if (to.type === 'vxlan' && typeof l.backendData?.VNI === 'number' && l.backendData.VNI !== to.vni) return false;
+  return true;
+}
+
+async function cleanupNode(spec: TransitionSpec, n: NodeSpec, conn: Connector, leases: Lease[]): Promise<void> {
+  const state = await observeNode(conn, leaseOf(leases, n)?.subnet, false);
+  const plan = cleanupPlan(spec.from, spec.to, spec.inv.network.cidr, state);
+  for (const a of plan.actions) {
+    const r = await conn.exec(a.argv);
+    if (r.code !== 0 && !(a.okIfMissing && isMissingError(r.stderr))) {
+      throw new Error(`\`${a.argv.join(' ')}\` exited ${r.code}: ${r.stderr.trim()}`);
+    }
+  }
+}
+
+async function waitForLeases(deps: SwitchDeps, spec: TransitionSpec): Promise<void> {
+  const { inv, to } = spec;
+  const deadline = deps.now() + deps.leaseTimeoutMs;
+  for (;;) {
+    const leases = await listLeases(deps.kv, inv.etcd.prefix);
+    const missing = inv.nodes.filter((n) => !leaseMatches(leaseOf(leases, n), to));
+    for (const n of inv.nodes) spec.status.get(n.name)!.lease = leaseOf(leases, n)?.backendType;
+    if (!missing.length) return;
+    if (deps.now() >= deadline) {
+      const what = missing.map((n) => `${n.name} (${leaseOf(leases, n)?.backendType ?? 'no lease'})`).join(', ');
+      throw new TransitionError('leases', `no ${to.type} lease after ${Math.round(deps.leaseTimeoutMs / 1000)} s for: ${what}`, missing.map((n) => n.name));
+    }
+    await deps.sleep(500);
+  }
+}
+
+async function verifyUntilGreen(deps: SwitchDeps, spec: TransitionSpec): Promise<VerifySummary> {
+  let last: VerifySummary | undefined;
+  for (let attempt = 1; attempt <= Math.max(1, deps.verifyAttempts); attempt++) {
+    if (attempt > 1) await deps.sleep(deps.verifyIntervalMs);
+    last = await deps.verify(spec.inv, { probe: spec.to.type === 'host-gw' });
+    if (last.ok) return last;
+    deps.log(`  verify attempt ${attempt}: ${last.failedPairs.length} failed pair(s), ${last.failedChecks.length} failed check(s)`);
+  }
+  const v = last!;
+  const parts = [v.failedPairs.length && `unreachable pairs: ${v.failedPairs.join(', ')}`, v.failedChecks.length && `failed checks: ${v.failedChecks.join('; ')}`].filter(Boolean);
+  throw new TransitionError('verify', `verify failed on ${backendLabel(spec.to)}: ${parts.join('; ') || 'not green'}`, [], v.failedPairs, v.failedChecks);
+}
+
+/** Runs the transition; resolves with the time verify went green. */
+export async function runTransition(deps: SwitchDeps, spec: TransitionSpec): Promise<{ greenAt: number; verify: VerifySummary }> {
+  const { inv, from, to } = spec;
+  const toLabel = backendLabel(to);
+  const leasesBefore = await listLeases(deps.kv, inv.etcd.prefix).catch(() => [] as Lease[]);
+
+  deps.log(`  stopping flanneld on ${inv.nodes.length} node(s)`);
+  spec.onFirstStop?.();
+  await eachNode(deps, spec, 'stop', (n, conn) => deps.stopService(conn, inv, n), 'stopped', 'stop-failed');
+
+  deps.log(`  removing ${from.type} state (devices, neighbour/FDB entries, routes inside ${inv.network.cidr})`);
+  await eachNode(deps, spec, 'cleanup', (n, conn) => cleanupNode(spec, n, conn, leasesBefore), 'cleaned', 'cleanup-failed');
+
+  deps.log(`  writing ${inv.etcd.prefix}/config (${toLabel})`);
+  try {
+    await deps.kv.put(configKey(inv.etcd.prefix), spec.configText);
+  } catch (e) {
+    throw new TransitionError('config', `writing ${configKey(inv.etcd.prefix)} failed: ${errText(e)}`);
+  }
+
+  deps.log(`  starting flanneld on ${inv.nodes.length} node(s)`);
+  const start = async (n: NodeSpec, conn: Connector) => {
+    await deps.startService(conn, inv, n);
+    spec.status.get(n.name)!.backend = toLabel;
+  };
+  await eachNode(deps, spec, 'start', start, 'started', 'start-failed');
+
+  deps.log(`  waiting for every lease to show BackendType ${to.type}`);
+  await waitForLeases(deps, spec);
+
+  deps.log(`  verifying${to.type === 'host-gw' ? ' (with probe addresses)' : ''}`);
+  const verify = await verifyUntilGreen(deps, spec);
+  return { greenAt: deps.now(), verify };
+}

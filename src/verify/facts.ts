@@ -1,0 +1,105 @@
+/**
+ * What verify reads from a node before judging it: links with addresses and details
+ * (`ip -d -j addr show`), the main IPv4 routing table and subnet.env. Read-only.
+ */
+import type { Connector } from '../connector/connector.js';
+import { parseRoutes, type Route } from './routes.js';
+
+export interface Link {
+  name: string;
+  mtu: number;
+  mac?: string;
+  up: boolean;
+  /** linkinfo.info_kind: vxlan, bridge, dummy, veth, … */
+  kind?: string;
+  vxlan?: { id?: number; port?: number; local?: string; learning?: boolean };
+  addrs: Array<{ ip: string; prefixLen: number }>;
+}
+
+export interface NodeFacts {
+  links: Link[];
+  routes: Route[];
+  /** subnet.env as key → value; undefined when the file does not exist. */
+  subnetEnv?: Record<string, string>;
+  /** Problems reading any of the above (the checks that need them report these). */
+  errors: { links?: string; routes?: string; subnetEnv?: string };
+}
+
+interface JsonLink {
+  ifname: string;
+  mtu: number;
+  address?: string;
+  flags?: string[];
+  linkinfo?: { info_kind?: string; info_data?: Record<string, unknown> } | null;
+  addr_info?: Array<{ family: string; local: string; prefixlen: number }>;
+}
+
+/** `ip -d -j addr show` → links (IPv4 addresses only). */
+export function parseLinks(text: string): Link[] {
+  const t = text.trim();
+  if (!t) return [];
+  const arr = JSON.parse(t) as JsonLink[];
+  if (!Array.isArray(arr)) throw new Error('ip -j addr: expected a JSON array');
+  return arr.map((l) => {
+    const data = l.linkinfo?.info_data ?? {};
+    const kind = l.linkinfo?.info_kind;
+    return {
+      name: l.ifname,
+      mtu: l.mtu,
+      mac: l.address,
+      up: (l.flags ?? []).includes('UP'),
+      kind,
+      vxlan: kind === 'vxlan'
+        ? { id: data.id as number | undefined, port: data.port as number | undefined, local: data.local as string | undefined, learning: data.learning as boolean | undefined }
+        : undefined,
+      addrs: (l.addr_info ?? []).filter((a) => a.family === 'inet').map((a) => ({ ip: a.local, prefixLen: a.prefixlen })),
+    };
+  });
+}
+
+/** KEY=VALUE lines; comments and blanks ignored. */
+export function parseEnvFile(text: string): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const line of text.split('\n')) {
+    const m = /^\s*([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(line);
+    if (m) env[m[1]] = m[2].trim().replace(/^"(.*)"$/, '$1');
+  }
+  return env;
+}
+
+const why = (r: { code: number; stderr: string; stdout: string }) => (r.stderr || r.stdout).trim().split('\n').pop() || `exit ${r.code}`;
+const message = (err: unknown) => (err instanceof Error ? err.message : String(err));
+
+export async function readLinks(conn: Connector): Promise<Link[]> {
+  const r = await conn.exec(['ip', '-d', '-j', 'addr', 'show']);
+  if (r.code !== 0) throw new Error(`ip -d -j addr show: ${why(r)}`);
+  return parseLinks(r.stdout);
+}
+
+/** JSON where iproute2 has it (≥ 4.13), else the text form. */
+export async function readRoutes(conn: Connector): Promise<Route[]> {
+  const j = await conn.exec(['ip', '-j', '-4', 'route', 'show', 'table', 'main']);
+  if (j.code === 0 && j.stdout.trim().startsWith('[')) return parseRoutes(j.stdout);
+  if (j.code === 0 && !j.stdout.trim()) return [];
+  const t = await conn.exec(['ip', '-4', 'route', 'show', 'table', 'main']);
+  if (t.code !== 0) throw new Error(`ip -4 route show: ${why(t)}`);
+  return parseRoutes(t.stdout);
+}
+
+export async function gatherFacts(conn: Connector, subnetFile: string): Promise<NodeFacts> {
+  const facts: NodeFacts = { links: [], routes: [], errors: {} };
+  await Promise.all([
+    readLinks(conn).then((l) => { facts.links = l; }, (e) => { facts.errors.links = message(e); }),
+    readRoutes(conn).then((r) => { facts.routes = r; }, (e) => { facts.errors.routes = message(e); }),
+    conn.read(subnetFile).then(
+      (b) => { facts.subnetEnv = b === undefined ? undefined : parseEnvFile(b.toString('utf8')); },
+      (e) => { facts.errors.subnetEnv = message(e); },
+    ),
+  ]);
+  return facts;
+}
+
+/** The interface holding `ip` (the probe interface excluded), if any. */
+export function interfaceHolding(links: Link[], ip: string, exclude?: string): string | undefined {
+  return links.find((l) => l.name !== exclude && l.addrs.some((a) => a.ip === ip))?.name;
+}

@@ -1,0 +1,85 @@
+/**
+ * Human output of verify: the reachability matrix (rows = from, columns = to, ✓/✗ with RTT), the
+ * check table with only failures expanded, probe notes, and a one-line summary naming what failed.
+ */
+import type { VerifyReport } from './verify.js';
+
+const pad = (s: string, n: number) => s + ' '.repeat(Math.max(0, n - [...s].length));
+
+function cell(report: VerifyReport, from: string, to: string): string {
+  if (from === to) return '·';
+  const p = report.pairs.find((x) => x.from === from && x.to === to);
+  if (!p) return '';
+  if (!p.target) return '? no target';
+  if (!p.ok) return '✗';
+  return p.rttMs === null ? '✓' : `✓ ${p.rttMs < 10 ? p.rttMs.toFixed(2) : p.rttMs.toFixed(1)}ms`;
+}
+
+export function renderMatrix(report: VerifyReport): string {
+  const nodes = report.nodes;
+  const head = ['from \\ to', ...nodes];
+  const rows = nodes.map((from) => [from, ...nodes.map((to) => cell(report, from, to))]);
+  const widths = head.map((h, i) => Math.max([...h].length, ...rows.map((r) => [...r[i]].length)) + 2);
+  const line = (cols: string[]) => cols.map((c, i) => pad(c, widths[i])).join('').trimEnd();
+  const { pairs, pairsOk } = report.summary;
+  const out = [`Reachability over the overlay (${report.backend}): ${pairsOk}/${pairs} pairs ok`, line(head), ...rows.map(line)];
+  const failed = report.pairs.filter((p) => !p.ok);
+  if (failed.length) {
+    out.push('');
+    for (const p of failed) out.push(`  ✗ ${p.from} → ${p.to}${p.target ? ` (${p.target})` : ''}: ${p.error ?? 'failed'}`);
+  }
+  return out.join('\n');
+}
+
+export function renderChecks(report: VerifyReport): string {
+  const { checks, checksOk } = report.summary;
+  const out = [`Health checks: ${checksOk}/${checks} ok`];
+  const width = Math.max(...report.nodes.map((n) => n.length), 4) + 2;
+  const nodes = [...report.nodes, ...new Set(report.checks.map((c) => c.node).filter((n) => !report.nodes.includes(n)))];
+  for (const node of nodes) {
+    const mine = report.checks.filter((c) => c.node === node);
+    if (!mine.length) continue;
+    const bad = mine.filter((c) => !c.ok);
+    const skipped = mine.filter((c) => c.skipped).length;
+    const note = skipped ? ` (${skipped} skipped)` : '';
+    out.push(`${pad(node, width)}${bad.length ? '✗' : '✓'} ${mine.length - bad.length}/${mine.length} ok${note}${bad.length ? '' : `  ${mine.map((c) => c.name).join(', ')}`}`);
+    for (const c of bad) out.push(`${' '.repeat(width + 2)}✗ ${c.name}: ${c.detail}`);
+  }
+  return out.join('\n');
+}
+
+export function renderProbes(report: VerifyReport): string | undefined {
+  if (!report.probes.length) return undefined;
+  const fine = report.probes.filter((p) => p.removed && !p.error);
+  const lines = [];
+  if (fine.length) {
+    const kinds = [...new Set(fine.map((p) => p.linkType))].join('/');
+    lines.push(`Probe: a temporary ${fine[0].iface} (${kinds}) holding the node's FLANNEL_SUBNET .1 was added on ${fine.map((p) => p.node).join(', ')} for the check and removed afterwards`);
+  }
+  for (const p of report.probes.filter((x) => !fine.includes(x))) {
+    lines.push(`Probe: ${p.node}: ${p.iface} holding ${p.address}: ${p.error ?? 'problem'}${p.removed ? ' (removed)' : ' — NOT removed'}`);
+  }
+  return lines.join('\n');
+}
+
+/** What failed, by name: "node2: service", "node1: routes", "node1 → node3". */
+export function failureNames(report: VerifyReport): string[] {
+  return [
+    ...report.checks.filter((c) => !c.ok).map((c) => `${c.node}: ${c.name}`),
+    ...report.pairs.filter((p) => !p.ok).map((p) => `${p.from} → ${p.to}`),
+  ];
+}
+
+export function renderSummary(report: VerifyReport): string {
+  const { pairs, pairsOk, checks, checksOk } = report.summary;
+  const secs = (report.durationMs / 1000).toFixed(1);
+  const counts = `${pairsOk}/${pairs} pairs, ${checksOk}/${checks} checks ok in ${secs} s`;
+  if (report.ok) return `verify: ok — ${report.nodes.length} nodes, ${counts}`;
+  return `verify: FAILED — ${counts}; failed: ${failureNames(report).join(', ')}`;
+}
+
+export function renderReport(report: VerifyReport): string {
+  return [renderMatrix(report), '', renderChecks(report), renderProbes(report), '', renderSummary(report)]
+    .filter((s) => s !== undefined)
+    .join('\n');
+}

@@ -1,0 +1,145 @@
+/**
+ * Pings: one remote command per node runs every ping of that node at once (`ping -c1 -W1` per
+ * target, in the background), so an N-node check costs one round of exec plus one second at worst.
+ * The script is a constant fed on stdin to `sh -s --`; targets and options travel as argv.
+ * Also the temporary flanctl-probe interface for host-gw nodes without a bridge holding their `.1`.
+ */
+import type { Connector } from '../connector/connector.js';
+import { PROBE_IFACE } from './targets.js';
+
+/** $1 = source address or "-", $2 = payload size for `-M do -s` or "0", then the targets. */
+export const PING_SCRIPT = `src=$1; size=$2; shift 2
+d=$(mktemp -d) || exit 70
+i=0
+for t in "$@"; do
+  i=$((i+1))
+  (
+    set -- -n -c1 -W1
+    [ "$src" = - ] || set -- "$@" -I "$src"
+    [ "$size" = 0 ] || set -- "$@" -M do -s "$size"
+    ping "$@" "$t" >"$d/$i" 2>&1
+    echo "$?" >"$d/$i.rc"
+  ) &
+done
+wait
+i=0
+for t in "$@"; do
+  i=$((i+1))
+  printf '@@flanctl-ping %s %s\\n' "$t" "$(cat "$d/$i.rc" 2>/dev/null || echo 255)"
+  cat "$d/$i" 2>/dev/null
+done
+rm -rf "$d"
+`;
+
+export interface PingResult {
+  target: string;
+  ok: boolean;
+  rttMs?: number;
+  error?: string;
+}
+
+export interface PingOptions {
+  /** Source address (`ping -I`). */
+  source?: string;
+  /** Payload size with the don't-fragment bit (`-M do -s`), for MTU checks. */
+  size?: number;
+}
+
+export function pingArgv(targets: string[], opts: PingOptions = {}): string[] {
+  return ['sh', '-s', '--', opts.source ?? '-', String(opts.size ?? 0), ...targets];
+}
+
+/** Why a ping failed, in one line, from its output. */
+function pingError(code: number, body: string): string {
+  if (code === 127) return 'ping not found on the node';
+  const lines = body.split('\n').map((l) => l.trim()).filter(Boolean);
+  const explicit = lines.find((l) => /^ping:|^From |unreachable|too long|Frag needed/i.test(l));
+  if (explicit) return explicit.replace(/^From \S+ icmp_seq=\d+ /, '');
+  if (lines.some((l) => / 0 received/.test(l))) return 'no reply within 1 s';
+  return lines[lines.length - 1] ?? `ping exited ${code}`;
+}
+
+/** Parse the script's output; every requested target gets a result. */
+export function parsePingOutput(stdout: string, targets: string[]): PingResult[] {
+  const found = new Map<string, PingResult>();
+  const blocks = stdout.split(/^@@flanctl-ping /m).slice(1);
+  for (const block of blocks) {
+    const nl = block.indexOf('\n');
+    const [target, rc] = (nl < 0 ? block : block.slice(0, nl)).trim().split(/\s+/);
+    const body = nl < 0 ? '' : block.slice(nl + 1);
+    const code = Number(rc);
+    const rtt = /time[=<]\s*([\d.]+)\s*ms/.exec(body);
+    found.set(target, code === 0
+      ? { target, ok: true, rttMs: rtt ? Number(rtt[1]) : undefined }
+      : { target, ok: false, error: pingError(code, body) });
+  }
+  return targets.map((t) => found.get(t) ?? { target: t, ok: false, error: 'no result from the ping script' });
+}
+
+/** Ping all targets from one node in one remote command. Never throws: failures become results. */
+export async function pingAll(conn: Connector, targets: string[], opts: PingOptions = {}): Promise<PingResult[]> {
+  if (!targets.length) return [];
+  try {
+    const r = await conn.exec(pingArgv(targets, opts), { stdin: PING_SCRIPT, timeoutMs: 20_000 });
+    if (r.code !== 0 && !r.stdout.includes('@@flanctl-ping')) {
+      const why = (r.stderr || r.stdout).trim().split('\n').pop() || `exit ${r.code}`;
+      return targets.map((target) => ({ target, ok: false, error: `ping script failed: ${why}` }));
+    }
+    return parsePingOutput(r.stdout, targets);
+  } catch (err) {
+    const why = err instanceof Error ? err.message : String(err);
+    return targets.map((target) => ({ target, ok: false, error: `ping script failed: ${why}` }));
+  }
+}
+
+export interface ProbeInterface {
+  node: string;
+  iface: typeof PROBE_IFACE;
+  address: string;
+  /** The link type that worked: dummy where the kernel has it, else an empty bridge. */
+  linkType?: 'dummy' | 'bridge';
+  created: boolean;
+  removed: boolean;
+  error?: string;
+}
+
+const lastLine = (s: string) => s.trim().split('\n').pop() ?? '';
+
+/**
+ * Add `flanctl-probe` holding `address`/32 (a /32 adds no route, so the node's table is untouched).
+ * A leftover from an interrupted run is replaced. Never throws: errors are in the result.
+ */
+export async function addProbeInterface(conn: Connector, node: string, address: string): Promise<ProbeInterface> {
+  const probe: ProbeInterface = { node, iface: PROBE_IFACE, address, created: false, removed: false };
+  await conn.exec(['ip', 'link', 'del', PROBE_IFACE]).catch(() => undefined);
+  for (const type of ['dummy', 'bridge'] as const) {
+    const r = await conn.exec(['ip', 'link', 'add', PROBE_IFACE, 'type', type]);
+    if (r.code === 0) {
+      probe.linkType = type;
+      probe.created = true;
+      break;
+    }
+    probe.error = `ip link add ${PROBE_IFACE} type ${type}: ${lastLine(r.stderr)}`;
+  }
+  if (!probe.created) return probe;
+  probe.error = undefined;
+  for (const argv of [['ip', 'addr', 'add', `${address}/32`, 'dev', PROBE_IFACE], ['ip', 'link', 'set', PROBE_IFACE, 'up']]) {
+    const r = await conn.exec(argv);
+    if (r.code !== 0) {
+      probe.error = `${argv.join(' ')}: ${lastLine(r.stderr)}`;
+      break;
+    }
+  }
+  return probe;
+}
+
+/** Remove the probe interface; true when it is gone afterwards. Never throws. */
+export async function removeProbeInterface(conn: Connector, probe: ProbeInterface): Promise<ProbeInterface> {
+  try {
+    const r = await conn.exec(['ip', 'link', 'del', PROBE_IFACE]);
+    const gone = r.code === 0 || /Cannot find device|does not exist/i.test(r.stderr);
+    return { ...probe, removed: gone, error: gone ? probe.error : `ip link del ${PROBE_IFACE}: ${lastLine(r.stderr)}` };
+  } catch (err) {
+    return { ...probe, removed: false, error: `ip link del ${PROBE_IFACE}: ${err instanceof Error ? err.message : String(err)}` };
+  }
+}

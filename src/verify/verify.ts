@@ -1,0 +1,200 @@
+/**
+ * runVerify: the reachability matrix over the overlay plus per-node health checks (issue 5).
+ * Phases: leases from etcd → connect to every node → read facts and run remote checks (nodes in
+ * parallel) → add probe interfaces (host-gw --probe) → one ping command per node, all nodes at once
+ * → always remove the probe interfaces → judge. Read-only apart from the probe interfaces.
+ * Throws (exit 1) only when verify cannot run: etcd unreachable, or SSH to a node failing.
+ */
+import type { Connector } from '../connector/connector.js';
+import { EtcdError, ExitCode, FlanctlError, SshError, errorMessage, type ExitCodeValue } from '../errors.js';
+import type { Inventory, NodeSpec } from '../inventory.js';
+import type { Kv } from '../kv/kv.js';
+import { listLeases, type Lease } from '../leases.js';
+import { mapLimit } from '../parallel.js';
+import { expectedMtu, fail, localChecks, ownLease, pass, type Check } from './checks.js';
+import { gatherFacts, interfaceHolding, type NodeFacts } from './facts.js';
+import { flanctlIptablesRules, flanneldCertPath, healthzHost } from './node-layout.js';
+import { addProbeInterface, pingAll, removeProbeInterface, type PingResult, type ProbeInterface } from './probes.js';
+import { checkCert, checkHealthz, checkIptables, checkService } from './remote-checks.js';
+import { PROBE_IFACE, bridgeAddress, planTargets, type PlannedPair } from './targets.js';
+
+export interface VerifyOptions {
+  /** host-gw: add a temporary flanctl-probe interface where no interface holds the node's .1. */
+  probe?: boolean;
+  /** Also ping every peer with `-M do -s <FLANNEL_MTU − 28>`. */
+  mtu?: boolean;
+  /** The cert check fails when the flanneld cert expires within this many days (default 30). */
+  warnDays?: number;
+  /** Nodes handled at once (default: ssh.concurrency). */
+  concurrency?: number;
+  now?: number;
+}
+
+export interface PairResult {
+  from: string;
+  to: string;
+  /** The overlay address pinged; null when there was nothing to ping ("no target"). */
+  target: string | null;
+  ok: boolean;
+  rttMs: number | null;
+  error: string | null;
+}
+
+export interface VerifyReport {
+  backend: string;
+  nodes: string[];
+  pairs: PairResult[];
+  checks: Check[];
+  /** Temporary flanctl-probe interfaces added (and removed) for host-gw targets. */
+  probes: ProbeInterface[];
+  summary: { pairs: number; pairsOk: number; checks: number; checksOk: number };
+  ok: boolean;
+  durationMs: number;
+}
+
+/** Where verify gets a node's connection: the connector pool (openPool) or anything with get(). */
+export interface ConnectorSource {
+  get(nodeName: string): Promise<Connector>;
+}
+
+interface NodeState {
+  node: NodeSpec;
+  conn: Connector;
+  facts: NodeFacts;
+  checks: Check[];
+  lease?: Lease;
+}
+
+async function readLeases(kv: Kv, inv: Inventory): Promise<Lease[]> {
+  try {
+    return await listLeases(kv, inv.etcd.prefix);
+  } catch (err) {
+    if (err instanceof FlanctlError) throw err;
+    throw new EtcdError(`cannot list leases under ${inv.etcd.prefix}/subnets: ${errorMessage(err)}`, { cause: err });
+  }
+}
+
+async function connectAll(inv: Inventory, pool: ConnectorSource, limit: number): Promise<Connector[]> {
+  const results = await mapLimit(inv.nodes, limit, (n) => pool.get(n.name));
+  const failed = results.flatMap((r, i) => (r.ok ? [] : [`${inv.nodes[i].name}: ${errorMessage(r.error)}`]));
+  if (failed.length) {
+    throw new SshError(`verify cannot reach ${failed.length} node${failed.length === 1 ? '' : 's'}:\n  ${failed.join('\n  ')}`, {
+      hint: 'Check SSH access (ssh section of the inventory) and that the nodes are up.',
+    });
+  }
+  return results.map((r) => (r as { ok: true; value: Connector }).value);
+}
+
+async function inspectNode(inv: Inventory, node: NodeSpec, conn: Connector, leases: Lease[], opts: Required<Pick<VerifyOptions, 'warnDays'>> & VerifyOptions): Promise<NodeState> {
+  const lease = ownLease(leases, node);
+  const certPath = flanneldCertPath(inv);
+  const [facts, service, iptables, healthz, cert] = await Promise.all([
+    gatherFacts(conn, inv.flannel.subnetFile),
+    checkService(conn, inv, node),
+    lease
+      ? checkIptables(conn, node, flanctlIptablesRules(inv, lease.subnet), inv.iptables.masquerade)
+      : Promise.resolve(fail(node.name, 'iptables', 'not checked: the node has no lease (rules name its subnet)')),
+    inv.flannel.healthzPort > 0 ? checkHealthz(conn, node, healthzHost(inv, node), inv.flannel.healthzPort) : Promise.resolve(undefined),
+    certPath ? checkCert(conn, node, certPath, opts.warnDays, opts.now) : Promise.resolve(undefined),
+  ]);
+  const checks = [service, ...localChecks({ inv, node, facts, leases }), iptables, healthz, cert].filter((c): c is Check => c !== undefined);
+  return { node, conn, facts, checks, lease };
+}
+
+/** The MTU probe size for a node: FLANNEL_MTU (subnet.env, else computed) − 28 bytes of IP+ICMP headers. */
+function mtuProbeSize(inv: Inventory, s: NodeState): number | undefined {
+  const fromEnv = Number(s.facts.subnetEnv?.FLANNEL_MTU);
+  if (Number.isFinite(fromEnv) && fromEnv > 0) return fromEnv - 28;
+  const iface = s.facts.links.find((l) => l.name === s.node.iface);
+  return iface ? expectedMtu(inv.network.backend, iface.mtu) - 28 : undefined;
+}
+
+function mtuCheck(s: NodeState, size: number | undefined, planned: PlannedPair[], results: PingResult[]): Check {
+  if (size === undefined) return fail(s.node.name, 'mtu', `cannot tell FLANNEL_MTU (no subnet.env, no ${s.node.iface})`);
+  const bad = planned.flatMap((p, i) => (results[i]?.ok ? [] : [`${p.to} (${p.target}): ${results[i]?.error ?? 'no result'}`]));
+  return bad.length
+    ? fail(s.node.name, 'mtu', `${size + 28}-byte packets with DF lost to ${bad.join('; ')}`)
+    : pass(s.node.name, 'mtu', `${size + 28}-byte packets with DF reach ${planned.length} peer${planned.length === 1 ? '' : 's'}`);
+}
+
+export async function runVerify(inv: Inventory, pool: ConnectorSource, kv: Kv, options: VerifyOptions = {}): Promise<VerifyReport> {
+  const started = Date.now();
+  const opts = { warnDays: 30, ...options };
+  const limit = opts.concurrency ?? inv.ssh.concurrency;
+  const leases = await readLeases(kv, inv);
+  const conns = await connectAll(inv, pool, limit);
+
+  const inspected = await mapLimit(inv.nodes, limit, (node, i) => inspectNode(inv, node, conns[i], leases, opts));
+  const states: NodeState[] = inspected.map((r, i) => {
+    if (r.ok) return r.value;
+    const node = inv.nodes[i];
+    return { node, conn: conns[i], facts: { links: [], routes: [], errors: {} }, checks: [fail(node.name, 'inspect', errorMessage(r.error))] };
+  });
+
+  const type = inv.network.backend.type;
+  const plan = planTargets(
+    type,
+    states.map((s) => ({
+      name: s.node.name,
+      subnet: s.lease?.subnet,
+      bridge: s.lease ? interfaceHolding(s.facts.links, bridgeAddress(s.lease.subnet), PROBE_IFACE) : undefined,
+    })),
+    { probe: !!opts.probe },
+  );
+  const byName = new Map(states.map((s) => [s.node.name, s]));
+
+  let probes: ProbeInterface[] = [];
+  const pings = new Map<string, PingResult[]>();
+  const mtuChecks: Check[] = [];
+  try {
+    probes = await Promise.all(plan.probes.map((p) => addProbeInterface(byName.get(p.node)!.conn, p.node, p.address)));
+    await mapLimit(states, Math.max(limit, 1), async (s) => {
+      const planned = plan.pairs.filter((p) => p.from === s.node.name && p.target);
+      const targets = planned.map((p) => p.target!);
+      const source = plan.sources.get(s.node.name);
+      const size = opts.mtu ? mtuProbeSize(inv, s) : undefined;
+      const [basic, big] = await Promise.all([
+        pingAll(s.conn, targets, { source }),
+        opts.mtu && size !== undefined ? pingAll(s.conn, targets, { source, size }) : Promise.resolve([]),
+      ]);
+      pings.set(s.node.name, basic);
+      if (opts.mtu) mtuChecks.push(mtuCheck(s, size, planned, big));
+    });
+  } finally {
+    probes = await Promise.all(probes.map((p) => (p.created ? removeProbeInterface(byName.get(p.node)!.conn, p) : Promise.resolve(p))));
+  }
+
+  const probeErrors = new Map(probes.filter((p) => p.error).map((p) => [p.node, p.error!]));
+  const pairs: PairResult[] = plan.pairs.map((p) => {
+    if (!p.target) return { from: p.from, to: p.to, target: null, ok: false, rttMs: null, error: p.reason ?? 'no target' };
+    const r = pings.get(p.from)?.find((x) => x.target === p.target);
+    const probeError = probeErrors.get(p.to);
+    if (r?.ok) return { from: p.from, to: p.to, target: p.target, ok: true, rttMs: r.rttMs ?? null, error: null };
+    const error = [r?.error ?? 'not pinged', probeError && `probe interface on ${p.to}: ${probeError}`].filter(Boolean).join('; ');
+    return { from: p.from, to: p.to, target: p.target, ok: false, rttMs: null, error };
+  });
+  const probeChecks = probes
+    .filter((p) => !p.removed)
+    .map((p) => fail(p.node, 'probe', `${PROBE_IFACE} could not be removed: ${p.error ?? 'unknown error'}; remove it with: ip link del ${PROBE_IFACE}`));
+  const order = new Map(inv.nodes.map((n, i) => [n.name, i]));
+  const checks = [...states.flatMap((s) => s.checks), ...mtuChecks, ...probeChecks].sort(
+    (a, b) => (order.get(a.node) ?? 0) - (order.get(b.node) ?? 0),
+  );
+  const pairsOk = pairs.filter((p) => p.ok).length;
+  const checksOk = checks.filter((c) => c.ok).length;
+  return {
+    backend: type,
+    nodes: inv.nodes.map((n) => n.name),
+    pairs,
+    checks,
+    probes,
+    summary: { pairs: pairs.length, pairsOk, checks: checks.length, checksOk },
+    ok: pairsOk === pairs.length && checksOk === checks.length,
+    durationMs: Date.now() - started,
+  };
+}
+
+/** 0 when every pair and check passed, 3 (drift) otherwise. verify throws (exit 1) when it cannot run. */
+export function verifyExitCode(report: VerifyReport): ExitCodeValue {
+  return report.ok ? ExitCode.ok : ExitCode.drift;
+}

@@ -1,0 +1,272 @@
+/**
+ * A simulated cluster for bootstrap's unit tests: per node a fakeConnector (src/connector/fake.ts)
+ * whose stat/test/mkdir/chmod/sysctl/iptables/supervisorctl/systemctl/ip commands act on a small
+ * model, a memoryKv shared by all nodes, and a simulated flanneld that, when started, takes a lease
+ * by PublicIP, writes subnet.env and routes every peer lease it sees at that moment.
+ */
+import { fakeConnector, type FakeConnector } from '../../src/connector/fake.js';
+import { parseInventory, type Inventory, type NodeSpec } from '../../src/inventory.js';
+import { memoryKv, type MemoryKv } from '../../src/kv/memory.js';
+import { leaseKey, listLeases } from '../../src/leases.js';
+import { flanctlRules } from '../../src/steps/iptables.js';
+import { leaseSubnetFromEnv, parseEnvFile } from '../../src/steps/util.js';
+import { remotePaths } from '../../src/templates.js';
+
+export const inventoryYaml = (opts: { nodes?: number; service?: 'supervisord' | 'systemd'; extra?: string; masquerade?: string } = {}) => `network:
+  cidr: 10.244.0.0/16
+  backend: { type: vxlan }
+etcd:
+  endpoints: [https://10.77.0.1:2379]
+pki:
+  dir: pki
+flannel:
+  tarball: flannel.tar.gz
+  service: ${opts.service ?? 'supervisord'}
+iptables:
+  masquerade: ${opts.masquerade ?? 'tightened'}
+${opts.extra ?? ''}nodes:
+${Array.from({ length: opts.nodes ?? 2 }, (_, i) => `  - { name: node${i + 1}, host: 10.77.0.${11 + i} }`).join('\n')}
+`;
+
+export async function testInventory(yaml = inventoryYaml(), file = '/lab/inventory.yaml'): Promise<Inventory> {
+  return (await parseInventory(yaml, file)).inventory;
+}
+
+export interface SimProgram {
+  state: 'RUNNING' | 'STOPPED' | 'FATAL';
+  pid?: number;
+  /** The program section text supervisord last loaded. */
+  loaded?: string;
+}
+
+export interface SimNode {
+  spec: NodeSpec;
+  conn: FakeConnector;
+  dirs: Set<string>;
+  sysctl: Map<string, string>;
+  iptables: Set<string>;
+  routes: Set<string>;
+  programs: Map<string, SimProgram>;
+  systemd: { enabled: boolean; active: boolean; reloaded: number };
+  /** Every (re)start of flanneld, in order. */
+  starts: number;
+  /** Peers flanneld fails to route on its next start (models the v0.20.2 watch bug). */
+  dropPeers: Set<string>;
+  /** When false, flanneld starts but never takes a lease. */
+  leases: boolean;
+}
+
+export interface SimCluster {
+  inv: Inventory;
+  kv: MemoryKv;
+  nodes: Map<string, SimNode>;
+  node(name: string): SimNode;
+}
+
+let pids = 1000;
+
+const ruleKey = (table: string, chain: string, spec: string[]) => `${table} ${chain} ${spec.join(' ')}`;
+
+function sectionOf(text: string | undefined, program: string): string | undefined {
+  if (!text) return undefined;
+  const m = new RegExp(`\\[program:${program}\\]\\n([\\s\\S]*?)(?=\\n\\[|$)`).exec(text);
+  return m?.[1];
+}
+
+export function simCluster(inv: Inventory, opts: { supervisordRunning?: boolean } = {}): SimCluster {
+  const kv = memoryKv({}, 'memory');
+  const nodes = new Map<string, SimNode>();
+  const p = remotePaths(inv);
+  let nextSubnet = 1;
+
+  const startFlanneld = async (n: SimNode) => {
+    n.starts++;
+    if (!n.leases) return;
+    const leases = await listLeases(kv, inv.etcd.prefix);
+    let subnet = leases.find((l) => l.publicIp === n.spec.publicIp)?.subnet;
+    if (!subnet) {
+      subnet = `10.244.${nextSubnet++}.0/24`;
+      await kv.put(leaseKey(inv.etcd.prefix, subnet), JSON.stringify({ PublicIP: n.spec.publicIp, PublicIPv6: null, BackendType: 'vxlan', BackendData: { VNI: 1 } }));
+    }
+    const [a, len] = subnet.split('/');
+    const parts = a.split('.');
+    parts[3] = String(Number(parts[3]) + 1);
+    n.conn.files.set(inv.flannel.subnetFile, {
+      content: Buffer.from(`FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=${parts.join('.')}/${len}\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=${inv.ipMasq}\n`),
+      mode: 0o644,
+    });
+    for (const l of await listLeases(kv, inv.etcd.prefix)) {
+      if (l.publicIp !== n.spec.publicIp && !n.dropPeers.has(l.subnet)) n.routes.add(l.subnet);
+    }
+    n.dropPeers.clear();
+  };
+
+  const runScript = (n: SimNode) => {
+    const env = n.conn.files.get(inv.flannel.subnetFile);
+    const subnet = env && leaseSubnetFromEnv(parseEnvFile(env.content.toString()).FLANNEL_SUBNET);
+    if (!subnet) return { code: 1, stderr: 'no subnet.env' };
+    const { ensure, absent } = flanctlRules(inv, subnet);
+    for (const r of absent) n.iptables.delete(ruleKey(r.table, r.chain, r.spec));
+    for (const r of ensure) n.iptables.add(ruleKey(r.table, r.chain, r.spec));
+    return { code: 0 };
+  };
+
+  for (const spec of inv.nodes) {
+    const conn = fakeConnector({ name: spec.name });
+    const n: SimNode = {
+      spec,
+      conn,
+      dirs: new Set(['/etc/supervisor/conf.d', '/sys/module/vxlan', '/proc/sys/net/bridge/bridge-nf-call-iptables']),
+      sysctl: new Map([['net.ipv4.ip_forward', '0']]),
+      iptables: new Set(),
+      routes: new Set(),
+      programs: new Map(),
+      systemd: { enabled: false, active: false, reloaded: 0 },
+      starts: 0,
+      dropPeers: new Set(),
+      leases: true,
+    };
+    const sup = (name: string) => n.programs.get(name);
+    const confText = () => conn.text('/etc/supervisor/conf.d/flanneld.conf');
+    const startProgram = async (name: string, prog: SimProgram) => {
+      prog.state = 'RUNNING';
+      prog.pid = pids++;
+      if (name === 'flanneld') await startFlanneld(n);
+    };
+
+    conn.on(['stat'], (argv) => {
+      const f = conn.files.get(argv.at(-1)!);
+      return f ? { stdout: `${f.mode.toString(8)}\n` } : { code: 1, stderr: 'No such file' };
+    });
+    conn.on(['test'], (argv) => {
+      const path = argv.at(-1)!;
+      const isDir = n.dirs.has(path) || [...conn.files.keys()].some((f) => f.startsWith(`${path}/`));
+      if (argv[1] === '-d') return { code: isDir ? 0 : 1 };
+      return { code: isDir || conn.files.has(path) ? 0 : 1 };
+    });
+    conn.on(['mkdir'], (argv) => (n.dirs.add(argv.at(-1)!), {}));
+    conn.on(['chmod'], (argv) => {
+      const f = conn.files.get(argv.at(-1)!);
+      if (!f) return { code: 1 };
+      f.mode = parseInt(argv[1], 8);
+      return {};
+    });
+    conn.on(['id', '-u'], { stdout: '0\n' });
+    conn.on(['ip', '-V'], { stdout: 'ip utility, iproute2-6.1.0\n' });
+    conn.on(['modprobe'], { code: 1 });
+    conn.on(['ip', '-o', '-4', 'addr', 'show', 'dev'], (argv) =>
+      argv.at(-1) === spec.iface ? { stdout: `2: ${spec.iface}    inet ${spec.publicIp}/24 brd 10.77.0.255 scope global ${spec.iface}\n` } : { code: 1, stderr: `Device "${argv.at(-1)}" does not exist.` },
+    );
+    conn.on(['ip', '-4', '-o', 'route', 'show'], () => ({ stdout: [...n.routes].map((r) => `${r} via ${r.split('/')[0]} dev flannel.1 onlink\n`).join('') }));
+    conn.on(['sysctl', '-n'], (argv) => ({ stdout: `${n.sysctl.get(argv[2]) ?? ''}\n` }));
+    conn.on(['sysctl', '-w'], (argv) => {
+      const [k, v] = argv[2].split('=');
+      n.sysctl.set(k, v);
+      return { stdout: `${k} = ${v}\n` };
+    });
+    conn.on(['iptables'], (argv) => {
+      const [, , , , table, op, chain, ...spec] = argv;
+      const key = ruleKey(table, chain, spec);
+      if (op === '-C') return { code: n.iptables.has(key) ? 0 : 1 };
+      if (op === '-A') n.iptables.add(key);
+      if (op === '-D') n.iptables.delete(key);
+      return {};
+    });
+    conn.on(['iptables', '--version'], { stdout: 'iptables v1.8.9 (nf_tables)\n' });
+    conn.on([p.iptablesScript], () => runScript(n));
+    conn.on(['tail'], { stdout: 'E1123 flanneld: failed to retrieve network config\n' });
+    conn.on(['journalctl'], { stdout: 'E1123 flanneld: failed to retrieve network config\n' });
+
+    // supervisord
+    conn.on(['supervisorctl', 'pid'], () => (opts.supervisordRunning === false ? { code: 1, stdout: 'unix:///run/supervisor.sock no such file\n' } : { stdout: '42\n' }));
+    conn.on(['supervisorctl', 'status'], (argv) => {
+      const names = argv.slice(2);
+      const lines = names.map((name) => {
+        const prog = sup(name);
+        if (!prog) return `${name}: ERROR (no such process)`;
+        return prog.state === 'RUNNING' ? `${name}                 RUNNING   pid ${prog.pid}, uptime 0:00:05` : `${name}                 ${prog.state}     Nov 23 03:00 PM`;
+      });
+      return { code: names.every((x) => sup(x)?.state === 'RUNNING') ? 0 : 3, stdout: `${lines.join('\n')}\n` };
+    });
+    conn.on(['supervisorctl', 'update'], async (argv) => {
+      const out: string[] = [];
+      for (const name of argv.slice(2)) {
+        const section = sectionOf(confText(), name);
+        if (section === undefined) continue;
+        const prog = sup(name);
+        if (!prog) {
+          const np: SimProgram = { state: 'STOPPED', loaded: section };
+          n.programs.set(name, np);
+          await startProgram(name, np);
+          out.push(`${name}: added process group`);
+        } else if (prog.loaded !== section) {
+          prog.loaded = section;
+          await startProgram(name, prog);
+          out.push(`${name}: stopped`, `${name}: updated process group`);
+        }
+      }
+      return { stdout: `${out.join('\n')}\n` };
+    });
+    conn.on(['supervisorctl', 'start'], async (argv) => {
+      const prog = sup(argv[2]);
+      if (!prog) return { code: 7, stdout: `${argv[2]}: ERROR (no such process)\n` };
+      if (prog.state === 'RUNNING') return { code: 0, stdout: `${argv[2]}: ERROR (already started)\n` };
+      await startProgram(argv[2], prog);
+      return { stdout: `${argv[2]}: started\n` };
+    });
+    conn.on(['supervisorctl', 'restart'], async (argv) => {
+      const prog = sup(argv[2]);
+      if (!prog) return { code: 7, stdout: `${argv[2]}: ERROR (no such process)\n` };
+      await startProgram(argv[2], prog);
+      return { stdout: `${argv[2]}: stopped\n${argv[2]}: started\n` };
+    });
+
+    // systemd
+    conn.on(['systemctl', 'is-enabled'], () => (n.systemd.enabled ? { stdout: 'enabled\n' } : { code: 1, stdout: 'disabled\n' }));
+    conn.on(['systemctl', 'is-active'], () => (n.systemd.active ? { stdout: 'active\n' } : { code: 3, stdout: 'inactive\n' }));
+    conn.on(['systemctl', '--version'], { stdout: 'systemd 252\n' });
+    conn.on(['systemctl', 'daemon-reload'], () => (n.systemd.reloaded++, {}));
+    conn.on(['systemctl', 'enable'], () => ((n.systemd.enabled = true), {}));
+    conn.on(['systemctl', '--no-block'], async () => {
+      n.systemd.active = true;
+      await startFlanneld(n);
+      return {};
+    });
+    conn.on(['systemctl', 'restart'], async () => {
+      n.systemd.active = true;
+      await startFlanneld(n);
+      return {};
+    });
+
+    nodes.set(spec.name, n);
+  }
+  return {
+    inv,
+    kv,
+    nodes,
+    node(name) {
+      const n = nodes.get(name);
+      if (!n) throw new Error(`no sim node ${name}`);
+      return n;
+    },
+  };
+}
+
+/** A StepContext for one node of the sim (touched shared across calls unless given). */
+export function ctxFor(sim: SimCluster, name: string, touched = new Set<string>()) {
+  const n = sim.node(name);
+  return { inventory: sim.inv, node: n.spec, conn: n.conn, kv: sim.kv, touched };
+}
+
+/** check → apply (recording the id in touched, like the engine) for a list of steps, in order. */
+export async function applySteps(steps: { id: string; check(ctx: ReturnType<typeof ctxFor>): Promise<{ apply(): Promise<void>; action: string; summary: string } | undefined> }[], ctx: ReturnType<typeof ctxFor>) {
+  const changed: Array<{ id: string; action: string; summary: string }> = [];
+  for (const s of steps) {
+    const c = await s.check(ctx);
+    if (!c) continue;
+    await c.apply();
+    ctx.touched.add(s.id);
+    changed.push({ id: s.id, action: c.action, summary: c.summary });
+  }
+  return changed;
+}

@@ -1,0 +1,139 @@
+import { describe, expect, it } from 'vitest';
+import { etcdV2 } from '../../lab/flanneld-standin/src/etcd-v2.js';
+import { etcdV3, prefixEnd } from '../../lab/flanneld-standin/src/etcd-v3.js';
+import type { HttpClient } from '../../lab/flanneld-standin/src/http.js';
+import { parseNetworkConfig } from '../../lab/flanneld-standin/src/config.js';
+import { formatNet4, parseNet4, type Net4 } from '../../lab/flanneld-standin/src/ip4.js';
+import { acquireLease, LeaseError, SUBNET_TTL_SECONDS } from '../../lab/flanneld-standin/src/lease-manager.js';
+import type { Logger } from '../../lab/flanneld-standin/src/log.js';
+import type { Registry } from '../../lab/flanneld-standin/src/registry.js';
+
+interface Call {
+  method: string;
+  path: string;
+  body?: string;
+}
+
+function fakeHttp(answer: (c: Call) => { status: number; body: unknown }): HttpClient & { calls: Call[] } {
+  const calls: Call[] = [];
+  return {
+    calls,
+    async request(method, path, body) {
+      const c = { method, path, body };
+      calls.push(c);
+      const a = answer(c);
+      return { status: a.status, body: JSON.stringify(a.body) };
+    },
+  };
+}
+
+const b64 = (s: string) => Buffer.from(s).toString('base64');
+const unb64 = (s: string) => Buffer.from(s, 'base64').toString();
+const quiet: Logger = { info() {}, warn() {}, error() {} };
+
+describe('stand-in etcd v3 client (JSON gateway)', () => {
+  it('creates with Grant(86400) then a txn "Version(key)==0 → Put with lease"', async () => {
+    const http = fakeHttp((c) =>
+      c.path === '/v3/lease/grant' ? { status: 200, body: { ID: '7587869254413516815', TTL: '86400' } } : { status: 200, body: { succeeded: true } },
+    );
+    const ok = await etcdV3(http).create('/p/subnets/10.1.2.0-24', '{"x":1}', SUBNET_TTL_SECONDS);
+    expect(ok).toBe(true);
+    expect(http.calls.map((c) => c.path)).toEqual(['/v3/lease/grant', '/v3/kv/txn']);
+    expect(JSON.parse(http.calls[0].body!)).toEqual({ TTL: 86400, ID: 0 });
+    const txn = JSON.parse(http.calls[1].body!);
+    expect(txn.compare).toEqual([{ key: b64('/p/subnets/10.1.2.0-24'), target: 'VERSION', result: 'EQUAL', version: 0 }]);
+    expect(txn.success[0].request_put).toEqual({ key: b64('/p/subnets/10.1.2.0-24'), value: b64('{"x":1}'), lease: '7587869254413516815' });
+  });
+
+  it('reports a lost compare-and-set as false', async () => {
+    const http = fakeHttp((c) => (c.path === '/v3/lease/grant' ? { status: 200, body: { ID: '1' } } : { status: 200, body: {} }));
+    expect(await etcdV3(http).create('/k', 'v', 86400)).toBe(false);
+  });
+
+  it('renews with a new grant and a plain put (no KeepAlive)', async () => {
+    const http = fakeHttp((c) => (c.path === '/v3/lease/grant' ? { status: 200, body: { ID: '42' } } : { status: 200, body: {} }));
+    await etcdV3(http).renew('/k', 'v', 86400);
+    expect(http.calls.map((c) => c.path)).toEqual(['/v3/lease/grant', '/v3/kv/put']);
+    expect(JSON.parse(http.calls[1].body!)).toEqual({ key: b64('/k'), value: b64('v'), lease: '42' });
+  });
+
+  it('lists a directory with a prefix range and decodes base64', async () => {
+    const http = fakeHttp(() => ({ status: 200, body: { kvs: [{ key: b64('/p/subnets/a'), value: b64('A') }] } }));
+    expect(await etcdV3(http).list('/p/subnets')).toEqual([{ key: '/p/subnets/a', value: 'A' }]);
+    const body = JSON.parse(http.calls[0].body!);
+    expect(unb64(body.key)).toBe('/p/subnets/');
+    expect(unb64(body.range_end)).toBe('/p/subnets0');
+    expect(unb64(prefixEnd('ab'))).toBe('ac');
+  });
+
+  it('turns gateway errors into EtcdError messages', async () => {
+    const http = fakeHttp(() => ({ status: 400, body: { error: 'etcdserver: permission denied', message: 'etcdserver: permission denied', code: 7 } }));
+    await expect(etcdV3(http).get('/k')).rejects.toThrow('permission denied');
+  });
+});
+
+describe('stand-in etcd v2 client', () => {
+  it('creates with prevExist=false and ttl=86400, 105 means taken', async () => {
+    let n = 0;
+    const http = fakeHttp(() => (n++ === 0 ? { status: 201, body: { node: {} } } : { status: 412, body: { errorCode: 105, message: 'Key already exists' } }));
+    const reg = etcdV2(http);
+    expect(await reg.create('/coreos.com/network/subnets/10.1.2.0-24', '{"a":1}', 86400)).toBe(true);
+    expect(await reg.create('/coreos.com/network/subnets/10.1.2.0-24', '{"a":1}', 86400)).toBe(false);
+    expect(http.calls[0]).toMatchObject({ method: 'PUT', path: '/v2/keys/coreos.com/network/subnets/10.1.2.0-24?prevExist=false' });
+    expect(new URLSearchParams(http.calls[0].body)).toEqual(new URLSearchParams({ value: '{"a":1}', ttl: '86400' }));
+  });
+
+  it('treats errorCode 100 as a missing key and flattens recursive listings', async () => {
+    const http = fakeHttp((c) =>
+      c.path.includes('recursive')
+        ? { status: 200, body: { node: { dir: true, nodes: [{ key: '/p/subnets/a', value: 'A' }, { key: '/p/subnets/d', dir: true, nodes: [{ key: '/p/subnets/d/b', value: 'B' }] }] } } }
+        : { status: 404, body: { errorCode: 100, message: 'Key not found' } },
+    );
+    const reg = etcdV2(http);
+    expect(await reg.get('/p/config')).toBeUndefined();
+    expect(await reg.list('/p/subnets')).toEqual([{ key: '/p/subnets/a', value: 'A' }, { key: '/p/subnets/d/b', value: 'B' }]);
+  });
+});
+
+/** An in-memory Registry recording what the lease manager does. */
+function memoryRegistry(initial: Record<string, string> = {}): Registry & { data: Map<string, string>; ops: string[] } {
+  const data = new Map(Object.entries(initial));
+  const ops: string[] = [];
+  return {
+    api: 'v3', data, ops,
+    async get(k) { return data.get(k); },
+    async list(dir) { return [...data].filter(([k]) => k.startsWith(dir + '/')).map(([key, value]) => ({ key, value })); },
+    async create(k, v, ttl) { ops.push(`create ${k} ${ttl}`); if (data.has(k)) return false; data.set(k, v); return true; },
+    async renew(k, v, ttl) { ops.push(`renew ${k} ${ttl}`); data.set(k, v); },
+    async delete(k) { ops.push(`delete ${k}`); data.delete(k); },
+  };
+}
+
+describe('stand-in lease acquisition', () => {
+  const cfg = parseNetworkConfig('{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}');
+  const attrs = { publicIp: '10.0.0.2', backendType: 'vxlan', vxlan: { vni: 1, vtepMac: '02:00:00:00:00:01' } };
+  const base = { prefix: '/coreos.com/network', flavour: 'v0.20' as const, cfg, attrs, log: quiet };
+
+  it('re-puts our existing lease with the new attributes and a fresh 24 h TTL', async () => {
+    const key = '/coreos.com/network/subnets/10.244.7.0-24';
+    const reg = memoryRegistry({ [key]: '{"PublicIP":"10.0.0.2","PublicIPv6":null,"BackendType":"host-gw"}' });
+    const own = await acquireLease(reg, base);
+    expect(formatNet4(own.subnet)).toBe('10.244.7.0/24');
+    expect(reg.ops).toEqual([`renew ${key} 86400`]);
+    expect(JSON.parse(reg.data.get(key)!)).toEqual({ PublicIP: '10.0.0.2', PublicIPv6: null, BackendType: 'vxlan', BackendData: { VNI: 1, VtepMAC: '02:00:00:00:00:01' } });
+  });
+
+  it('deletes our lease when it does not fit, then creates a new one with compare-and-set', async () => {
+    const old = '/coreos.com/network/subnets/10.244.7.0-25';
+    const reg = memoryRegistry({ [old]: '{"PublicIP":"10.0.0.2"}' });
+    const own = await acquireLease(reg, { ...base, previous: parseNet4('10.244.9.1/24') as Net4 });
+    expect(formatNet4(own.subnet)).toBe('10.244.9.0/24');
+    expect(reg.ops).toEqual([`delete ${old}`, 'create /coreos.com/network/subnets/10.244.9.0-24 86400']);
+  });
+
+  it('fails with "subnet already exists" when another node wins the race', async () => {
+    const reg = memoryRegistry();
+    const racing: Registry = { ...reg, create: async () => false };
+    await expect(acquireLease(racing, base)).rejects.toThrow(new LeaseError('failed to acquire lease: subnet already exists'));
+  });
+});

@@ -1,0 +1,130 @@
+import { describe, expect, it } from 'vitest';
+import { EtcdError, ExitCode, SshError, exitCodeOf } from '../../src/errors.js';
+import { failureNames } from '../../src/verify/matrix.js';
+import { PING_SCRIPT } from '../../src/verify/probes.js';
+import { runVerify, verifyExitCode } from '../../src/verify/verify.js';
+import { simCluster, type SimNode } from './verify-fakes.js';
+
+const pingCalls = (s: SimNode) => s.conn.calls.filter((c) => c.op === 'exec' && c.stdin === PING_SCRIPT) as Array<{ argv: string[] }>;
+
+describe('runVerify on a simulated cluster', () => {
+  it('a healthy vxlan cluster: 6 ok pairs with RTTs, all checks ok, one ping command per node, exit 0', async () => {
+    const sim = await simCluster({ nodes: 3 });
+    const report = await runVerify(sim.inv, sim.pool, sim.kv, {});
+    expect(report.pairs).toHaveLength(6);
+    expect(report.pairs.every((p) => p.ok && typeof p.rttMs === 'number')).toBe(true);
+    expect(report.pairs.find((p) => p.from === 'node1' && p.to === 'node3')).toMatchObject({ target: '10.244.3.0', rttMs: 0.35, error: null });
+    expect(report.checks.filter((c) => !c.ok)).toEqual([]);
+    expect(new Set(report.checks.map((c) => c.name))).toEqual(new Set(['service', 'subnet.env', 'lease', 'flannel.1', 'routes', 'iptables', 'healthz']));
+    expect(report.summary).toEqual({ pairs: 6, pairsOk: 6, checks: 21, checksOk: 21 });
+    expect(report.ok).toBe(true);
+    expect(verifyExitCode(report)).toBe(ExitCode.ok);
+    for (const s of sim.nodes) {
+      const calls = pingCalls(s);
+      expect(calls).toHaveLength(1);
+      expect(calls[0].argv.slice(5).sort()).toEqual(sim.nodes.filter((p) => p !== s).map((p) => p.subnet.replace('/24', '')).sort());
+    }
+    expect(sim.kv.writes).toEqual([]);
+  });
+
+  it('flanneld stopped on node2 and a route deleted on node1: exit 3, and the failures are named', async () => {
+    const sim = await simCluster({ nodes: 3 });
+    sim.nodes[1].running = false;
+    sim.nodes[0].routes = sim.nodes[0].routes.filter((r) => r.dst !== '10.244.3.0/24');
+    const report = await runVerify(sim.inv, sim.pool, sim.kv, {});
+    expect(report.ok).toBe(false);
+    expect(verifyExitCode(report)).toBe(ExitCode.drift);
+    const names = failureNames(report);
+    expect(names).toEqual(expect.arrayContaining(['node2: service', 'node2: healthz', 'node1: routes', 'node1 → node3', 'node3 → node1']));
+    expect(names).toHaveLength(5);
+    expect(report.checks.find((c) => c.node === 'node1' && c.name === 'routes')?.detail).toContain('missing 10.244.3.0/24 via 10.244.3.0 dev flannel.1 onlink (node3)');
+    expect(report.checks.find((c) => c.node === 'node2' && c.name === 'service')?.detail).toContain('STOPPED');
+    expect(report.pairs.find((p) => p.from === 'node1' && p.to === 'node3')?.error).toBe('no reply within 1 s');
+  });
+
+  it('flags a stale route and a missing iptables rule', async () => {
+    const sim = await simCluster({ nodes: 2 });
+    sim.nodes[0].routes.push({ dst: '10.244.77.0/24', gateway: '10.244.77.0', dev: 'flannel.1', flags: ['onlink'] });
+    sim.nodes[1].iptables.delete([...sim.nodes[1].iptables].find((r) => r.startsWith('nat'))!);
+    const report = await runVerify(sim.inv, sim.pool, sim.kv, {});
+    expect(report.checks.find((c) => c.node === 'node1' && c.name === 'routes')).toMatchObject({ ok: false, detail: expect.stringContaining('stale 10.244.77.0/24') });
+    expect(report.checks.find((c) => c.node === 'node2' && c.name === 'iptables')).toMatchObject({ ok: false, detail: expect.stringContaining('MASQUERADE') });
+    expect(report.pairs.every((p) => p.ok)).toBe(true);
+  });
+
+  it('etcd unreachable: EtcdError (exit 1) before any node is touched', async () => {
+    const sim = await simCluster({ nodes: 2 });
+    sim.kv.failWith(new Error('14 UNAVAILABLE: connect ECONNREFUSED 127.0.0.1:2379'));
+    const err = await runVerify(sim.inv, sim.pool, sim.kv, {}).catch((e) => e);
+    expect(err).toBeInstanceOf(EtcdError);
+    expect(exitCodeOf(err)).toBe(ExitCode.failure);
+    expect(sim.nodes[0].conn.calls).toEqual([]);
+  });
+
+  it('SSH unreachable: SshError (exit 1) naming the node, and no pings run', async () => {
+    const sim = await simCluster({ nodes: 3 });
+    const pool = { get: async (name: string) => (name === 'node3' ? Promise.reject(new Error('connect ETIMEDOUT 10.77.1.13:22')) : sim.pool.get(name)) };
+    const err = await runVerify(sim.inv, pool, sim.kv, {}).catch((e) => e);
+    expect(err).toBeInstanceOf(SshError);
+    expect(exitCodeOf(err)).toBe(ExitCode.failure);
+    expect(err.message).toContain('node3: connect ETIMEDOUT');
+    expect(sim.nodes.flatMap(pingCalls)).toEqual([]);
+  });
+
+  it('--mtu: a node whose path MTU is below FLANNEL_MTU fails the mtu check, the others pass', async () => {
+    const sim = await simCluster({ nodes: 3 });
+    sim.nodes[0].mtu = 1400; // flannel.1 1350, but subnet.env still says 1450
+    const report = await runVerify(sim.inv, sim.pool, sim.kv, { mtu: true });
+    const mtu = report.checks.filter((c) => c.name === 'mtu');
+    expect(mtu.map((c) => [c.node, c.ok])).toEqual([['node1', false], ['node2', true], ['node3', true]]);
+    expect(mtu[0].detail).toMatch(/1450-byte packets with DF lost to node2 \(10\.244\.2\.0\)/);
+    const big = pingCalls(sim.nodes[1]).find((c) => c.argv[4] !== '0');
+    expect(big?.argv[4]).toBe('1422');
+  });
+});
+
+describe('runVerify with host-gw', () => {
+  it('without --probe and without bridges: every pair is "no target" with the hint, exit 3', async () => {
+    const sim = await simCluster({ nodes: 3, backend: 'host-gw' });
+    const report = await runVerify(sim.inv, sim.pool, sim.kv, {});
+    expect(report.pairs.every((p) => !p.ok && p.target === null && /--probe/.test(p.error!))).toBe(true);
+    expect(report.probes).toEqual([]);
+    expect(report.checks.filter((c) => !c.ok)).toEqual([]);
+    expect(verifyExitCode(report)).toBe(ExitCode.drift);
+  });
+
+  it('--probe: adds flanctl-probe (bridge when dummy fails), pings from the .1, removes it afterwards', async () => {
+    const sim = await simCluster({ nodes: 3, backend: 'host-gw' });
+    const report = await runVerify(sim.inv, sim.pool, sim.kv, { probe: true });
+    expect(report.ok).toBe(true);
+    expect(report.pairs.map((p) => p.target)).toContain('10.244.2.1');
+    expect(report.probes).toHaveLength(3);
+    expect(report.probes.every((p) => p.linkType === 'bridge' && p.created && p.removed)).toBe(true);
+    expect(sim.nodes.every((s) => s.probe === undefined)).toBe(true);
+    expect(pingCalls(sim.nodes[0])[0].argv[3]).toBe('10.244.1.1');
+    const execs = sim.nodes[0].conn.execs().map((a) => a.join(' '));
+    expect(execs).toContain('ip link add flanctl-probe type dummy');
+    expect(execs).toContain('ip addr add 10.244.1.1/32 dev flanctl-probe');
+    expect(execs.at(-1)).toBe('ip link del flanctl-probe');
+  });
+
+  it('--probe uses dummy where the kernel has it; the probe goes even when the ping command blows up', async () => {
+    const sim = await simCluster({ nodes: 2, backend: 'host-gw', dummy: true });
+    sim.nodes[0].conn.on((argv) => argv[0] === 'sh', () => {
+      throw new Error('channel closed');
+    });
+    const report = await runVerify(sim.inv, sim.pool, sim.kv, { probe: true });
+    expect(report.probes.map((p) => p.linkType)).toEqual(['dummy', 'dummy']);
+    expect(sim.nodes.every((s) => s.probe === undefined)).toBe(true);
+    expect(report.pairs.find((p) => p.from === 'node1')?.error).toContain('ping script failed: channel closed');
+    expect(report.pairs.find((p) => p.from === 'node2')?.ok).toBe(true);
+  });
+
+  it('with docker0 bridges holding .1: no probes, pings use the bridge address as source', async () => {
+    const sim = await simCluster({ nodes: 2, backend: 'host-gw', bridges: true });
+    const report = await runVerify(sim.inv, sim.pool, sim.kv, { probe: true });
+    expect(report.ok).toBe(true);
+    expect(report.probes).toEqual([]);
+    expect(pingCalls(sim.nodes[1])[0].argv.slice(3)).toEqual(['10.244.2.1', '0', '10.244.1.1']);
+  });
+});
