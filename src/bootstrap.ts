@@ -28,6 +28,7 @@ export interface BootstrapOptions {
   /** Run verify after a successful apply (default true). */
   verify?: boolean;
   leaseTimeoutMs?: number;
+  peerSettleMs?: number;
   /** Tests and the lab: replace SSH / etcd. */
   connect?: (node: NodeSpec) => Promise<Connector>;
   openKv?: () => Promise<Kv>;
@@ -95,7 +96,7 @@ export async function runBootstrap(inv: Inventory, opts: BootstrapOptions): Prom
     if (pre.problems.length || !kv || !tarball) throw new PreflightError(pre.problems);
     const clusterKv = kv;
 
-    const desired = desiredState(inv, { tarball, tls: readTlsMaterial(inv) }, { mode: opts.mode, leaseTimeoutMs: opts.leaseTimeoutMs });
+    const desired = desiredState(inv, { tarball, tls: readTlsMaterial(inv) }, { mode: opts.mode, leaseTimeoutMs: opts.leaseTimeoutMs, peerSettleMs: opts.peerSettleMs });
     const etcd: Target = { name: CLUSTER_TARGET, steps: desired.cluster, open: async () => ({ inventory: inv, kv: clusterKv }) };
     const nodeTarget = (node: NodeSpec, steps: Target['steps']): Target => ({
       name: node.name,

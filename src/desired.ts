@@ -31,6 +31,8 @@ export interface DesiredOptions {
   mode: 'apply' | 'check';
   /** How long a node may take to hold a lease and write subnet.env (default 60 s). */
   leaseTimeoutMs?: number;
+  /** apply: how long the peer-route check waits for routes a just-started flanneld is still adding (default 10 s). */
+  peerSettleMs?: number;
 }
 
 export interface DesiredNode {
@@ -64,7 +66,7 @@ export function nodeSteps(inv: Inventory, node: NodeSpec, material: Material, st
   if (material.tarball.mkDockerOpts) steps.push(binaryStep('binary:mk-docker-opts', 'mk-docker-opts.sh', p.mkDockerOpts, material.tarball.mkDockerOpts));
   const iptables = flanctlManagesIptables(inv);
   if (iptables) steps.push(iptablesScriptStep(inv));
-  if (inv.flannel.service === 'supervisord') steps.push(dirStep('dir:log', inv.flannel.logDir));
+  if (inv.flannel.service === 'supervisord') steps.push(dirStep('dir:log', inv.flannel.logDir, 'log directory'));
   steps.push(serviceDefinitionStep(inv, node, { hasMkDockerOpts: !!material.tarball.mkDockerOpts }));
   steps.push(
     serviceStep(inv, {
@@ -87,7 +89,7 @@ export function desiredState(inv: Inventory, material: Material, opts: DesiredOp
     nodes: inv.nodes.map((node) => ({
       node,
       steps: nodeSteps(inv, node, material, state, opts),
-      peerSteps: [peerRoutesStep(inv, { settleMs: apply ? 10_000 : 0, repairTimeoutMs: 30_000 })],
+      peerSteps: [peerRoutesStep(inv, { settleMs: apply ? (opts.peerSettleMs ?? 10_000) : 0, repairTimeoutMs: 30_000 })],
     })),
   };
 }

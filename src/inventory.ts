@@ -182,7 +182,7 @@ export async function parseInventory(text: string, file: string): Promise<Loaded
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false });
   if (doc.errors.length) {
-    throw new InventoryError(file, doc.errors.map((e) => ({ path: '(yaml)', message: e.message.split('\n')[0], line: e.linePos?.[0].line })));
+    throw new InventoryError(file, doc.errors.map((e) => ({ path: '(yaml)', message: e.message.split('\n')[0], line: e.linePos?.[0].line ?? lineCounter.linePos(e.pos[0]).line })));
   }
   const parsed = inventorySchema.safeParse(doc.toJS() ?? {});
   if (!parsed.success) throw new InventoryError(file, problemsFromZod(parsed.error, doc, lineCounter));

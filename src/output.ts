@@ -30,11 +30,15 @@ export interface OutputOptions {
   /** Print summaryLine() at the end (default true). */
   summary?: boolean;
   stream?: NodeJS.WritableStream & { isTTY?: boolean };
+  /** Plain output: show progress of a step running longer than this, this often (default 2000 ms). */
+  progressEveryMs?: number;
 }
 
 export const CLUSTER_TARGET = 'etcd';
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Task = ListrTaskWrapper<any, any, any>;
+
+export const PROGRESS_EVERY_MS = 2000;
 
 const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
@@ -69,31 +73,37 @@ export function silentObserver(): Observer {
   };
 }
 
-/** One line per finished step, prefixed by the target; progress at most every 2 s per step. */
+/** One line per finished step, prefixed by the target; progress only for steps running > 2 s, every 2 s. */
 export function plainObserver(opts: OutputOptions = {}): Observer {
   const out = opts.stream ?? process.stdout;
   const write = (target: string, text: string) => out.write(`[${target}] ${text.replace(/\n/g, `\n[${target}]     `)}\n`);
   const lastProgress = new Map<string, number>();
+  const key = (target: string, stepId: string) => `${target}\0${stepId}`;
+  const every = opts.progressEveryMs ?? PROGRESS_EVERY_MS;
   return {
     begin() {},
     targetStart() {},
     targetOpened(target, error) {
       if (error) write(target, `FAILED    ${error}`);
     },
-    stepStart() {},
+    stepStart(target, stepId) {
+      lastProgress.set(key(target, stepId), Date.now());
+    },
     stepProgress(target, stepId, text) {
-      const key = `${target}\0${stepId}`;
+      const k = key(target, stepId);
       const now = Date.now();
-      if (now - (lastProgress.get(key) ?? 0) < 2000) return;
-      lastProgress.set(key, now);
+      if (now - (lastProgress.get(k) ?? 0) < every) return;
+      lastProgress.set(k, now);
       write(target, `...       ${text}`);
     },
     stepEnd(target, r) {
+      lastProgress.delete(key(target, r.id));
       if (r.status !== 'skipped') write(target, stepLine(r));
     },
     targetEnd(t) {
       const changed = t.steps.filter((s) => s.status === 'changed' || s.status === 'planned').length;
-      write(t.name, t.ok ? `done      ${plural(changed, 'change')} in ${secs(t.durationMs)}` : `FAILED    ${t.error ?? ''}`);
+      const skippedN = t.steps.filter((s) => s.status === 'skipped').length;
+      write(t.name, t.ok ? `done      ${plural(changed, 'change')} in ${secs(t.durationMs)}` : `stopped   ${plural(skippedN, 'step')} skipped`);
     },
     async end(report) {
       if (opts.summary !== false) out.write(`${summaryLine(report)}\n`);
@@ -118,7 +128,11 @@ function deferred<T>(): Deferred<T> {
  */
 export function listrObserver(opts: OutputOptions = {}): Observer {
   type StepState = { started: Deferred<void>; ended: Deferred<StepResult>; task?: Task };
-  const targets = new Map<string, { started: Deferred<void>; opened: Deferred<string | undefined>; ended: Deferred<TargetReport>; steps: Map<string, StepState> }>();
+  const targets = new Map<string, { started: Deferred<void>; opened: Deferred<string | undefined>; ended: Deferred<TargetReport>; steps: Map<string, StepState>; task?: Task }>();
+  const finalTitle = (t: TargetReport) => {
+    const n = t.steps.filter((x) => x.status === 'changed' || x.status === 'planned').length;
+    return t.ok ? `${t.name}: ${plural(n, mode === 'check' ? 'planned change' : 'change')} in ${secs(t.durationMs)}` : `${t.name}: FAILED`;
+  };
   let running: Promise<unknown> = Promise.resolve();
   let mode: Report['mode'] = 'apply';
 
@@ -136,8 +150,9 @@ export function listrObserver(opts: OutputOptions = {}): Observer {
           title: `${info.name} (waiting)`,
           task: async (_: unknown, task: Task) => {
             const st = targets.get(info.name)!;
+            st.task = task;
             await st.started.promise;
-            task.title = info.name;
+            task.title = st.ended.done ? task.title : info.name;
             const subtasks = [
               {
                 title: 'connect',
@@ -159,11 +174,8 @@ export function listrObserver(opts: OutputOptions = {}): Observer {
                 },
               })),
             ];
-            const rep = st.ended.promise.then((t) => {
-              const n = t.steps.filter((x) => x.status === 'changed' || x.status === 'planned').length;
-              task.title = t.ok ? `${info.name}: ${plural(n, mode === 'check' ? 'planned change' : 'change')} in ${secs(t.durationMs)}` : `${info.name}: FAILED`;
-            });
-            return task.newListr(subtasks, { concurrent: false, exitOnError: false }).run().then(() => rep);
+            void st.ended.promise.then((t) => (task.title = finalTitle(t)));
+            return task.newListr(subtasks, { concurrent: false, exitOnError: false });
           },
         })),
         {

@@ -4,7 +4,8 @@
  * SEC1 ("EC PRIVATE KEY"), like cfssljson writes them. Nothing is rewritten while the existing files
  * are valid and match what is asked for, so a rerun leaves them byte-identical.
  */
-import { X509Certificate, createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { X509Certificate, createPrivateKey, createPublicKey, generateKeyPair, type KeyObject } from 'node:crypto';
+import { promisify } from 'node:util';
 import { existsSync, readFileSync } from 'node:fs';
 import { chmod, mkdir, rename, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -62,15 +63,18 @@ async function writeAtomic(file: string, data: string, mode: number): Promise<vo
   await rename(tmp, file);
 }
 
-function generateKey(key: KeySpec): { privateKey: KeyObject; publicKey: KeyObject; pem: string } {
+const generateKeyPairAsync = promisify(generateKeyPair);
+
+/** A new key pair (off the event loop, so spinners keep turning). */
+async function generateKey(key: KeySpec): Promise<{ privateKey: KeyObject; publicKey: KeyObject; pem: string }> {
   if (key.algo === 'rsa') {
     if (key.size < 2048 || key.size > 8192) throw new PkiError(`RSA key size ${key.size}: expected 2048..8192`);
-    const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: key.size });
+    const { privateKey, publicKey } = await generateKeyPairAsync('rsa', { modulusLength: key.size });
     return { privateKey, publicKey, pem: privateKey.export({ type: 'pkcs1', format: 'pem' }) as string };
   }
   const namedCurve = CURVES[key.size];
   if (!namedCurve) throw new PkiError(`ECDSA key size ${key.size}: expected 256, 384 or 521`);
-  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve });
+  const { privateKey, publicKey } = await generateKeyPairAsync('ec', { namedCurve });
   return { privateKey, publicKey, pem: privateKey.export({ type: 'sec1', format: 'pem' }) as string };
 }
 
@@ -104,7 +108,7 @@ export async function ensureCa(dir: string, opts: { cn: string; expiry: string; 
   if (existsSync(keyFile)) {
     throw new PkiError(`${keyFile} exists but ${certFile} does not`, { hint: 'Restore ca.pem, or remove ca-key.pem to create a new CA.' });
   }
-  const key = generateKey(opts.key ?? { algo: 'rsa', size: 2048 });
+  const key = await generateKey(opts.key ?? { algo: 'rsa', size: 2048 });
   const subject = nameAsn1({ ...opts.names, CN: opts.cn });
   const now = Date.now();
   const ski = keyIdentifier(key.publicKey);
@@ -196,7 +200,7 @@ export async function issueCert(opts: IssueOptions): Promise<EnsureResult> {
   }
   const caKey = loadKey(ca.keyFile);
   if (!caCert.checkPrivateKey(caKey)) throw new PkiError(`${ca.keyFile} does not belong to ${ca.certFile}`);
-  const key = generateKey(opts.key);
+  const key = await generateKey(opts.key);
   const subject = nameAsn1({ ...opts.names, CN: opts.cn });
   const hosts = opts.hosts ?? [];
   const now = Date.now();

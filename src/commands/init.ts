@@ -17,7 +17,9 @@ function parseNode(spec: string): { name: string; host: string; iface?: string }
 }
 
 export function starterInventory(opts: { cidr?: string; backend?: string; etcd?: string[]; api?: string; tarball?: string; nodes?: string[] }): string {
-  const doc: Document = parseDocument(readFileSync(EXAMPLE_FILE, 'utf8'));
+  const example = readFileSync(EXAMPLE_FILE, 'utf8');
+  if (!Object.values(opts).some((v) => (Array.isArray(v) ? v.length : v))) return example; // verbatim, alignment kept
+  const doc: Document = parseDocument(example);
   if (opts.cidr) doc.setIn(['network', 'cidr'], opts.cidr);
   if (opts.backend) {
     const backend = doc.createNode({ type: opts.backend });

@@ -2,7 +2,8 @@
  * Connector over SSH (node-ssh / ssh2). One connection per host, reused by every exec/read/write;
  * host keys verified (known-hosts.ts); `sudo -n` in front of every command when ssh.user is not
  * root; argv quoted by shellQuote only. Writes are atomic: a temp file in the same directory, chmod,
- * rename. As root they stream over SFTP with many requests in flight; otherwise stdin → sudo sh.
+ * rename. As root, read and write use SFTP (writes with many requests in flight, no remote shell
+ * start); as another user they go through `sudo -n sh -c <fixed script>` with the data on stdin.
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';

@@ -14,6 +14,21 @@ export interface Etcd3Options {
   tlsFiles?: KvTls;
 }
 
+/**
+ * grpc-js passes an IP endpoint as the TLS servername, and node then warns (DEP0123) on every connect;
+ * flanneld's endpoints are usually IPs, so drop that one warning and keep all others.
+ */
+let warningFilterInstalled = false;
+function dropServernameWarning(): void {
+  if (warningFilterInstalled) return;
+  warningFilterInstalled = true;
+  const emit = process.emitWarning.bind(process) as (...args: unknown[]) => void;
+  process.emitWarning = ((...args: unknown[]) => {
+    if (args[2] === 'DEP0123' || (args[1] as { code?: string } | undefined)?.code === 'DEP0123') return;
+    emit(...args);
+  }) as typeof process.emitWarning;
+}
+
 /** One attempt per endpoint, then the last error: etcd3's default retries make a dead endpoint slow to report. */
 function attemptPerEndpoint(attempts: number) {
   return {
@@ -41,6 +56,7 @@ export function etcd3Kv(opts: Etcd3Options): Kv {
     faultHandling: { global: attemptPerEndpoint(opts.endpoints.length) as unknown as NonNullable<IOptions['faultHandling']>['global'] },
     ...(opts.tls ? { credentials: { rootCertificate: opts.tls.ca, certChain: opts.tls.cert, privateKey: opts.tls.key } } : {}),
   };
+  dropServernameWarning();
   const client = new Etcd3(options);
   const fail = (op: string, err: unknown) => etcdFailure('v3', opts.endpoints, op, err, opts.tlsFiles);
 

@@ -29,7 +29,7 @@ export async function ensureLabTls(dir: string, names: LabNames): Promise<LabTls
   const ca = await ensureCa(pkiDir(dir), { cn: 'flanctl-lab-ca', expiry: '87600h' });
   const tlsDir = join(etcdDir(dir), 'tls');
   const key = { algo: 'ecdsa' as const, size: 256 };
-  const server = await issueCert({ caDir: pkiDir(dir), outDir: tlsDir, name: 'server', cn: 'flanctl-lab-etcd', key, expiry: '87600h', usage: 'server', hosts: [names.hostIp, '127.0.0.1'] });
+  const server = await issueCert({ caDir: pkiDir(dir), outDir: tlsDir, name: 'server', cn: 'flanctl-lab-etcd', key, expiry: '87600h', usage: 'peer', hosts: [names.hostIp, '127.0.0.1'] });
   const client = await issueCert({ caDir: pkiDir(dir), outDir: tlsDir, name: 'client', cn: 'flanctl-lab-client', key, expiry: '87600h', usage: 'client' });
   return { caFile: ca.certFile, caKeyFile: ca.keyFile, serverCert: server.certFile, serverKey: server.keyFile, clientCert: client.certFile, clientKey: client.keyFile };
 }
@@ -84,6 +84,8 @@ export function etcdGet(endpoint: string, path: string, tls: { ca: string; cert?
       cert: tls.cert ? readFileSync(tls.cert) : undefined,
       key: tls.key ? readFileSync(tls.key) : undefined,
       timeout: timeoutMs,
+      agent: false, // no keep-alive socket holding the CLI open after it is done
+      headers: { connection: 'close' },
     }, (res) => {
       let body = '';
       res.setEncoding('utf8');

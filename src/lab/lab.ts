@@ -107,7 +107,7 @@ export async function labUp(opts: LabUpOptions): Promise<LabState> {
       log(`etcd: started (pid ${state.etcd.pid.pid}) on ${names.etcdClientUrl}`);
     }
     await waitEtcdHealthy(dir, names.etcdClientUrl, tls, state.etcd.pid);
-  })();
+  })().then(() => undefined, (e: unknown) => e ?? new Error('etcd failed'));
 
   // Nodes beyond N are removed (the lab is declarative).
   const surplus = state.nodes.filter((s) => (nodeNumber(s.name) ?? Infinity) > n);
@@ -143,7 +143,7 @@ export async function labUp(opts: LabUpOptions): Promise<LabState> {
     }
     await waitNodeReady(dir, node);
   });
-  const etcdResult = await etcdReady.then(() => undefined, (e: unknown) => e);
+  const etcdResult = await etcdReady;
   const failures = results.flatMap((r, i) => (r.ok ? [] : [`${wanted[i].name}: ${errorMessage(r.error)}`]));
   if (etcdResult) failures.unshift(`etcd: ${errorMessage(etcdResult)}`);
   saveState(state);

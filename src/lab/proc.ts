@@ -61,15 +61,16 @@ export function isAlive(p: ProcId | undefined): boolean {
   return now !== undefined && now.start === p.start;
 }
 
-/** Direct children of a process (scan of /proc; the kernel here has no /proc/<pid>/task/<pid>/children). */
-export function childrenOf(ppid: number): number[] {
-  const out: number[] = [];
-  for (const e of readdirSync('/proc')) {
-    if (!/^\d+$/.test(e)) continue;
-    const f = statFields(Number(e));
-    if (f && Number(f[1]) === ppid) out.push(Number(e));
-  }
-  return out;
+/** Direct children of a process (scan of /proc; the kernel here has no /proc/<pid>/task/<pid>/children).
+ * With `newerThan`, only PIDs above it are read first (a fresh child almost always has a higher PID). */
+export function childrenOf(ppid: number, newerThan = 0): number[] {
+  const pids = readdirSync('/proc').filter((e) => /^\d+$/.test(e)).map(Number);
+  const scan = (list: number[]) => list.filter((pid) => {
+    const f = statFields(pid);
+    return f !== undefined && Number(f[1]) === ppid;
+  });
+  const found = scan(pids.filter((p) => p > newerThan));
+  return found.length || !newerThan ? found : scan(pids.filter((p) => p <= newerThan));
 }
 
 /** Signal a recorded process only if it is still the one we started. Returns whether it was signalled. */

@@ -40,7 +40,7 @@ export function etcdConfigStep(inv: Inventory, state: ClusterState): Step {
   const key = configKey(inv.etcd.prefix);
   return {
     id,
-    title: `network config ${key} (etcd ${inv.etcd.api})`,
+    title: `network config (etcd ${inv.etcd.api})`,
     async check(ctx) {
       const kv = needKv(ctx, id);
       const before = await kv.get(key);
@@ -56,7 +56,7 @@ export function etcdConfigStep(inv: Inventory, state: ClusterState): Step {
       if (before !== undefined) state.configUpdated = true;
       return {
         action: before === undefined ? 'create' : 'update',
-        summary: `${key} (${inv.etcd.api})${before === undefined ? '' : ': flanneld restarts on every node to read it'}`,
+        summary: `${key}${before === undefined ? '' : ' (flanneld restarts on every node to read it)'}`,
         diff: shortDiff(before === undefined ? '' : prettyJson(redacted(before)), prettyJson(networkConfigText(inv, { redact: true })), 1, 20),
         apply: async () => {
           await applyNetworkConfig(kv, inv);

@@ -5,7 +5,7 @@
  */
 import { run } from '../connector/connector.js';
 import { modeString } from '../connector/remote-scripts.js';
-import { remoteSha256, sha256Hex } from '../connector/sha256.js';
+import { sha256Hex } from '../connector/sha256.js';
 import { FlanctlError } from '../errors.js';
 import type { Change, Step, StepContext } from '../step.js';
 import { onNode, shortDiff } from './util.js';
@@ -25,13 +25,19 @@ export interface FileSpec {
   validate?: (content: string) => string[];
 }
 
-/** The remote file's permission bits, or undefined when it does not exist. */
-export async function remoteMode(ctx: StepContext, path: string, stepId: string): Promise<number | undefined> {
+/** One exec for both facts: prints the mode (octal) and `sha256sum` output; exits non-zero when the file is missing. */
+const STAT_SCRIPT = 'stat -L -c %a -- "$1" && sha256sum -- "$1"';
+export const statArgv = (path: string) => ['sh', '-c', STAT_SCRIPT, 'flanctl-stat', path];
+
+/** The remote file's permission bits and sha256, or undefined when it does not exist. */
+export async function remoteFileState(ctx: StepContext, path: string, stepId: string): Promise<{ mode: number; sha256?: string } | undefined> {
   const { conn } = onNode(ctx, stepId);
-  const r = await conn.exec(['stat', '-L', '-c', '%a', '--', path]);
-  if (r.code !== 0) return undefined;
-  const mode = parseInt(r.stdout.trim(), 8);
-  return Number.isNaN(mode) ? undefined : mode;
+  const r = await conn.exec(statArgv(path));
+  const [modeLine, shaLine] = r.stdout.split('\n');
+  const mode = parseInt(modeLine?.trim() ?? '', 8);
+  if (Number.isNaN(mode)) return undefined;
+  const sha = shaLine?.trim().split(/\s+/)[0]?.replace(/^\\/, '');
+  return { mode, sha256: sha && /^[0-9a-f]{64}$/.test(sha) ? sha : undefined };
 }
 
 const size = (n: number) => (n >= 1 << 20 ? `${(n / (1 << 20)).toFixed(1)} MB` : n >= 1024 ? `${(n / 1024).toFixed(1)} kB` : `${n} B`);
@@ -47,8 +53,9 @@ export function fileStep(spec: FileSpec): Step {
       const raw = typeof spec.content === 'function' ? spec.content(path) : spec.content;
       const content = Buffer.isBuffer(raw) ? raw : Buffer.from(raw);
       const wantSha = sha256Hex(content);
-      const mode = await remoteMode(ctx, path, spec.id);
-      const haveSha = mode === undefined ? undefined : await remoteSha256(conn, path);
+      const state = await remoteFileState(ctx, path, spec.id);
+      const mode = state?.mode;
+      const haveSha = state?.sha256;
       if (mode !== undefined && haveSha === wantSha && mode === spec.mode) return undefined;
 
       const write = async () => {
@@ -95,10 +102,10 @@ export function fileStep(spec: FileSpec): Step {
 }
 
 /** A directory that must exist (supervisord refuses a program whose log directory is missing). */
-export function dirStep(id: string, path: string): Step {
+export function dirStep(id: string, path: string, title = `directory ${path}`): Step {
   return {
     id,
-    title: `directory ${path}`,
+    title,
     async check(ctx) {
       const { conn } = onNode(ctx, id);
       if ((await conn.exec(['test', '-d', path])).code === 0) return undefined;

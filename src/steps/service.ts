@@ -82,6 +82,7 @@ async function supervisorStatus(conn: Connector, names: string[]): Promise<Recor
   return parseSupervisorStatus(r.stdout, names);
 }
 
+const stateText = (s: ProgramStatus) => (s.state === 'MISSING' ? 'new program' : s.state.toLowerCase());
 const up = (s: ProgramStatus) => s.state === 'RUNNING' || s.state === 'STARTING';
 
 async function supervisorctl(conn: Connector, args: string[]): Promise<string> {
@@ -183,7 +184,7 @@ export function serviceStep(inv: Inventory, opts: ServiceStepOptions): Step {
     const what = [!st.enabled && 'enable', doRestart && (running ? 'restart' : 'start')].filter(Boolean).join(' + ');
     return {
       action: doRestart ? 'restart' : 'update',
-      summary: `${what} flanneld (systemd${running ? `; ${reasons}` : `; ${st.active}`})`,
+      summary: `${what} flanneld (${running ? reasons ?? 'not enabled' : st.active})`,
       apply: async () => {
         if (ctx.touched.has(DEFINITION_ID)) await run(conn, ['systemctl', 'daemon-reload']);
         if (!st.enabled) await run(conn, ['systemctl', 'enable', 'flanneld']);
@@ -205,31 +206,31 @@ export function serviceStep(inv: Inventory, opts: ServiceStepOptions): Step {
     const watcherAction = names.includes(W) ? (!up(before[W]) ? 'start' : watcherDeps.length ? 'restart' : undefined) : undefined;
     if (!flanneldAction && !watcherAction) return undefined;
     const summary = [
-      flanneldAction && `${flanneldAction} flanneld (supervisord; ${flanneldAction === 'start' ? before[F].state.toLowerCase() : reason})`,
+      flanneldAction && `${flanneldAction} flanneld (${flanneldAction === 'start' ? stateText(before[F]) : reason})`,
       watcherAction && `${watcherAction} ${W}`,
     ].filter(Boolean);
     return {
       action: 'restart',
       summary: summary.join(', '),
       apply: async () => {
+        // `update` (re)starts exactly the programs whose section is new or changed ("added" /
+        // "updated process group"); those must not be restarted again (LAB-NOTES.md).
+        const restarted = new Set<string>();
         if (ctx.touched.has(DEFINITION_ID) || names.some((n) => before[n].state === 'MISSING')) {
-          await supervisorctl(conn, ['update', ...names]);
+          const out = await supervisorctl(conn, ['update', ...names]);
+          for (const n of names) if (new RegExp(`^${n}: (added|updated) process group`, 'm').test(out)) restarted.add(n);
         }
-        const mid = await supervisorStatus(conn, names);
-        const restarted = (n: string) => mid[n].state === 'STARTING' || (mid[n].pid !== undefined && mid[n].pid !== before[n].pid);
-        if (!up(mid[F])) await supervisorctl(conn, ['start', F]);
-        else if (flanneldAction === 'restart' && !restarted(F)) await supervisorctl(conn, ['restart', F]);
-        if (watcherAction) {
-          if (!up(mid[W])) await supervisorctl(conn, ['start', W]);
-          else if (watcherAction === 'restart' && !restarted(W)) await supervisorctl(conn, ['restart', W]);
-        }
-        const final = await pollUntil(async () => {
-          const s = await supervisorStatus(conn, [F]);
-          return up(s[F]) || s[F].state === 'FATAL' ? s[F] : undefined;
-        }, 10_000);
-        if (!final || !up(final)) {
-          const log = await flanneldLogTail(inv, conn);
-          throw new FlanctlError(`${conn.name}: flanneld is ${final?.state ?? 'not running'} under supervisord${log ? `; last log lines:\n${log}` : ''}`);
+        const ensure = async (name: string, action: string | undefined) => {
+          if (!action || restarted.has(name)) return;
+          await supervisorctl(conn, [action === 'restart' && up(before[name]) ? 'restart' : 'start', name]);
+        };
+        await ensure(F, flanneldAction);
+        await ensure(W, watcherAction);
+        const final = await supervisorStatus(conn, names);
+        const down = names.filter((n) => !up(final[n]));
+        if (down.length) {
+          const log = down.includes(F) ? await flanneldLogTail(inv, conn) : '';
+          throw new FlanctlError(`${conn.name}: ${down.map((n) => `${n} is ${final[n].state}`).join(', ')} under supervisord${log ? `; last log lines:\n${log}` : ''}`);
         }
       },
     };

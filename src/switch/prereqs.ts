@@ -97,7 +97,7 @@ export async function checkPrereqs(
   });
   if (needsL2(to)) {
     const why = to.type === 'host-gw' ? 'host-gw' : `${to.type} DirectRouting`;
-    for (const p of checkL2Adjacency(facts)) problems.push({ ...p, message: `${p.message} (${why} needs every node on one L2 segment)` });
+    for (const p of checkL2Adjacency(facts)) problems.push({ ...p, message: p.peer ? `${p.message} (${why} needs every node on one L2 segment)` : `${p.message} (${why})` });
   }
   return problems;
 }

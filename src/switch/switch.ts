@@ -40,6 +40,8 @@ export interface SwitchReport {
   plan?: SwitchPlan;
   /** First stop → verify green on the new backend (switched) or on the old one again (rolled-back). */
   downtimeMs?: number;
+  /** Duration of each phase of the transition that ended green (the switch, or the rollback). */
+  phasesMs?: Record<string, number>;
   failure?: { phase: string; message: string; nodes: string[]; pairs: string[]; checks: string[] };
   rollbackFailure?: { phase: string; message: string; nodes: string[]; pairs: string[] };
   nodes?: Record<string, NodeStatus>;
@@ -109,7 +111,7 @@ export async function switchBackend(inv: Inventory, opts: SwitchOptions, deps: S
   let firstStopAt = 0;
   try {
     deps.log(`switching to ${base.to}`);
-    const { greenAt } = await runTransition(deps, {
+    const { greenAt, phasesMs } = await runTransition(deps, {
       inv: newInv, from, to, configText: newConfig, status, onFirstStop: () => (firstStopAt = deps.now()),
     });
     const downtimeMs = greenAt - firstStopAt;
@@ -121,7 +123,7 @@ export async function switchBackend(inv: Inventory, opts: SwitchOptions, deps: S
       note = `; WARNING: the inventory file was not updated (${errText(e)}): set network.backend to ${base.to} by hand`;
     }
     return {
-      ...base, outcome: 'switched', ok: !note, plan, downtimeMs, nodes: nodesState(status), inventoryUpdated,
+      ...base, outcome: 'switched', ok: !note, plan, downtimeMs, phasesMs, nodes: nodesState(status), inventoryUpdated,
       message: `switched to ${base.to}; pod network down for ${(downtimeMs / 1000).toFixed(1)} s (first stop → verify green)${note}`,
     };
   } catch (e) {
@@ -134,10 +136,10 @@ export async function switchBackend(inv: Inventory, opts: SwitchOptions, deps: S
     deps.log(`${what}\nrolling back to ${base.from}`);
     const oldInv = withBackend(inv, backendFromDesc(from) ?? inv.network.backend);
     try {
-      const { greenAt } = await runTransition(deps, { inv: oldInv, from: to, to: from, configText: current, status });
+      const { greenAt, phasesMs } = await runTransition(deps, { inv: oldInv, from: to, to: from, configText: current, status });
       const downtimeMs = greenAt - firstStopAt;
       return {
-        ...base, outcome: 'rolled-back', ok: false, plan, failure, downtimeMs, nodes: nodesState(status),
+        ...base, outcome: 'rolled-back', ok: false, plan, failure, downtimeMs, phasesMs, nodes: nodesState(status),
         message: `${what}\nRolled back: the cluster is back on ${base.from} and verify is green (pod network down for ${(downtimeMs / 1000).toFixed(1)} s). The inventory file was not changed.`,
       };
     } catch (re) {

@@ -144,37 +144,44 @@ async function verifyUntilGreen(deps: SwitchDeps, spec: TransitionSpec): Promise
   throw new TransitionError('verify', `verify failed on ${backendLabel(spec.to)}: ${parts.join('; ') || 'not green'}`, [], v.failedPairs, v.failedChecks);
 }
 
-/** Runs the transition; resolves with the time verify went green. */
-export async function runTransition(deps: SwitchDeps, spec: TransitionSpec): Promise<{ greenAt: number; verify: VerifySummary }> {
+/** Runs the transition; resolves with the time verify went green and each phase's duration. */
+export async function runTransition(deps: SwitchDeps, spec: TransitionSpec): Promise<{ greenAt: number; verify: VerifySummary; phasesMs: Partial<Record<Phase, number>> }> {
   const { inv, from, to } = spec;
   const toLabel = backendLabel(to);
   const leasesBefore = await listLeases(deps.kv, inv.etcd.prefix).catch(() => [] as Lease[]);
+  const phasesMs: Partial<Record<Phase, number>> = {};
+  const timed = async <T>(p: Phase, line: string, fn: () => Promise<T>): Promise<T> => {
+    deps.log(line);
+    const t0 = deps.now();
+    try {
+      return await fn();
+    } finally {
+      phasesMs[p] = deps.now() - t0;
+      deps.log(`    ${p}: ${(phasesMs[p]! / 1000).toFixed(1)} s`);
+    }
+  };
 
-  deps.log(`  stopping flanneld on ${inv.nodes.length} node(s)`);
   spec.onFirstStop?.();
-  await eachNode(deps, spec, 'stop', (n, conn) => deps.stopService(conn, inv, n), 'stopped', 'stop-failed');
+  await timed('stop', `  stopping flanneld on ${inv.nodes.length} node(s)`, () =>
+    eachNode(deps, spec, 'stop', (n, conn) => deps.stopService(conn, inv, n), 'stopped', 'stop-failed'));
 
-  deps.log(`  removing ${from.type} state (devices, neighbour/FDB entries, routes inside ${inv.network.cidr})`);
-  await eachNode(deps, spec, 'cleanup', (n, conn) => cleanupNode(spec, n, conn, leasesBefore), 'cleaned', 'cleanup-failed');
+  await timed('cleanup', `  removing ${from.type} state (devices, neighbour/FDB entries, routes inside ${inv.network.cidr})`, () =>
+    eachNode(deps, spec, 'cleanup', (n, conn) => cleanupNode(spec, n, conn, leasesBefore), 'cleaned', 'cleanup-failed'));
 
-  deps.log(`  writing ${inv.etcd.prefix}/config (${toLabel})`);
-  try {
-    await deps.kv.put(configKey(inv.etcd.prefix), spec.configText);
-  } catch (e) {
-    throw new TransitionError('config', `writing ${configKey(inv.etcd.prefix)} failed: ${errText(e)}`);
-  }
+  await timed('config', `  writing ${inv.etcd.prefix}/config (${toLabel})`, async () => {
+    try {
+      await deps.kv.put(configKey(inv.etcd.prefix), spec.configText);
+    } catch (e) {
+      throw new TransitionError('config', `writing ${configKey(inv.etcd.prefix)} failed: ${errText(e)}`);
+    }
+  });
 
-  deps.log(`  starting flanneld on ${inv.nodes.length} node(s)`);
   const start = async (n: NodeSpec, conn: Connector) => {
     await deps.startService(conn, inv, n);
     spec.status.get(n.name)!.backend = toLabel;
   };
-  await eachNode(deps, spec, 'start', start, 'started', 'start-failed');
-
-  deps.log(`  waiting for every lease to show BackendType ${to.type}`);
-  await waitForLeases(deps, spec);
-
-  deps.log(`  verifying${to.type === 'host-gw' ? ' (with probe addresses)' : ''}`);
-  const verify = await verifyUntilGreen(deps, spec);
-  return { greenAt: deps.now(), verify };
+  await timed('start', `  starting flanneld on ${inv.nodes.length} node(s)`, () => eachNode(deps, spec, 'start', start, 'started', 'start-failed'));
+  await timed('leases', `  waiting for every lease to show BackendType ${to.type}`, () => waitForLeases(deps, spec));
+  const verify = await timed('verify', `  verifying${to.type === 'host-gw' ? ' (with probe addresses)' : ''}`, () => verifyUntilGreen(deps, spec));
+  return { greenAt: deps.now(), verify, phasesMs };
 }

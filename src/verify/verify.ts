@@ -1,8 +1,9 @@
 /**
  * runVerify: the reachability matrix over the overlay plus per-node health checks (issue 5).
- * Phases: leases from etcd → connect to every node → read facts and run remote checks (nodes in
- * parallel) → add probe interfaces (host-gw --probe) → one ping command per node, all nodes at once
- * → always remove the probe interfaces → judge. Read-only apart from the probe interfaces.
+ * Phases: leases from etcd → connect to every node → start the remote checks (service, iptables,
+ * healthz, cert) and, alongside them, read facts (links, routes, subnet.env) → add probe interfaces
+ * (host-gw --probe) → one ping command per node, all nodes at once → always remove the probe
+ * interfaces → collect the remote checks → judge. Read-only apart from the probe interfaces.
  * Throws (exit 1) only when verify cannot run: etcd unreachable, or SSH to a node failing.
  */
 import type { Connector } from '../connector/connector.js';
@@ -85,11 +86,10 @@ async function connectAll(inv: Inventory, pool: ConnectorSource, limit: number):
   return results.map((r) => (r as { ok: true; value: Connector }).value);
 }
 
-async function inspectNode(inv: Inventory, node: NodeSpec, conn: Connector, leases: Lease[], opts: Required<Pick<VerifyOptions, 'warnDays'>> & VerifyOptions): Promise<NodeState> {
-  const lease = ownLease(leases, node);
+/** Checks that run their own command on the node (slow ones, e.g. supervisorctl): started first, awaited last. */
+async function remoteChecks(inv: Inventory, node: NodeSpec, conn: Connector, lease: Lease | undefined, opts: { warnDays: number; now?: number }) {
   const certPath = flanneldCertPath(inv);
-  const [facts, service, iptables, healthz, cert] = await Promise.all([
-    gatherFacts(conn, inv.flannel.subnetFile),
+  const [service, iptables, healthz, cert] = await Promise.all([
     checkService(conn, inv, node),
     lease
       ? checkIptables(conn, node, flanctlIptablesRules(inv, lease.subnet), inv.iptables.masquerade)
@@ -97,8 +97,7 @@ async function inspectNode(inv: Inventory, node: NodeSpec, conn: Connector, leas
     inv.flannel.healthzPort > 0 ? checkHealthz(conn, node, healthzHost(inv, node), inv.flannel.healthzPort) : Promise.resolve(undefined),
     certPath ? checkCert(conn, node, certPath, opts.warnDays, opts.now) : Promise.resolve(undefined),
   ]);
-  const checks = [service, ...localChecks({ inv, node, facts, leases }), iptables, healthz, cert].filter((c): c is Check => c !== undefined);
-  return { node, conn, facts, checks, lease };
+  return { first: [service], last: [iptables, healthz, cert].filter((c): c is Check => c !== undefined) };
 }
 
 /** The MTU probe size for a node: FLANNEL_MTU (subnet.env, else computed) − 28 bytes of IP+ICMP headers. */
@@ -124,11 +123,13 @@ export async function runVerify(inv: Inventory, pool: ConnectorSource, kv: Kv, o
   const leases = await readLeases(kv, inv);
   const conns = await connectAll(inv, pool, limit);
 
-  const inspected = await mapLimit(inv.nodes, limit, (node, i) => inspectNode(inv, node, conns[i], leases, opts));
-  const states: NodeState[] = inspected.map((r, i) => {
-    if (r.ok) return r.value;
-    const node = inv.nodes[i];
-    return { node, conn: conns[i], facts: { links: [], routes: [], errors: {} }, checks: [fail(node.name, 'inspect', errorMessage(r.error))] };
+  // The remote checks run alongside facts and pings; their results are collected at the end.
+  const remote = mapLimit(inv.nodes, limit, (node, i) => remoteChecks(inv, node, conns[i], ownLease(leases, node), opts));
+  const gathered = await mapLimit(inv.nodes, limit, (node, i) => gatherFacts(conns[i], inv.flannel.subnetFile));
+  const states: NodeState[] = inv.nodes.map((node, i) => {
+    const g = gathered[i];
+    const facts: NodeFacts = g.ok ? g.value : { links: [], routes: [], errors: { links: errorMessage(g.error), routes: errorMessage(g.error) } };
+    return { node, conn: conns[i], facts, checks: localChecks({ inv, node, facts, leases }), lease: ownLease(leases, node) };
   });
 
   const type = inv.network.backend.type;
@@ -162,6 +163,12 @@ export async function runVerify(inv: Inventory, pool: ConnectorSource, kv: Kv, o
     });
   } finally {
     probes = await Promise.all(probes.map((p) => (p.created ? removeProbeInterface(byName.get(p.node)!.conn, p) : Promise.resolve(p))));
+  }
+
+  const remoteResults = await remote;
+  for (const [i, s] of states.entries()) {
+    const r = remoteResults[i];
+    s.checks = r.ok ? [...r.value.first, ...s.checks, ...r.value.last] : [...s.checks, fail(s.node.name, 'remote checks', errorMessage(r.error))];
   }
 
   const probeErrors = new Map(probes.filter((p) => p.error).map((p) => [p.node, p.error!]));

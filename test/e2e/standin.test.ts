@@ -3,116 +3,32 @@
  * TTL, restart keeps the subnet, lease deletion → exit 0, host-gw after stop/clean/start, etcd v2 mode.
  * The stand-in tarballs are uploaded into each node's own filesystem (nodes do not see the host's /tmp).
  */
-import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { parse as parseYaml } from 'yaml';
-import { issueCert } from '../../src/pki.js';
+import { startLab, type TestLab } from '../helpers/lab.js';
 import { describeRoot } from '../helpers/root.js';
-import { startLab, type TestLab } from '../helpers/standin-lab.js';
+import { STANDIN_TLS_DIR, standinDriver } from '../helpers/standin-driver.js';
 
 const root = join(import.meta.dirname, '..', '..');
 const tarballs = {
   'v0.20.2': join(root, 'lab', 'dist', 'flannel-v0.20.2-standin-linux-amd64.tar.gz'),
   'v0.11.0': join(root, 'lab', 'dist', 'flannel-v0.11.0-standin-linux-amd64.tar.gz'),
 };
-type Version = keyof typeof tarballs;
 const PREFIX = '/coreos.com/network';
-const TLS_DIR = '/etc/standin-tls';
 
 describeRoot('flanneld stand-in on a 3-node lab', () => {
   let lab: TestLab;
-  let endpoint = '';
-  let tls = { ca: '', cert: '', key: '' };
-  const started = new Set<string>();
-
-  const run = (argv: string[], env: NodeJS.ProcessEnv = process.env) =>
-    new Promise<{ code: number; stdout: string; stderr: string }>((resolve) =>
-      execFile(argv[0], argv.slice(1), { env, timeout: 30_000 }, (err, stdout, stderr) =>
-        resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-      ),
-    );
-  const etcdctl = async (argv: string[], api: 2 | 3 = 3) => {
-    const flags = api === 3
-      ? ['--endpoints', endpoint, '--cacert', tls.ca, '--cert', tls.cert, '--key', tls.key]
-      : ['--endpoints', endpoint, '--ca-file', tls.ca, '--cert-file', tls.cert, '--key-file', tls.key];
-    const r = await run(['etcdctl', ...flags, ...argv], { ...process.env, ETCDCTL_API: String(api) });
-    if (r.code !== 0) throw new Error(`etcdctl ${argv.join(' ')}: ${r.stderr}`);
-    return r.stdout;
-  };
-  const exec = async (node: string, argv: string[]) => {
-    const r = await lab.exec(node, argv);
-    if (r.code !== 0) throw new Error(`${node}: ${argv.join(' ')}: exit ${r.code}: ${r.stderr}`);
-    return r.stdout;
-  };
-  /** Copy a file into the node's own filesystem, in base64 chunks passed as arguments. */
-  const upload = async (node: string, path: string, content: Buffer, mode: string) => {
-    await exec(node, ['sh', '-c', 'mkdir -p "$(dirname "$1")" && : > "$1"', 'sh', path]);
-    const b64 = content.toString('base64');
-    for (let i = 0; i < b64.length; i += 64_000) {
-      await exec(node, ['sh', '-c', 'printf %s "$1" | base64 -d >> "$2"', 'sh', b64.slice(i, i + 64_000), path]);
-    }
-    await exec(node, ['chmod', mode, path]);
-  };
-  const waitFor = async <T>(what: string, fn: () => Promise<T | undefined>, ms = 30_000): Promise<T> => {
-    const deadline = Date.now() + ms;
-    for (;;) {
-      const v = await fn().catch(() => undefined);
-      if (v !== undefined && v !== false) return v;
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 250));
-    }
-  };
-  const cat = async (node: string, path: string) => {
-    const r = await lab.exec(node, ['cat', path]);
-    return r.code === 0 ? r.stdout : undefined;
-  };
-
-  /** Start the stand-in in the background inside the node; its exit status lands in /run/standin.rc. */
-  const start = async (node: string, version: Version = 'v0.20.2', env: string[] = []) => {
-    const argv = [
-      'env', ...env, 'node', `/opt/standin/${version}/flanneld`,
-      `-etcd-endpoints=${endpoint}`, `-etcd-cafile=${TLS_DIR}/ca.pem`, `-etcd-certfile=${TLS_DIR}/client.pem`,
-      '-etcd-keyfile', `${TLS_DIR}/client-key.pem`, '--iface=eth0', '-ip-masq', '-healthz-port=8471',
-    ];
-    await exec(node, ['rm', '-f', '/run/standin.rc', '/run/standin.pid']);
-    await exec(node, [
-      'sh', '-c',
-      'setsid sh -c \'"$@" & echo $! > /run/standin.pid; wait $!; echo $? > /run/standin.rc\' sh "$@" >>/var/log/standin.log 2>&1 </dev/null &',
-      'sh', ...argv,
-    ]);
-    started.add(node);
-    await waitFor(`${node} stand-in pid`, () => cat(node, '/run/standin.pid'));
-  };
-  /** The stand-in's exit status once it has exited. */
-  const exitStatus = (node: string, ms = 20_000) => waitFor(`${node} stand-in exit`, async () => (await cat(node, '/run/standin.rc'))?.trim(), ms);
-  const stop = async (node: string) => {
-    await exec(node, ['sh', '-c', 'kill -TERM "$(cat /run/standin.pid)"']);
-    const rc = await exitStatus(node);
-    started.delete(node);
-    return rc;
-  };
-  const subnetEnv = async (node: string) => {
-    const text = await waitFor(`${node} subnet.env`, () => cat(node, '/run/flannel/subnet.env'));
-    return Object.fromEntries(text.trim().split('\n').map((l) => l.split('=') as [string, string]));
-  };
-  /** "10.244.7.1/24" → "10.244.7.0/24" (the lease subnet; here always a /24). */
-  const leaseSubnet = (flannelSubnet: string) => flannelSubnet.replace(/\.1\/24$/, '.0/24');
-  const routes = async (node: string) => JSON.parse(await exec(node, ['ip', '-j', '-4', 'route', 'show'])) as { dst: string; gateway?: string; dev: string; flags: string[] }[];
+  const d = standinDriver(() => lab);
+  const { etcdctl, exec, upload, waitFor, cat, start, running, exitStatus, stop, subnetEnv, routes, leaseSubnet } = d;
 
   beforeAll(async () => {
     for (const t of Object.values(tarballs)) {
       if (!existsSync(t)) throw new Error(`${t} is missing: run \`npm run build\` first`);
     }
     lab = await startLab({ nodes: 3 });
-    const inv = parseYaml(readFileSync(lab.inventoryPath, 'utf8')) as { etcd: { endpoints: string[] }; pki: { dir: string } };
-    endpoint = inv.etcd.endpoints[0];
-    const client = await issueCert({
-      caDir: inv.pki.dir, outDir: join(lab.dir, 'standin-tls'), name: 'client', cn: 'flanneld-standin',
-      key: { algo: 'ecdsa', size: 256 }, expiry: '24h', usage: 'client',
-    });
-    tls = { ca: join(inv.pki.dir, 'ca.pem'), cert: client.certFile, key: client.keyFile };
+    const tls = lab.etcdTls;
+    const TLS_DIR = STANDIN_TLS_DIR;
     await Promise.all(
       lab.nodes.map(async ({ name }) => {
         await upload(name, `${TLS_DIR}/ca.pem`, readFileSync(tls.ca), '0644');
@@ -128,7 +44,7 @@ describeRoot('flanneld stand-in on a 3-node lab', () => {
 
   afterAll(async () => {
     if (!lab) return;
-    for (const node of started) {
+    for (const node of d.started) {
       await lab.exec(node, ['sh', '-c', 'kill -TERM "$(cat /run/standin.pid)"']).catch(() => undefined);
     }
     await lab.down();
@@ -145,8 +61,13 @@ describeRoot('flanneld stand-in on a 3-node lab', () => {
   });
 
   it('vxlan: every node pings every other node\'s flannel.1 address', async () => {
+    // Started before the config exists: it waits, logging flanneld's message, then carries on.
+    await start('node1', 'v0.20.2', [], false);
+    await waitFor('node1 to wait for the config', async () =>
+      (await cat('node1', '/var/log/standin.log'))?.includes('Couldn\'t fetch network config: flannel config not found in etcd store'));
     await etcdctl(['put', `${PREFIX}/config`, '{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}']);
-    for (const n of lab.nodes) await start(n.name);
+    await running('node1');
+    for (const n of lab.nodes.slice(1)) await start(n.name);
     const subnets = new Map<string, string>();
     for (const n of lab.nodes) subnets.set(n.name, leaseSubnet((await subnetEnv(n.name)).FLANNEL_SUBNET));
     expect(new Set(subnets.values()).size).toBe(3);
@@ -158,12 +79,24 @@ describeRoot('flanneld stand-in on a 3-node lab', () => {
         const rs = await routes(a.name);
         return peers.every((p) => rs.some((r) => r.dst === subnets.get(p.name) && r.dev === 'flannel.1' && r.flags.includes('onlink')));
       });
-      for (const p of peers) {
+    }
+    for (const a of lab.nodes) {
+      for (const p of lab.nodes.filter((b) => b.name !== a.name)) {
         const target = subnets.get(p.name)!.replace('/24', '');
-        const r = await lab.exec(a.name, ['ping', '-c', '1', '-W', '2', target]);
+        const r = await lab.exec(a.name, ['ping', '-c', '3', '-i', '0.2', '-W', '2', target]);
         expect(r.code, `${a.name} → ${p.name} (${target}): ${r.stdout}${r.stderr}`).toBe(0);
       }
     }
+    for (const n of lab.nodes) {
+      const links = JSON.parse(await exec(n.name, ['ip', '-d', '-j', 'link', 'show'])) as { ifname: string; linkinfo?: { info_kind?: string } }[];
+      const kinds = links.map((l) => l.linkinfo?.info_kind).filter((k) => k === 'bridge' || k === 'dummy');
+      expect(kinds, `${n.name}: the stand-in created ${kinds.join(', ')}`).toEqual([]);
+      expect(links.map((l) => l.ifname)).toContain('flannel.1');
+    }
+    // -iptables-resync: a deleted rule comes back.
+    const fwd = ['FLANNEL-FWD', '-s', '10.244.0.0/16', '-m', 'comment', '--comment', 'flanneld forward', '-j', 'ACCEPT'];
+    await exec('node2', ['iptables', '-D', ...fwd]);
+    await waitFor('node2 to restore its FORWARD rule', async () => (await lab.exec('node2', ['iptables', '-C', ...fwd])).code === 0);
     const health = await lab.exec('node2', ['curl', '-s', 'http://127.0.0.1:8471/healthz']);
     expect(health.stdout).toBe('flanneld is running');
   });
@@ -212,19 +145,22 @@ describeRoot('flanneld stand-in on a 3-node lab', () => {
     await start('node1');
     expect((await subnetEnv('node1')).FLANNEL_SUBNET).toBe(before);
     expect(await cat('node1', '/var/log/standin.log')).toContain(`Found lease (${leaseSubnet(before)}) for current IP`);
+    // Like flanneld, a restarted stand-in only removes routes of leases it has seen: wait until it saw node3's.
+    const node3 = leaseSubnet((await subnetEnv('node3')).FLANNEL_SUBNET);
+    await waitFor('node1 to see node3 again', async () => (await cat('node1', '/var/log/standin.log'))?.includes(`Subnet added: ${node3}`));
   });
 
   it('exits 0 when its lease is deleted, and peers drop the route to it', async () => {
     const subnet = leaseSubnet((await subnetEnv('node3')).FLANNEL_SUBNET);
     await etcdctl(['del', `${PREFIX}/subnets/${subnet.replace('/', '-')}`]);
     expect(await exitStatus('node3')).toBe('0');
-    started.delete('node3');
+    d.started.delete('node3');
     expect(await cat('node3', '/var/log/standin.log')).toContain('Lease has been revoked. Shutting down daemon.');
     await waitFor('node1 to drop the route to node3', async () => !(await routes('node1')).some((r) => r.dst === subnet));
   });
 
   it('host-gw after stop/clean/start: routes via the peers\' public IPs', async () => {
-    for (const n of [...started]) expect(await stop(n)).toBe('0');
+    for (const n of [...d.started]) expect(await stop(n)).toBe('0');
     for (const n of lab.nodes) await lab.exec(n.name, ['ip', 'link', 'del', 'flannel.1']);
     await etcdctl(['put', `${PREFIX}/config`, '{"Network":"10.244.0.0/16","Backend":{"Type":"host-gw"}}']);
     for (const n of lab.nodes) await start(n.name);
@@ -251,13 +187,13 @@ describeRoot('flanneld stand-in on a 3-node lab', () => {
     }
     const src = (await subnetEnv('node1')).FLANNEL_SUBNET.split('/')[0];
     const dst = (await subnetEnv('node2')).FLANNEL_SUBNET.split('/')[0];
-    const ping = await lab.exec('node1', ['ping', '-c', '1', '-W', '2', '-I', src, dst]);
+    const ping = await lab.exec('node1', ['ping', '-c', '3', '-i', '0.2', '-W', '2', '-I', src, dst]);
     expect(ping.code, ping.stdout + ping.stderr).toBe(0);
     for (const n of lab.nodes) await lab.exec(n.name, ['ip', 'link', 'del', 'probe0']);
   });
 
   it('v2 mode (env switch on v0.20.2, and the v0.11.0 build) writes under the v2 keyspace', async () => {
-    for (const n of [...started]) expect(await stop(n)).toBe('0');
+    for (const n of [...d.started]) expect(await stop(n)).toBe('0');
     await etcdctl(['del', '--prefix', `${PREFIX}/`]);
     for (const n of lab.nodes) {
       await lab.exec(n.name, ['ip', '-4', 'route', 'flush', 'root', '10.244.0.0/16']);
@@ -281,9 +217,17 @@ describeRoot('flanneld stand-in on a 3-node lab', () => {
     expect(ttl).toBeGreaterThan(86400 - 300);
     expect(ttl).toBeLessThanOrEqual(86400);
     await waitFor('node1 route to node2', async () => (await routes('node1')).some((r) => r.dst === s2 && r.dev === 'flannel.1'));
-    const ping = await lab.exec('node1', ['ping', '-c', '1', '-W', '2', s2.replace('/24', '')]);
+    const ping = await lab.exec('node1', ['ping', '-c', '3', '-i', '0.2', '-W', '2', s2.replace('/24', '')]);
     expect(ping.code, ping.stdout + ping.stderr).toBe(0);
     const nat = await exec('node2', ['iptables', '-t', 'nat', '-C', 'POSTROUTING', '-s', '10.245.0.0/16', '-d', '10.245.0.0/16', '-j', 'RETURN']);
     expect(nat).toBe('');
+  });
+
+  it('refuses a config without Backend (udp, like a flannel build without udp) with exit 1', async () => {
+    await etcdctl(['put', `${PREFIX}/config`, '{"Network":"10.246.0.0/16"}']);
+    await start('node3', 'v0.20.2', [], false);
+    expect(await exitStatus('node3')).toBe('1');
+    d.started.delete('node3');
+    expect(await cat('node3', '/var/log/standin.log')).toContain('UDP backend is not supported');
   });
 });

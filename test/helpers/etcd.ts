@@ -65,7 +65,14 @@ export async function startEtcd(opts: { pkiDir?: string } = {}): Promise<TestEtc
   const dir = mkdtempSync(join(tmpdir(), 'flanctl-etcd-'));
   const pkiDir = opts.pkiDir ?? join(dir, 'pki');
   let child: ChildProcess | undefined;
+  // Last resort if the test process exits without calling stop(): kill our etcd (by PID) and drop its dir.
+  const onExit = () => {
+    if (child?.pid && child.exitCode === null && child.signalCode === null) process.kill(child.pid, 'SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  };
+  process.once('exit', onExit);
   const stop = async () => {
+    process.off('exit', onExit);
     if (child && child.pid && child.exitCode === null && child.signalCode === null) {
       process.kill(child.pid, 'SIGTERM');
       if (!(await waitExit(child, 5000))) {

@@ -9,7 +9,10 @@ export const isRoot = typeof process.getuid === 'function' && process.getuid() =
 export const inCI = process.env.CI === 'true';
 
 export function describeRoot(name: string, fn: () => void): void {
-  if (isRoot) return describe(name, fn);
+  if (isRoot) {
+    describe(name, fn);
+    return;
+  }
   if (inCI) {
     describe(name, () => {
       throw new Error(`${name}: needs root, and CI=true forbids skipping it`);

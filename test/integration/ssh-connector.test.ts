@@ -27,7 +27,7 @@ let hostPub: string; // "ssh-ed25519 AAAA…"
 let hostFp: string; // from ssh-keygen -lf, not from our code
 let otherPub: string;
 
-const sh = (cmd: string, args: string[]) => execFileSync(cmd, args, { encoding: 'utf8' });
+const sh = (cmd: string, args: string[]) => execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 const freePort = () =>
   new Promise<number>((resolve, reject) => {
     const s = createServer();

@@ -4,6 +4,7 @@
  * model, a memoryKv shared by all nodes, and a simulated flanneld that, when started, takes a lease
  * by PublicIP, writes subnet.env and routes every peer lease it sees at that moment.
  */
+import { createHash } from 'node:crypto';
 import { fakeConnector, type FakeConnector } from '../../src/connector/fake.js';
 import { parseInventory, type Inventory, type NodeSpec } from '../../src/inventory.js';
 import { memoryKv, type MemoryKv } from '../../src/kv/memory.js';
@@ -87,6 +88,8 @@ export function simCluster(inv: Inventory, opts: { supervisordRunning?: boolean 
     if (!subnet) {
       subnet = `10.244.${nextSubnet++}.0/24`;
       await kv.put(leaseKey(inv.etcd.prefix, subnet), JSON.stringify({ PublicIP: n.spec.publicIp, PublicIPv6: null, BackendType: 'vxlan', BackendData: { VNI: 1 } }));
+      // The other running flanneld see the new lease through their etcd watch.
+      for (const m of nodes.values()) if (m !== n && m.starts > 0 && !m.dropPeers.has(subnet)) m.routes.add(subnet);
     }
     const [a, len] = subnet.split('/');
     const parts = a.split('.');
@@ -134,9 +137,11 @@ export function simCluster(inv: Inventory, opts: { supervisordRunning?: boolean 
       if (name === 'flanneld') await startFlanneld(n);
     };
 
-    conn.on(['stat'], (argv) => {
-      const f = conn.files.get(argv.at(-1)!);
-      return f ? { stdout: `${f.mode.toString(8)}\n` } : { code: 1, stderr: 'No such file' };
+    conn.on(['sh', '-c', /^stat -L -c %a/], (argv) => {
+      const path = argv.at(-1)!;
+      const f = conn.files.get(path);
+      if (!f) return { code: 1, stderr: `stat: cannot statx '${path}': No such file or directory` };
+      return { stdout: `${f.mode.toString(8)}\n${createHash('sha256').update(f.content).digest('hex')}  ${path}\n` };
     });
     conn.on(['test'], (argv) => {
       const path = argv.at(-1)!;

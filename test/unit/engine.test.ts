@@ -143,6 +143,20 @@ describe('converge', () => {
     expect(summaryLine(report)).toMatch(/^bootstrap: 3 hosts, 7 changes, 1 failed \(n2\) in \d+\.\d s$/);
   });
 
+  it('plain output names the failed step once and says the rest was skipped', async () => {
+    const out = new PassThrough();
+    let text = '';
+    out.on('data', (b) => (text += b));
+    const c = node('n1').on(['false'], { code: 1, stderr: 'it broke' });
+    const failing: Step = { id: 'f', title: 'do it', check: async (ctx) => ({ action: 'update', summary: 'x', apply: () => run(ctx.conn!, ['false']).then(() => {}) }) };
+    await converge([target(c, [failing, fileStep('a', '/a', 'A'), fileStep('b', '/b', 'B')])], { command: 'bootstrap', mode: 'apply', output: plainObserver({ stream: out }) });
+    expect(text.match(/FAILED/g)).toHaveLength(1);
+    expect(text).toContain('[n1] FAILED    do it: n1: `false` exited 1:');
+    expect(text).toContain('it broke');
+    expect(text).toContain('[n1] stopped   2 steps skipped');
+    expect(text).toMatch(/1 failed \(n1\)/);
+  });
+
   it('an open() failure fails that target with every step skipped', async () => {
     const ok = node('n1');
     const bad: Target = { name: 'n2', steps: [fileStep('a', '/a', 'A')], open: async () => { throw new ExecError('n2', ['ssh'], 255, 'no route to host'); } };
@@ -178,7 +192,7 @@ describe('converge', () => {
     let text = '';
     out.on('data', (b) => (text += b));
     const long: Step = { id: 'upload', title: 'upload flanneld', check: async (ctx) => { ctx.progress?.('12 MB of 40 MB'); return undefined; } };
-    const report = await converge([target(node('n2'), [long, fileStep('a', '/a', 'A')])], { command: 'bootstrap', mode: 'apply', output: plainObserver({ stream: out }) });
+    const report = await converge([target(node('n2'), [long, fileStep('a', '/a', 'A')])], { command: 'bootstrap', mode: 'apply', output: plainObserver({ stream: out, progressEveryMs: 0 }) });
     expect(report.summary.changed).toBe(1);
     expect(text).toContain('[n2] ...       12 MB of 40 MB');
     expect(text).toContain('[n2] changed   write /a: create /a');

@@ -2,7 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { run } from '../../src/connector/connector.js';
 import { fakeConnector } from '../../src/connector/fake.js';
 import { remoteMatches, remoteSha256, sha256Hex } from '../../src/connector/sha256.js';
-import { ExecError } from '../../src/errors.js';
+import { ExecError, HostKeyError, SshError } from '../../src/errors.js';
+import type { Inventory, NodeSpec } from '../../src/inventory.js';
+import { openPool } from '../../src/connector/pool.js';
 
 describe('fakeConnector', () => {
   it('keeps files with modes and records reads and writes', async () => {
@@ -53,5 +55,48 @@ describe('fakeConnector', () => {
     const c = fakeConnector();
     await c.close();
     expect(c.closed).toBe(true);
+  });
+});
+
+describe('openPool', () => {
+  const inv = {
+    file: '/x/inventory.yaml',
+    nodes: [{ name: 'n1', host: '10.0.0.1' }, { name: 'n2', host: '10.0.0.2' }, { name: 'n3', host: '10.0.0.3' }],
+  } as unknown as Inventory;
+
+  it('connects lazily, once per host, shares a pending connect and closes everything', async () => {
+    const connected: string[] = [];
+    const made = new Map<string, ReturnType<typeof fakeConnector>>();
+    const pool = openPool(inv, {
+      connect: async (n: NodeSpec) => {
+        connected.push(n.name);
+        const c = fakeConnector({ name: n.name });
+        made.set(n.name, c);
+        return c;
+      },
+    });
+    expect(connected).toEqual([]);
+    const [a, b] = await Promise.all([pool.get('n1'), pool.get('n1')]);
+    expect(a).toBe(b);
+    await pool.get('n2');
+    expect(await pool.get('n1')).toBe(a);
+    expect(connected).toEqual(['n1', 'n2']);
+    await expect(pool.get('n9')).rejects.toThrow(/no node named "n9"/);
+    await pool.closeAll();
+    expect([...made.values()].map((c) => c.closed)).toEqual([true, true]);
+  });
+
+  it('turns connect failures into SshError naming node and host; typed errors pass through', async () => {
+    const pool = openPool(inv, {
+      connect: async (n: NodeSpec) => {
+        if (n.name === 'n1') throw new Error('ECONNRESET');
+        throw new HostKeyError(`${n.name}: unknown host key`);
+      },
+    });
+    const e1 = await pool.get('n1').catch((e: unknown) => e);
+    expect(e1).toBeInstanceOf(SshError);
+    expect((e1 as Error).message).toBe('n1 (10.0.0.1): ECONNRESET');
+    await expect(pool.get('n2')).rejects.toBeInstanceOf(HostKeyError);
+    await pool.closeAll();
   });
 });

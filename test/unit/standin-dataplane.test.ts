@@ -9,7 +9,7 @@ import { forwardRules, installRules, masqRules, type RuleSet } from '../../lab/f
 import type { PeerLease } from '../../lab/flanneld-standin/src/lease-format.js';
 import type { Logger } from '../../lab/flanneld-standin/src/log.js';
 import { readPreviousSubnet, renderSubnetEnv, writeSubnetEnv } from '../../lab/flanneld-standin/src/subnet-file.js';
-import type { ExecResult, ExtIface, Sys } from '../../lab/flanneld-standin/src/sys.js';
+import { lookupExtIface, type ExecResult, type ExtIface, type Sys } from '../../lab/flanneld-standin/src/sys.js';
 import { vxlanBackend } from '../../lab/flanneld-standin/src/vxlan.js';
 
 const net = (s: string) => parseNet4(s) as Net4;
@@ -186,5 +186,29 @@ describe('stand-in subnet.env (FLANNEL.md §4)', () => {
     expect(prev.subnet).toEqual(net('10.5.72.0/24'));
     expect(prev.network).toEqual(net('10.5.0.0/16'));
     expect(readPreviousSubnet(join(dir, 'missing.env'))).toEqual({ subnet: undefined, network: undefined });
+  });
+});
+
+describe('stand-in external interface lookup', () => {
+  const addrs = JSON.stringify([
+    { ifindex: 1, ifname: 'lo', mtu: 65536, addr_info: [{ family: 'inet', local: '127.0.0.1', prefixlen: 8 }] },
+    { ifindex: 2, ifname: 'eth0', mtu: 1500, addr_info: [{ family: 'inet', local: '10.77.1.11', prefixlen: 24 }] },
+    { ifindex: 3, ifname: 'eth1', mtu: 9000, addr_info: [{ family: 'inet', local: '192.168.5.2', prefixlen: 16 }] },
+  ]);
+  const sys = (defaultRoute: string) => fakeSys([[/addr show/, () => ({ stdout: addrs })], [/route show default/, () => ({ stdout: defaultRoute })]]);
+
+  it('finds -iface by name or by IP, with the public IP defaulting to the interface address', async () => {
+    const byName = await lookupExtIface(sys('[]'), { iface: ['eth1'], ifaceRegex: [], publicIp: '' });
+    expect(byName.iface).toMatchObject({ name: 'eth1', ifaceAddr: '192.168.5.2', extAddr: '192.168.5.2', mtu: 9000 });
+    expect(byName.iface.connected).toEqual([net('192.168.0.0/16')]);
+    const byIp = await lookupExtIface(sys('[]'), { iface: ['nope', '10.77.1.11'], ifaceRegex: [], publicIp: '203.0.113.9' });
+    expect(byIp.iface).toMatchObject({ name: 'eth0', ifaceAddr: '10.77.1.11', extAddr: '203.0.113.9' });
+  });
+
+  it('uses -iface-regex, then the default route interface, and fails without one', async () => {
+    expect((await lookupExtIface(sys('[]'), { iface: [], ifaceRegex: ['^192\\.168\\.'], publicIp: '' })).iface.name).toBe('eth1');
+    expect((await lookupExtIface(sys('[{"dst":"default","gateway":"10.77.1.1","dev":"eth0"}]'), { iface: [], ifaceRegex: [], publicIp: '' })).iface.name).toBe('eth0');
+    await expect(lookupExtIface(sys('[]'), { iface: [], ifaceRegex: [], publicIp: '' })).rejects.toThrow(/default/);
+    await expect(lookupExtIface(sys('[]'), { iface: ['eth9'], ifaceRegex: [], publicIp: '' })).rejects.toThrow(/eth9/);
   });
 });

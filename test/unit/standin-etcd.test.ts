@@ -1,10 +1,10 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { etcdV2 } from '../../lab/flanneld-standin/src/etcd-v2.js';
 import { etcdV3, prefixEnd } from '../../lab/flanneld-standin/src/etcd-v3.js';
 import type { HttpClient } from '../../lab/flanneld-standin/src/http.js';
 import { parseNetworkConfig } from '../../lab/flanneld-standin/src/config.js';
 import { formatNet4, parseNet4, type Net4 } from '../../lab/flanneld-standin/src/ip4.js';
-import { acquireLease, LeaseError, SUBNET_TTL_SECONDS } from '../../lab/flanneld-standin/src/lease-manager.js';
+import { acquireLease, LeaseError, startRenewal, SUBNET_TTL_SECONDS, watchLeases } from '../../lab/flanneld-standin/src/lease-manager.js';
 import type { Logger } from '../../lab/flanneld-standin/src/log.js';
 import type { Registry } from '../../lab/flanneld-standin/src/registry.js';
 
@@ -135,5 +135,55 @@ describe('stand-in lease acquisition', () => {
     const reg = memoryRegistry();
     const racing: Registry = { ...reg, create: async () => false };
     await expect(acquireLease(racing, base)).rejects.toThrow(new LeaseError('failed to acquire lease: subnet already exists'));
+  });
+});
+
+describe('stand-in lease renewal and watch', () => {
+  it('renews at expiry − margin with a fresh 24 h TTL and retries every minute on failure', async () => {
+    vi.useFakeTimers();
+    try {
+      const reg = memoryRegistry();
+      let fail = 1;
+      const renew = reg.renew;
+      reg.renew = async (k, v, ttl) => {
+        if (fail-- > 0) throw new Error('etcd down');
+        return renew(k, v, ttl);
+      };
+      const own = { key: '/p/subnets/10.1.2.0-24', subnet: parseNet4('10.1.2.0/24') as Net4, value: 'v', expiresAt: Date.now() + 86_400_000 };
+      const stop = startRenewal(reg, own, 60, quiet);
+      await vi.advanceTimersByTimeAsync(23 * 3600_000 - 1000);
+      expect(reg.ops).toEqual([]);
+      await vi.advanceTimersByTimeAsync(1000); // 23 h: first attempt fails
+      expect(reg.ops).toEqual([]);
+      await vi.advanceTimersByTimeAsync(60_000); // retried a minute later
+      expect(reg.ops).toEqual(['renew /p/subnets/10.1.2.0-24 86400']);
+      stop();
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('reports peers added and removed, and revocation when our own key goes', async () => {
+    const own = '/coreos.com/network/subnets/10.244.1.0-24';
+    const peer = '/coreos.com/network/subnets/10.244.2.0-24';
+    const reg = memoryRegistry({
+      [own]: '{"PublicIP":"10.0.0.1","BackendType":"vxlan"}',
+      [peer]: '{"PublicIP":"10.0.0.2","BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"02:00:00:00:00:02"}}',
+    });
+    const events: string[] = [];
+    let revoked!: () => void;
+    const done = new Promise<void>((r) => (revoked = r));
+    const stop = watchLeases(reg, { prefix: '/coreos.com/network', ownKey: own, pollMs: 5, log: quiet }, {
+      onAdd: async (l) => void events.push(`add ${formatNet4(l.subnet)} ${l.vtepMac}`),
+      onRemove: async (l) => void events.push(`remove ${formatNet4(l.subnet)}`),
+      onRevoked: () => (events.push('revoked'), revoked()),
+    });
+    await vi.waitFor(() => expect(events).toEqual(['add 10.244.2.0/24 02:00:00:00:00:02']));
+    reg.data.delete(peer);
+    await vi.waitFor(() => expect(events).toContain('remove 10.244.2.0/24'));
+    reg.data.delete(own);
+    await done;
+    stop();
+    expect(events).toEqual(['add 10.244.2.0/24 02:00:00:00:00:02', 'remove 10.244.2.0/24', 'revoked']);
   });
 });

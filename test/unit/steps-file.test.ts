@@ -87,7 +87,7 @@ describe('binaryStep', () => {
     n.conn.calls.length = 0;
     expect(await step.check(ctx)).toBeUndefined();
     expect(n.conn.writes()).toHaveLength(0);
-    expect(n.conn.execs().some((a) => a[0] === 'sha256sum')).toBe(true);
+    expect(n.conn.execs().some((a) => a[2]?.includes('sha256sum'))).toBe(true);
   });
 
   it('replaces a different binary and shows sha256s, not content', async () => {
@@ -113,7 +113,7 @@ describe('dirStep', () => {
 
 describe('fakeConnector-only check (no sim)', () => {
   it('a missing stat means create', async () => {
-    const conn = fakeConnector({ name: 'n' }).on(['stat'], { code: 1 });
+    const conn = fakeConnector({ name: 'n' }).on(['sh'], { code: 1 });
     const inv = await testInventory();
     const c = await fileStep({ id: 'f', title: 'f', path: '/x', content: 'y', mode: 0o644 }).check({ inventory: inv, node: inv.nodes[0], conn, touched: new Set() });
     expect(c?.action).toBe('create');

@@ -1,0 +1,105 @@
+/**
+ * `flanctl bootstrap` wall time for N lab nodes (default 1,5,10) against bench/baseline-bootstrap.sh
+ * (the tutorials' sequential ssh/scp loop), each on its own fresh lab; plus the idempotent rerun
+ * against the first run (and the loop run again). Needs root (labs).
+ */
+import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { BENCH_DIR, distImport, flanctl, fmtMs, log, printTable, ratioLine, runOk, tempDir, withLab } from './lib.mjs';
+
+export const name = 'bootstrap';
+export const needsRoot = true;
+
+const SUPERVISOR_CONF = '/etc/supervisor/conf.d/flanneld.conf';
+
+/** The certificates both sides need are issued before the clock starts (same work for both). */
+async function prepare(lab) {
+  const { ensureFlanneldCert } = await distImport('pki.js');
+  await ensureFlanneldCert(lab.inv);
+}
+
+/** Staging dir for the loop: certs, the tarball's binaries, one supervisord file per node, the config. */
+async function stage(lab, dir) {
+  const { etcdTlsFiles } = await distImport('inventory.js');
+  const { renderSupervisordConf } = await distImport('templates.js');
+  const { networkConfigText } = await distImport('flannel-config.js');
+  const inv = lab.inv;
+  const tls = etcdTlsFiles(inv);
+  for (const d of ['certs', 'bin', 'conf']) mkdirSync(join(dir, d));
+  copyFileSync(tls.ca, join(dir, 'certs', 'ca.pem'));
+  copyFileSync(join(inv.pki.dir, 'flanneld.pem'), join(dir, 'certs', 'flanneld.pem'));
+  copyFileSync(join(inv.pki.dir, 'flanneld-key.pem'), join(dir, 'certs', 'flanneld-key.pem'));
+  await runOk(['tar', '-xzf', inv.flannel.tarball, '-C', join(dir, 'bin'), '--no-same-owner', 'flanneld', 'mk-docker-opts.sh']);
+  // No flanctl iptables watcher in the tutorials' program file.
+  const plain = { ...inv, iptables: { ...inv.iptables, masquerade: 'none', forwardAccept: false } };
+  for (const node of inv.nodes) writeFileSync(join(dir, 'conf', `${node.name}.conf`), renderSupervisordConf(plain, node, SUPERVISOR_CONF));
+  writeFileSync(join(dir, 'hosts'), inv.nodes.map((n) => `${n.name} ${n.host}\n`).join(''));
+  writeFileSync(join(dir, 'network-config.json'), networkConfigText(inv));
+  return {
+    SSH_KEY: inv.ssh.identityFile, KNOWN_HOSTS: inv.ssh.knownHostsFile,
+    ETCD_ENDPOINTS: inv.etcd.endpoints.join(','), ETCD_PREFIX: inv.etcd.prefix, ETCD_CA: tls.ca, ETCD_CERT: tls.cert, ETCD_KEY: tls.key,
+    CONFIG_DIR: inv.flannel.configDir, INSTALL_DIR: inv.flannel.installDir, LOG_DIR: inv.flannel.logDir,
+    SUPERVISOR_CONF, SUBNET_FILE: inv.flannel.subnetFile,
+  };
+}
+
+async function loop(lab) {
+  await prepare(lab);
+  const staging = tempDir('flanctl-bench-loop-');
+  try {
+    const env = await stage(lab, staging.dir);
+    const script = join(BENCH_DIR, 'baseline-bootstrap.sh');
+    const first = await runOk(['bash', script, staging.dir], { env, timeoutMs: 30 * 60_000 });
+    const again = await runOk(['bash', script, staging.dir], { env, timeoutMs: 30 * 60_000 });
+    return { firstMs: first.ms, rerunMs: again.ms };
+  } finally {
+    await staging.remove();
+  }
+}
+
+function parseReport(r, what) {
+  if (r.code !== 0) throw new Error(`${what} exited ${r.code}: ${(r.stderr || r.stdout).trim().slice(-3000)}`);
+  try {
+    return JSON.parse(r.stdout);
+  } catch {
+    throw new Error(`${what}: --json output is not JSON: ${r.stdout.slice(0, 500)}`);
+  }
+}
+
+async function withFlanctl(lab) {
+  await prepare(lab);
+  const args = ['bootstrap', '-i', lab.inventoryPath, '--json', '--no-verify', '-y'];
+  const first = await flanctl(args, { timeoutMs: 30 * 60_000 });
+  const firstReport = parseReport(first, 'flanctl bootstrap');
+  const again = await flanctl(args, { timeoutMs: 30 * 60_000 });
+  const againReport = parseReport(again, 'flanctl bootstrap (rerun)');
+  return { firstMs: first.ms, rerunMs: again.ms, first: firstReport.summary, rerun: againReport.summary, concurrency: lab.inv.ssh.concurrency };
+}
+
+export async function bench(opts) {
+  const help = await flanctl(['bootstrap', '--help']);
+  if (help.code !== 0) throw new Error(`\`flanctl bootstrap --help\` exited ${help.code}: the bootstrap command is not built yet`);
+  const results = [];
+  for (const n of opts.nodes) {
+    log(`N=${n}: sequential ssh/scp loop on a fresh lab…`);
+    const base = await withLab(n, (lab) => loop(lab).then((r) => ({ ...r, upMs: lab.upMs })));
+    log(`N=${n}: loop ${fmtMs(base.firstMs)}, loop again ${fmtMs(base.rerunMs)} (lab up ${fmtMs(base.upMs)}); flanctl bootstrap on a fresh lab…`);
+    const fl = await withLab(n, withFlanctl);
+    log(`N=${n}: flanctl ${fmtMs(fl.firstMs)}, rerun ${fmtMs(fl.rerunMs)} (${fl.rerun.changed} changes, ${fl.rerun.restarts} restarts)`);
+    results.push({ n, base, fl });
+  }
+  printTable(
+    'bootstrap wall time (whole CLI process; --no-verify) vs the sequential ssh/scp loop (bench/baseline-bootstrap.sh)',
+    ['nodes', 'loop', 'flanctl', 'speed-up', 'loop again', 'flanctl rerun', 'rerun/first', 'rerun changes', 'ms/node flanctl', 'ms/node loop'],
+    results.map(({ n, base, fl }) => [
+      String(n), fmtMs(base.firstMs), fmtMs(fl.firstMs), `${(base.firstMs / fl.firstMs).toFixed(1)}×`, fmtMs(base.rerunMs), fmtMs(fl.rerunMs),
+      `${((fl.rerunMs / fl.firstMs) * 100).toFixed(0)}%`, `${fl.rerun.changed} chg, ${fl.rerun.restarts} restarts`,
+      (fl.firstMs / n).toFixed(0), (base.firstMs / n).toFixed(0),
+    ]),
+  );
+  const lines = results.flatMap(({ n, base, fl }) => [
+    ratioLine(`flanctl bootstrap ${n} node${n > 1 ? 's' : ''}`, fl.firstMs, 'sequential loop', base.firstMs),
+    `flanctl bootstrap ${n} node${n > 1 ? 's' : ''} rerun (idempotent, ${fl.rerun.changed} changes): ${fmtMs(fl.rerunMs)} vs first run ${fmtMs(fl.firstMs)} → ${((fl.rerunMs / fl.firstMs) * 100).toFixed(0)}% of it; ${ratioLine('vs loop again', fl.rerunMs, 'loop', base.rerunMs).replace(/^vs loop again: /, '')}`,
+  ]);
+  return { lines, data: results };
+}

@@ -1,0 +1,230 @@
+/**
+ * bootstrap / plan end to end on namespace labs with the flanneld stand-in, through the real CLI
+ * (`node bin/run.js …`, after `npm run build`). Root; must run under CI=true.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parseDocument } from 'yaml';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { loadInventory, type Inventory } from '../../src/inventory.js';
+import { openKv } from '../../src/kv/index.js';
+import { listLeases, type Lease } from '../../src/leases.js';
+import { flanctlRules, iptablesCheckArgv } from '../../src/steps/iptables.js';
+import { startLab, type TestLab } from '../helpers/lab.js';
+import { describeRoot } from '../helpers/root.js';
+
+const root = resolve(import.meta.dirname, '../..');
+const V011 = join(root, 'lab', 'dist', 'flannel-v0.11.0-standin-linux-amd64.tar.gz');
+
+function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string; json?: any }> {
+  return new Promise((done) => {
+    const child = spawn(process.execPath, [join(root, 'bin', 'run.js'), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (b) => (stdout += b));
+    child.stderr.on('data', (b) => (stderr += b));
+    child.on('close', (code) => {
+      let json: unknown;
+      if (args.includes('--json')) {
+        try {
+          json = JSON.parse(stdout);
+        } catch {
+          json = undefined;
+        }
+      }
+      done({ code: code ?? -1, stdout, stderr, json });
+    });
+  });
+}
+
+function requireBuild(): void {
+  for (const f of ['dist/commands/bootstrap.js', 'lab/dist/flannel-v0.20.2-standin-linux-amd64.tar.gz', 'lab/dist/flannel-v0.11.0-standin-linux-amd64.tar.gz']) {
+    if (!existsSync(join(root, f))) throw new Error(`${f} is missing: run \`npm run build\` first`);
+  }
+}
+
+function editInventory(file: string, edit: (doc: ReturnType<typeof parseDocument>) => void, to = file): string {
+  const doc = parseDocument(readFileSync(file, 'utf8'));
+  edit(doc);
+  writeFileSync(to, doc.toString());
+  return to;
+}
+
+async function leasesOf(inv: Inventory): Promise<Lease[]> {
+  const kv = await openKv(inv);
+  try {
+    return await listLeases(kv, inv.etcd.prefix);
+  } finally {
+    await kv.close();
+  }
+}
+
+/** pid of each node's flanneld under supervisord. */
+async function flanneldPids(lab: TestLab): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const n of lab.nodes) {
+    const r = await lab.exec(n.name, ['supervisorctl', 'status', 'flanneld']);
+    out[n.name] = /RUNNING\s+pid (\d+)/.exec(r.stdout)?.[1] ?? `not running: ${r.stdout.trim()}`;
+  }
+  return out;
+}
+
+async function expectConverged(lab: TestLab, inv: Inventory): Promise<void> {
+  const leases = await leasesOf(inv);
+  for (const n of lab.nodes) {
+    const lease = leases.find((l) => l.publicIp === n.ip);
+    expect(lease, `${n.name} holds a lease`).toBeDefined();
+    const env = await lab.exec(n.name, ['cat', inv.flannel.subnetFile]);
+    expect(env.stdout).toContain(`FLANNEL_SUBNET=${lease!.subnet.replace(/\.0\//, '.1/')}`);
+    expect((await lab.exec(n.name, ['supervisorctl', 'status', 'flanneld'])).stdout).toMatch(/RUNNING/);
+    const rules = flanctlRules(inv, lease!.subnet);
+    for (const r of rules.ensure) expect((await lab.exec(n.name, iptablesCheckArgv(r))).code, `${n.name}: ${r.spec.join(' ')}`).toBe(0);
+    for (const r of rules.absent) expect((await lab.exec(n.name, iptablesCheckArgv(r))).code).not.toBe(0);
+    expect((await lab.exec(n.name, ['sysctl', '-n', 'net.ipv4.ip_forward'])).stdout.trim()).toBe('1');
+  }
+  // Every node pings every other node's flannel.1 address (the peer lease's .0).
+  for (const from of lab.nodes) {
+    for (const to of lab.nodes) {
+      if (from === to) continue;
+      const target = leases.find((l) => l.publicIp === to.ip)!.subnet.split('/')[0];
+      const r = await lab.exec(from.name, ['ping', '-c', '1', '-W', '2', target]);
+      expect(r.code, `${from.name} → ${to.name} (${target}): ${r.stdout}${r.stderr}`).toBe(0);
+    }
+  }
+}
+
+describeRoot('bootstrap on a 3-node lab (stand-in v0.20.2, etcd v3, supervisord)', () => {
+  let lab: TestLab;
+  let inventory: string;
+
+  beforeAll(async () => {
+    requireBuild();
+    lab = await startLab({ nodes: 3 });
+    inventory = lab.inventoryPath;
+  });
+  afterAll(async () => {
+    await lab?.down();
+  });
+
+  it('bootstraps from nothing: leases, subnet.env, flanneld running, tightened rules, pings, verify ok', async () => {
+    const r = await cli(['bootstrap', '-i', inventory, '--json']);
+    expect(r.code, r.stderr + r.stdout.slice(0, 2000)).toBe(0);
+    expect(r.json.summary.failed).toBe(0);
+    expect(r.json.summary.changed).toBeGreaterThan(30);
+    expect(r.json.verify.ok).toBe(true);
+    await expectConverged(lab, await loadInventory(inventory));
+  });
+
+  it('the CA key is on no node', async () => {
+    const caKey = readFileSync(join(lab.dir, 'pki', 'ca-key.pem'), 'utf8');
+    const needle = caKey.split('\n')[1]; // a line of the key's base64 body
+    expect(needle.length).toBeGreaterThan(40);
+    for (const n of lab.nodes) {
+      const named = await lab.exec(n.name, ['find', '/etc', '/opt', '/root', '/run', '/tmp', '/var/log', '-name', 'ca-key.pem']);
+      expect(named.stdout.trim()).toBe('');
+      const grep = await lab.exec(n.name, ['grep', '-rlF', '--', needle, '/etc/flannel', '/opt', '/root', '/run', '/tmp']);
+      expect(grep.stdout.trim()).toBe('');
+      expect((await lab.exec(n.name, ['stat', '-c', '%a', '/etc/flannel/flanneld-key.pem'])).stdout.trim()).toBe('600');
+    }
+  });
+
+  it('a second bootstrap reports 0 changes and restarts nothing', async () => {
+    const before = await flanneldPids(lab);
+    const r = await cli(['bootstrap', '-i', inventory, '--json', '--no-verify']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.json.summary).toMatchObject({ changed: 0, restarts: 0, failed: 0 });
+    expect(await flanneldPids(lab)).toEqual(before);
+  });
+
+  it('plan then says no changes (exit 0, also with --detailed-exitcode)', async () => {
+    const r = await cli(['plan', '-i', inventory, '--detailed-exitcode']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout.trim()).toBe('No changes. The cluster matches the inventory.');
+  });
+
+  it('after editing healthzPort: plan shows exactly the program change and one restart per node; bootstrap applies it', async () => {
+    editInventory(inventory, (doc) => doc.setIn(['flannel', 'healthzPort'], 2402));
+    const before = await flanneldPids(lab);
+    const plan = await cli(['plan', '-i', inventory, '--json']);
+    expect(plan.code, plan.stderr).toBe(0);
+    for (const t of plan.json.targets) {
+      const changes = t.steps.filter((s: { status: string }) => s.status === 'planned');
+      if (t.name === 'etcd') {
+        expect(changes).toEqual([]);
+        continue;
+      }
+      expect(changes.map((s: { id: string; change: { action: string } }) => `${s.id}:${s.change.action}`)).toEqual(['service:definition:update', 'service:flanneld:restart']);
+      const def = changes[0].change;
+      expect(def.diff.before).toContain('-healthz-port=2401');
+      expect(def.diff.after).toContain('-healthz-port=2402');
+    }
+    const human = await cli(['plan', '-i', inventory, '--detailed-exitcode']);
+    expect(human.code).toBe(3);
+    expect(human.stdout).toContain('Plan: 0 to create, 3 to change, 3 to restart on 3 nodes.');
+    expect(await flanneldPids(lab)).toEqual(before); // plan changed nothing
+
+    const apply = await cli(['bootstrap', '-i', inventory, '--json']);
+    expect(apply.code, apply.stderr).toBe(0);
+    expect(apply.json.summary).toMatchObject({ changed: 6, restarts: 3, failed: 0 });
+    expect(apply.json.verify.ok).toBe(true);
+    const after = await flanneldPids(lab);
+    for (const n of lab.nodes) {
+      expect(after[n.name]).not.toBe(before[n.name]);
+      expect((await lab.exec(n.name, ['grep', '-c', 'healthz-port=2402', '/etc/supervisor/conf.d/flanneld.conf'])).stdout.trim()).toBe('1');
+    }
+    expect((await cli(['plan', '-i', inventory, '--detailed-exitcode'])).code).toBe(0);
+  });
+
+  it('refuses a node whose known_hosts key is wrong, before anything changes anywhere', async () => {
+    const inv = await loadInventory(inventory);
+    const known = readFileSync(inv.ssh.knownHostsFile, 'utf8').split('\n');
+    const node1Key = known.find((l) => l.startsWith(`${lab.nodes[0].ip} `))!.split(' ').slice(1).join(' ');
+    const bad = known.map((l) => (l.startsWith(`${lab.nodes[1].ip} `) ? `${lab.nodes[1].ip} ${node1Key}` : l)).join('\n');
+    const badKnownHosts = join(lab.dir, 'known_hosts.wrong');
+    writeFileSync(badKnownHosts, bad);
+    const badInv = editInventory(
+      inventory,
+      (doc) => {
+        doc.setIn(['ssh', 'knownHostsFile'], badKnownHosts);
+        doc.setIn(['flannel', 'healthzPort'], 2403); // there would be changes on every node
+      },
+      join(lab.dir, 'inventory-wrong-key.yaml'),
+    );
+    const before = await flanneldPids(lab);
+    const confBefore = (await lab.exec('node1', ['cat', '/etc/supervisor/conf.d/flanneld.conf'])).stdout;
+    const r = await cli(['bootstrap', '-i', badInv, '--json']);
+    expect(r.code).toBe(1);
+    expect(r.json.error.message).toMatch(/preflight found 1 problem; nothing was changed/);
+    expect(r.json.error.message).toMatch(/node2:[\s\S]*host key/i);
+    expect(await flanneldPids(lab)).toEqual(before);
+    expect((await lab.exec('node1', ['cat', '/etc/supervisor/conf.d/flanneld.conf'])).stdout).toBe(confBefore);
+  });
+});
+
+describeRoot('bootstrap on a 3-node lab with etcd v2 and the v0.11.0 stand-in', () => {
+  let lab: TestLab;
+  let inventory: string;
+
+  beforeAll(async () => {
+    requireBuild();
+    lab = await startLab({ nodes: 3, tarball: V011 });
+    inventory = editInventory(lab.inventoryPath, (doc) => doc.setIn(['etcd', 'api'], 'v2'));
+  });
+  afterAll(async () => {
+    await lab?.down();
+  });
+
+  it('bootstraps over the v2 API, then a rerun changes nothing', async () => {
+    const r = await cli(['bootstrap', '-i', inventory, '--json']);
+    expect(r.code, r.stderr + r.stdout.slice(0, 2000)).toBe(0);
+    expect(r.json.verify.ok).toBe(true);
+    const inv = await loadInventory(inventory);
+    expect(inv.etcd.api).toBe('v2');
+    await expectConverged(lab, inv);
+    const leases = await leasesOf(inv);
+    expect(leases.every((l) => l.backendData?.VNI === undefined)).toBe(true); // v0.11.0 leases carry no VNI
+    const again = await cli(['bootstrap', '-i', inventory, '--json', '--no-verify']);
+    expect(again.json.summary).toMatchObject({ changed: 0, restarts: 0, failed: 0 });
+  });
+});
