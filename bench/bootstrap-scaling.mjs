@@ -5,7 +5,7 @@
  */
 import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { BENCH_DIR, distImport, flanctl, fmtMs, log, printTable, ratioLine, runOk, tempDir, withLab } from './lib.mjs';
+import { BENCH_DIR, distImport, flanctl, fmtMs, log, median, printTable, ratioLine, runOk, tempDir, withLab } from './lib.mjs';
 
 export const name = 'bootstrap';
 export const needsRoot = true;
@@ -73,7 +73,46 @@ async function withFlanctl(lab) {
   const firstReport = parseReport(first, 'flanctl bootstrap');
   const again = await flanctl(args, { timeoutMs: 30 * 60_000 });
   const againReport = parseReport(again, 'flanctl bootstrap (rerun)');
-  return { firstMs: first.ms, rerunMs: again.ms, first: firstReport.summary, rerun: againReport.summary, concurrency: lab.inv.ssh.concurrency };
+  return {
+    firstMs: first.ms, rerunMs: again.ms, first: firstReport.summary, rerun: againReport.summary, concurrency: lab.inv.ssh.concurrency,
+    firstReportMs: firstReport.durationMs, rerunReportMs: againReport.durationMs,
+    firstSteps: stepTimes(firstReport), rerunSteps: stepTimes(againReport),
+  };
+}
+
+/** Per step id: median duration over the node targets; plus the longest node and the cluster target. */
+function stepTimes(report) {
+  const nodes = report.targets.filter((t) => t.steps.some((s) => s.id !== 'etcd:config'));
+  const ids = [...new Set(nodes.flatMap((t) => t.steps.map((s) => s.id)))];
+  const med = (xs) => median(xs.length ? xs : [0]);
+  return {
+    steps: ids.map((id) => ({ id, ms: med(nodes.flatMap((t) => t.steps.filter((s) => s.id === id).map((s) => s.durationMs ?? 0))) })),
+    longestNodeMs: Math.max(0, ...nodes.map((t) => t.durationMs ?? 0)),
+    clusterMs: report.targets.filter((t) => !nodes.includes(t)).reduce((a, t) => a + (t.durationMs ?? 0), 0),
+  };
+}
+
+/** Where a run's wall time goes (the largest N): CLI start-up/exit, preflight, the slowest node, per step. */
+function printBreakdown({ n, fl }) {
+  const parts = (wall, reportMs, st) => [
+    ['whole process (wall)', fmtMs(wall)],
+    ['outside runBootstrap (node + imports + CLI start-up, exit)', fmtMs(wall - reportMs)],
+    ['runBootstrap (report durationMs)', fmtMs(reportMs)],
+    ['  preflight + scheduling (≈ report − cluster − longest node)', fmtMs(Math.max(0, reportMs - st.clusterMs - st.longestNodeMs))],
+    ['  cluster target (etcd config)', fmtMs(st.clusterMs)],
+    ['  longest node (its steps in order)', fmtMs(st.longestNodeMs)],
+  ];
+  const a = parts(fl.firstMs, fl.firstReportMs, fl.firstSteps);
+  const b = parts(fl.rerunMs, fl.rerunReportMs, fl.rerunSteps);
+  const rerun = new Map(fl.rerunSteps.steps.map((s) => [s.id, s.ms]));
+  printTable(
+    `Where flanctl bootstrap's time goes (N=${n}; per step: median over nodes)`,
+    ['', 'first run', 'rerun'],
+    [
+      ...a.map((r, i) => [r[0], r[1], b[i][1]]),
+      ...fl.firstSteps.steps.map((s) => [`    step ${s.id}`, fmtMs(s.ms), rerun.has(s.id) ? fmtMs(rerun.get(s.id)) : '-']),
+    ],
+  );
 }
 
 export async function bench(opts) {
@@ -90,16 +129,19 @@ export async function bench(opts) {
   }
   printTable(
     'bootstrap wall time (whole CLI process; --no-verify) vs the sequential ssh/scp loop (bench/baseline-bootstrap.sh)',
-    ['nodes', 'loop', 'flanctl', 'speed-up', 'loop again', 'flanctl rerun', 'rerun/first', 'rerun changes', 'ms/node flanctl', 'ms/node loop'],
+    ['nodes', 'loop', 'flanctl', 'speed-up', 'loop again', 'flanctl rerun', 'rerun/first', 'rerun changes', 'flanctl in-process', 'ms/node flanctl', 'ms/node loop'],
     results.map(({ n, base, fl }) => [
       String(n), fmtMs(base.firstMs), fmtMs(fl.firstMs), `${(base.firstMs / fl.firstMs).toFixed(1)}×`, fmtMs(base.rerunMs), fmtMs(fl.rerunMs),
       `${((fl.rerunMs / fl.firstMs) * 100).toFixed(0)}%`, `${fl.rerun.changed} chg, ${fl.rerun.restarts} restarts`,
+      fmtMs(fl.firstReportMs),
       (fl.firstMs / n).toFixed(0), (base.firstMs / n).toFixed(0),
     ]),
   );
+  printBreakdown(results[results.length - 1]);
   const lines = results.flatMap(({ n, base, fl }) => [
     ratioLine(`flanctl bootstrap ${n} node${n > 1 ? 's' : ''}`, fl.firstMs, 'sequential loop', base.firstMs),
-    `flanctl bootstrap ${n} node${n > 1 ? 's' : ''} rerun (idempotent, ${fl.rerun.changed} changes): ${fmtMs(fl.rerunMs)} vs first run ${fmtMs(fl.firstMs)} → ${((fl.rerunMs / fl.firstMs) * 100).toFixed(0)}% of it; ${ratioLine('vs loop again', fl.rerunMs, 'loop', base.rerunMs).replace(/^vs loop again: /, '')}`,
+    `flanctl bootstrap ${n} node${n > 1 ? 's' : ''} rerun (idempotent, ${fl.rerun.changed} changes, ${fl.rerun.restarts} restarts): ${fmtMs(fl.rerunMs)} vs first run ${fmtMs(fl.firstMs)} → ${((fl.rerunMs / fl.firstMs) * 100).toFixed(0)}% of it`,
+    ratioLine(`flanctl bootstrap ${n} node${n > 1 ? 's' : ''} rerun`, fl.rerunMs, 'the loop run again', base.rerunMs),
   ]);
   return { lines, data: results };
 }

@@ -9,6 +9,23 @@ import { BIN, ROOT, fmtMs, log, printTable, stats, timeCommand } from './lib.mjs
 export const name = 'startup';
 export const needsRoot = false;
 
+/** Where start-up CPU goes: `node -e "await import(dep)"` per dependency, minus a bare node (same run). */
+const DEPS = ['@oclif/core', 'etcd3', 'zod', 'node-ssh', 'node-forge', 'handlebars', 'yaml', 'listr2'];
+async function importCosts(runs, bareCpu) {
+  const rows = [];
+  for (const dep of [...DEPS, './dist/commands/bootstrap.js']) {
+    const cpu = [];
+    for (let i = 0; i < runs; i++) cpu.push((await timeCommand([process.execPath, '--input-type=module', '-e', `await import(${JSON.stringify(dep)})`])).cpuMs);
+    rows.push({ dep, cpu: stats(cpu), extraCpuMs: stats(cpu).median - bareCpu });
+  }
+  printTable(
+    `Import cost per dependency (cpu of \`node -e "await import(dep)"\` minus bare node, median of ${runs})`,
+    ['module', 'cpu', 'extra over bare node'],
+    rows.map((r) => [r.dep, fmtMs(r.cpu.median), `+${fmtMs(Math.max(0, r.extraCpuMs))}`]),
+  );
+  return rows;
+}
+
 export async function bench(opts) {
   const runs = opts.runs;
   const cases = [
@@ -41,5 +58,6 @@ export async function bench(opts) {
     const k = i + 1;
     return `${cs.label}: ${fmtMs(w[k].median)} vs bare node ${fmtMs(w[0].median)} → ${x(w[k].median, w[0].median)} the bare start-up (cpu ${fmtMs(c[k].median)} vs ${fmtMs(c[0].median)} → ${x(c[k].median, c[0].median)})`;
   });
-  return { lines, data: cases.map((cs, k) => ({ label: cs.label, wall: w[k], cpu: c[k], exitCodes: [...codes[k]] })) };
+  const imports = await importCosts(Math.max(3, Math.ceil(runs / 2)), c[0].median);
+  return { lines, data: { commands: cases.map((cs, k) => ({ label: cs.label, wall: w[k], cpu: c[k], exitCodes: [...codes[k]] })), imports } };
 }

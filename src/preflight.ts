@@ -64,29 +64,27 @@ export async function checkNode(inv: Inventory, node: NodeSpec, conn: Connector)
     );
     return problems; // every other check would fail the same way
   }
-  if (missing(await conn.exec(['ip', '-V']))) problems.push('`ip` (iproute2) is not installed');
-  if (missing(await conn.exec(['iptables', '--version']))) problems.push('`iptables` is not installed');
-  if (inv.flannel.service === 'systemd') {
-    if (missing(await conn.exec(['systemctl', '--version']))) problems.push('`systemctl` not found, but flannel.service is systemd');
-  } else {
-    const r = await conn.exec(['supervisorctl', 'pid']);
-    if (missing(r)) problems.push('`supervisorctl` not found, but flannel.service is supervisord');
-    else if (r.code !== 0 || !/^\d+\s*$/.test(r.stdout)) problems.push(`supervisord is not running (supervisorctl pid: ${(r.stdout + r.stderr).trim() || `exit ${r.code}`})`);
-  }
-  for (const m of requiredModules(inv)) {
-    if (!(await moduleLoaded(conn, m)) && !(await moduleLoadable(conn, m))) {
-      problems.push(`kernel module ${m} is neither loaded, built in nor loadable (modprobe -n ${m})`);
-    }
-  }
-  const addr = await conn.exec(['ip', '-o', '-4', 'addr', 'show', 'dev', node.iface]);
-  if (addr.code !== 0) {
-    problems.push(`interface ${node.iface} does not exist (nodes[].iface)`);
-  } else {
-    const ips = [...addr.stdout.matchAll(/\binet (\d+\.\d+\.\d+\.\d+)\//g)].map((m) => m[1]);
-    if (!ips.includes(node.publicIp)) {
-      problems.push(`interface ${node.iface} does not carry the public IP ${node.publicIp} (it has ${ips.join(', ') || 'no IPv4 address'}; nodes[].publicIp / iface)`);
-    }
-  }
+  // Independent checks run concurrently over the one connection; problems keep this order.
+  const checks: Array<Promise<string[]>> = [
+    conn.exec(['ip', '-V']).then((r) => (missing(r) ? ['`ip` (iproute2) is not installed'] : [])),
+    conn.exec(['iptables', '--version']).then((r) => (missing(r) ? ['`iptables` is not installed'] : [])),
+    inv.flannel.service === 'systemd'
+      ? conn.exec(['systemctl', '--version']).then((r) => (missing(r) ? ['`systemctl` not found, but flannel.service is systemd'] : []))
+      : conn.exec(['supervisorctl', 'pid']).then((r) => {
+          if (missing(r)) return ['`supervisorctl` not found, but flannel.service is supervisord'];
+          if (r.code !== 0 || !/^\d+\s*$/.test(r.stdout)) return [`supervisord is not running (supervisorctl pid: ${(r.stdout + r.stderr).trim() || `exit ${r.code}`})`];
+          return [];
+        }),
+    ...requiredModules(inv).map(async (m) =>
+      (await moduleLoaded(conn, m)) || (await moduleLoadable(conn, m)) ? [] : [`kernel module ${m} is neither loaded, built in nor loadable (modprobe -n ${m})`],
+    ),
+    conn.exec(['ip', '-o', '-4', 'addr', 'show', 'dev', node.iface]).then((addr) => {
+      if (addr.code !== 0) return [`interface ${node.iface} does not exist (nodes[].iface)`];
+      const ips = [...addr.stdout.matchAll(/\binet (\d+\.\d+\.\d+\.\d+)\//g)].map((m) => m[1]);
+      return ips.includes(node.publicIp) ? [] : [`interface ${node.iface} does not carry the public IP ${node.publicIp} (it has ${ips.join(', ') || 'no IPv4 address'}; nodes[].publicIp / iface)`];
+    }),
+  ];
+  for (const found of await Promise.all(checks)) problems.push(...found);
   return problems;
 }
 

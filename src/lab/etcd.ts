@@ -76,7 +76,7 @@ export function spawnEtcd(dir: string, names: LabNames, tls: LabTls): ProcId {
 }
 
 /** GET <endpoint><path> with the given client cert (or none); resolves the status and body, or the error. */
-export function etcdGet(endpoint: string, path: string, tls: { ca: string; cert?: string; key?: string }, timeoutMs = 2000):
+export function etcdGet(endpoint: string, path: string, tls: { ca: string; cert?: string; key?: string }, timeoutMs = 5000):
   Promise<{ status?: number; body?: string; error?: string }> {
   return new Promise((resolvePromise) => {
     const req = request(`${endpoint}${path}`, {
@@ -103,8 +103,8 @@ export async function etcdHealthy(endpoint: string, tls: LabTls): Promise<boolea
   return r.status === 200 && /"health":\s*"true"/.test(r.body ?? '');
 }
 
-export async function waitEtcdHealthy(dir: string, endpoint: string, tls: LabTls, pid: ProcId | undefined, timeoutMs = 30_000): Promise<void> {
-  await waitFor(async () => !isAlive(pid) || (await etcdHealthy(endpoint, tls)), timeoutMs, 100);
+export async function waitEtcdHealthy(dir: string, endpoint: string, tls: LabTls, pid: ProcId | undefined, timeoutMs = 90_000): Promise<void> {
+  await waitFor(async () => !isAlive(pid) || (await etcdHealthy(endpoint, tls)), timeoutMs, 200);
   if (!(await etcdHealthy(endpoint, tls))) {
     let tail = '';
     try {

@@ -130,14 +130,14 @@ export async function spawnNodeInit(dir: string, node: NodeState): Promise<{ uns
   }
   if (!unshare) throw new FlanctlError(`${node.name}: the node init did not start (see ${join(nd, 'init.log')})`);
   const u = unshare;
-  const initPid = await waitFor(() => childrenOf(u.pid, u.pid)[0], 5000, 10);
+  const initPid = await waitFor(() => childrenOf(u.pid, u.pid)[0], 10_000, 25);
   const init = initPid !== undefined ? procId(initPid) : undefined;
   if (!init) throw new FlanctlError(`${node.name}: the node init exited at once (see ${join(nd, 'init.log')})`);
   return { unshare, init };
 }
 
 /** True when sshd on <ip>:22 answers with an SSH banner. */
-export function sshdAnswers(ip: string, timeoutMs = 1000): Promise<boolean> {
+export function sshdAnswers(ip: string, timeoutMs = 3000): Promise<boolean> {
   return new Promise((resolvePromise) => {
     const sock = connect({ host: ip, port: 22, timeout: timeoutMs });
     let buf = '';
@@ -156,7 +156,7 @@ export function sshdAnswers(ip: string, timeoutMs = 1000): Promise<boolean> {
 }
 
 /** True when the node's supervisord accepts connections on /run/supervisor.sock (seen via /proc/<init>/root). */
-export function supervisordAnswers(init: ProcId | undefined, timeoutMs = 1000): Promise<boolean> {
+export function supervisordAnswers(init: ProcId | undefined, timeoutMs = 3000): Promise<boolean> {
   if (!init || !isAlive(init)) return Promise.resolve(false);
   return new Promise((resolvePromise) => {
     const sock = connect({ path: `/proc/${init.pid}/root/run/supervisor.sock`, timeout: timeoutMs });
@@ -173,10 +173,10 @@ export function supervisordAnswers(init: ProcId | undefined, timeoutMs = 1000): 
 }
 
 /** Wait until sshd and supervisord answer; throws naming what did not come up. */
-export async function waitNodeReady(dir: string, node: NodeState, timeoutMs = 20_000): Promise<void> {
+export async function waitNodeReady(dir: string, node: NodeState, timeoutMs = 90_000): Promise<void> {
   const ready = async () => !isAlive(node.init) || ((await sshdAnswers(node.ip, 500)) && (await supervisordAnswers(node.init, 500)));
-  await waitFor(ready, timeoutMs, 30);
-  const [ssh, sup] = [await sshdAnswers(node.ip), await supervisordAnswers(node.init)];
+  await waitFor(ready, timeoutMs, 100);
+  const [ssh, sup] = [await sshdAnswers(node.ip, 5000), await supervisordAnswers(node.init, 5000)];
   if (ssh && sup) return;
   const what = !isAlive(node.init) ? 'its init exited' : [!ssh && 'sshd', !sup && 'supervisord'].filter(Boolean).join(' and ') + ' did not answer';
   let tail = '';

@@ -68,11 +68,8 @@ async function observe(ctx: StepContext, inv: Inventory, subnet: string) {
     if (res.code === 127) throw new FlanctlError(`${conn.name}: iptables not found`);
     return res.code === 0;
   };
-  const missing: IptablesRule[] = [];
-  for (const r of ensure) if (!(await exists(r))) missing.push(r);
-  const present: IptablesRule[] = [];
-  for (const r of absent) if (await exists(r)) present.push(r);
-  return { ensure, missing, present };
+  const [have, foreign] = await Promise.all([Promise.all(ensure.map(exists)), Promise.all(absent.map(exists))]);
+  return { ensure, missing: ensure.filter((_, i) => !have[i]), present: absent.filter((_, i) => foreign[i]) };
 }
 
 export function iptablesRulesStep(inv: Inventory): Step {

@@ -37,8 +37,8 @@ export function moduleSteps(inv: Inventory): Step[] {
     title: `kernel modules ${mods.join(', ')}`,
     async check(ctx) {
       const { conn } = onNode(ctx, 'modules:loaded');
-      const missing: string[] = [];
-      for (const m of mods) if (!(await moduleLoaded(conn, m))) missing.push(m);
+      const loaded = await Promise.all(mods.map((m) => moduleLoaded(conn, m)));
+      const missing = mods.filter((_, i) => !loaded[i]);
       if (!missing.length) return undefined;
       return {
         action: 'update',

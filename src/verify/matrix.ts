@@ -70,12 +70,17 @@ export function failureNames(report: VerifyReport): string[] {
   ];
 }
 
+/** The summary line names at most this many failures; the lists above it name all of them. */
+const MAX_NAMED = 16;
+
 export function renderSummary(report: VerifyReport): string {
   const { pairs, pairsOk, checks, checksOk } = report.summary;
   const secs = (report.durationMs / 1000).toFixed(1);
   const counts = `${pairsOk}/${pairs} pairs, ${checksOk}/${checks} checks ok in ${secs} s`;
   if (report.ok) return `verify: ok — ${report.nodes.length} nodes, ${counts}`;
-  return `verify: FAILED — ${counts}; failed: ${failureNames(report).join(', ')}`;
+  const names = failureNames(report);
+  const shown = names.length > MAX_NAMED ? [...names.slice(0, MAX_NAMED), `… and ${names.length - MAX_NAMED} more (listed above)`] : names;
+  return `verify: FAILED — ${counts}; failed: ${shown.join(', ')}`;
 }
 
 export function renderReport(report: VerifyReport): string {

@@ -169,6 +169,27 @@ describeRoot('flanctl lab (3 nodes)', () => {
     expect((await labStatus(dir)).nodes[2].sshd).toBe(true);
   });
 
+  it('lab up starts a node whose init died again, with the same host key; --nodes 2 removes node3', async () => {
+    const before = readState(dir) as LabState;
+    const node2 = before.nodes[1];
+    process.kill(node2.init?.pid as number, 'SIGKILL');
+    await new Promise((r) => setTimeout(r, 300));
+    expect((await labStatus(dir)).nodes[1].running).toBe(false);
+    const knownBefore = readFileSync(join(dir, 'ssh/known_hosts'), 'utf8');
+    const after = await labUp({ dir, nodes: 2 });
+    expect(after.nodes.map((n) => n.name)).toEqual(['node1', 'node2']);
+    expect(after.nodes[0].init?.pid).toBe(before.nodes[0].init?.pid);
+    expect(after.nodes[1].init?.pid).not.toBe(node2.init?.pid);
+    expect(readFileSync(join(dir, 'ssh/known_hosts'), 'utf8')).toBe(knownBefore.split('\n').slice(0, 2).join('\n') + '\n');
+    expect(existsSync(`/run/netns/${before.nodes[2].netns}`)).toBe(false);
+    expect(existsSync(`/sys/class/net/${before.nodes[2].veth}`)).toBe(false);
+    expect(pidAlive(before.nodes[2].init?.pid as number)).toBe(false);
+    const r = await run(['ssh', '-i', join(dir, 'ssh/id_ed25519'), '-o', 'StrictHostKeyChecking=yes', '-o', `UserKnownHostsFile=${join(dir, 'ssh/known_hosts')}`,
+      '-o', 'BatchMode=yes', '-o', 'ConnectTimeout=10', '-o', 'GlobalKnownHostsFile=/dev/null', `root@${node2.ip}`, 'hostname']);
+    expect({ code: r.code, out: r.stdout.trim() }).toEqual({ code: 0, out: 'node2' });
+    await labUp({ dir, nodes: 3 }); // back to three for the down test
+  });
+
   it('lab down removes every namespace, link, mount and process of the lab; twice is fine', async () => {
     const s = readState(dir) as LabState;
     expect(leftovers(s).filter((l) => l.startsWith('netns'))).toHaveLength(3); // the check sees a live lab

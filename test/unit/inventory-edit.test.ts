@@ -56,6 +56,16 @@ describe('inventory edit (yaml Document API)', () => {
     expect(backendForFile({ type: 'wireguard', listenPort: 51820, persistentKeepaliveInterval: 0 })).toEqual({ type: 'wireguard' });
   });
 
+  it('patches a block backend in the text: every other byte stays (comments on key lines, 4-space indent, quotes)', () => {
+    const text = '# head\nnetwork:   # pod network\n    cidr: 10.244.0.0/16\n    backend:  # keep me\n        type: "vxlan"   # quoted\n        vni: 1\n        port: 4789 # custom\n    serviceCidr: 10.96.0.0/12\nnodes: []';
+    const dr = editBackendText(text, { type: 'vxlan', vni: 1, port: 4789, directRouting: true, gbp: false });
+    expect(dr).toBe(text.replace('port: 4789 # custom\n', 'port: 4789 # custom\n        directRouting: true\n'));
+    const hg = editBackendText(text, { type: 'host-gw' });
+    expect(hg).toBe('# head\nnetwork:   # pod network\n    cidr: 10.244.0.0/16\n    backend:  # keep me\n        type: "host-gw"   # quoted\n    serviceCidr: 10.96.0.0/12\nnodes: []');
+    const last = 'network:\n  cidr: 10.244.0.0/16\n  backend:\n    type: host-gw';
+    expect(editBackendText(last, { type: 'vxlan', vni: 2, port: 8472, directRouting: false, gbp: false })).toBe(`${last.replace('host-gw', 'vxlan')}\n    vni: 2\n`);
+  });
+
   it('a flow-style backend stays flow style', () => {
     const out = editBackendText(inventoryText('backend: {type: vxlan}\n'), { type: 'host-gw' });
     expect(out).toMatch(/backend: \{ ?type: host-gw ?\}/);

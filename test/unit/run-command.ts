@@ -4,7 +4,6 @@
  */
 import { fileURLToPath } from 'node:url';
 import { format } from 'node:util';
-import type { Command } from '@oclif/core';
 
 export const PACKAGE_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -17,7 +16,7 @@ export interface CommandRun {
   json: any;
 }
 
-export async function runCommand(cmd: Pick<typeof Command, 'run'>, argv: string[], env: Record<string, string | undefined> = {}): Promise<CommandRun> {
+export async function runCommand(cmd: { run(argv?: string[], opts?: string): Promise<unknown> }, argv: string[], env: Record<string, string | undefined> = {}): Promise<CommandRun> {
   const out: string[] = [];
   const err: string[] = [];
   const writeOut = process.stdout.write;

@@ -93,3 +93,15 @@ describe('ping script output', () => {
     ]);
   });
 });
+
+describe('summary with many failures', () => {
+  it('names the first 16 and counts the rest', () => {
+    const nodes = Array.from({ length: 6 }, (_, i) => `n${i + 1}`);
+    const pairs = nodes.flatMap((from) => nodes.filter((to) => to !== from).map((to) => ({ from, to, target: null, ok: false, rttMs: null, error: 'x' })));
+    const r: VerifyReport = { backend: 'host-gw', nodes, pairs, checks: [], probes: [], summary: { pairs: 30, pairsOk: 0, checks: 0, checksOk: 0 }, ok: false, durationMs: 10 };
+    const line = renderSummary(r);
+    expect(line).toContain('n1 → n2');
+    expect(line).toContain('… and 14 more (listed above)');
+    expect(line.split('failed: ')[1].split(', ')).toHaveLength(17);
+  });
+});

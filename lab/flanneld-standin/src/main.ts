@@ -167,8 +167,10 @@ async function run(argv: string[]): Promise<number> {
   writeSubnetEnv(opts.subnetFile, { network: cfg.network, subnet: own.subnet, mtu: backend.mtu(), ipMasq: opts.ipMasq });
   log.info(`Wrote subnet file to ${opts.subnetFile}`);
   if (opts.iptablesForwardRules) {
-    log.info('Changing default FORWARD chain policy to ACCEPT');
-    if (flavour !== 'v0.11') await sys.exec(['iptables', '--wait', '-P', 'FORWARD', 'ACCEPT']);
+    if (flavour !== 'v0.11') {
+      log.info('Changing default FORWARD chain policy to ACCEPT');
+      await sys.exec(['iptables', '--wait', '-P', 'FORWARD', 'ACCEPT']);
+    }
     await ensureRules(sys, log, forwardRules(flavour, cfg.network), opts.iptablesResync);
   }
 
