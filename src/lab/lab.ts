@@ -2,7 +2,7 @@
  * flanctl lab: labUp / labDown / labStatus / labExec (DESIGN.md §6). Everything created is recorded in
  * DIR/state.json first, so `labDown` removes exactly that (by PID + start time), also after a crash.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, rmSync, statfsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { FlanctlError, UsageError, errorMessage } from '../errors.js';
@@ -17,7 +17,7 @@ import {
   restartNodeServices, spawnNodeInit, stopNodeProcesses, waitNodeReady,
 } from './node.js';
 import { isAlive, sh, type RunResult } from './proc.js';
-import { emptyState, readState, removeState, saveState, type LabState, type NodeState } from './state.js';
+import { emptyState, readState, saveState, type LabState, type NodeState } from './state.js';
 
 export type { LabState, NodeState } from './state.js';
 export { labStatus, type LabStatus } from './status.js';
@@ -54,20 +54,15 @@ export function labDir(dir: string): string {
 }
 
 /** overlayfs refuses an upper dir on overlayfs: then the node dirs go on a tmpfs mounted at DIR/nodes. */
-function ensureNodesFilesystem(state: LabState): void {
+async function ensureNodesFilesystem(state: LabState): Promise<void> {
   const nodesDir = join(state.dir, 'nodes');
   mkdirSync(nodesDir, { recursive: true, mode: 0o755 });
   if (state.mounts.includes(nodesDir)) return;
   if (Number(statfsSync(state.dir).type) !== OVERLAYFS_MAGIC) return;
   state.mounts.push(nodesDir);
   saveState(state);
-  const r = spawnSyncOk(['mount', '-t', 'tmpfs', '-o', 'mode=0755', 'flanlab-nodes', nodesDir]);
-  if (r) throw new FlanctlError(`cannot mount a tmpfs on ${nodesDir} (${state.dir} is on overlayfs): ${r}`);
-}
-
-function spawnSyncOk(argv: string[]): string | undefined {
-  const r = spawnSync(argv[0], argv.slice(1), { encoding: 'utf8' });
-  return r.status === 0 ? undefined : (r.stderr || String(r.error ?? `exit ${r.status}`)).trim();
+  const r = await sh(['mount', '-t', 'tmpfs', '-o', 'mode=0755', 'flanlab-nodes', nodesDir]);
+  if (r.code !== 0) throw new FlanctlError(`cannot mount a tmpfs on ${nodesDir} (${state.dir} is on overlayfs): ${r.stderr.trim()}`);
 }
 
 /** Bring the lab to N running nodes + etcd; running nodes are kept. */
@@ -90,12 +85,12 @@ export async function labUp(opts: LabUpOptions): Promise<LabState> {
 
   const names = await ensureIndex(state, log);
   await configureBridge(names);
-  ensureNodesFilesystem(state);
+  await ensureNodesFilesystem(state);
   const wanted = Array.from({ length: n }, (_, i) => nodeNames(names.index, i + 1));
-  await ensureKeys(dir, wanted.map((w) => w.name));
-  const tls = await ensureLabTls(dir, names);
 
+  // etcd (CA, certs, process) and the nodes (keys, namespaces, inits) come up side by side.
   const etcdReady = (async () => {
+    const tls = await ensureLabTls(dir, names);
     if (!state.etcd || state.etcd.endpoint !== names.etcdClientUrl) {
       await stopEtcd(state.etcd?.pid);
       rmSync(join(etcdDir(dir), 'data'), { recursive: true, force: true }); // its member URLs were for another index
@@ -109,6 +104,12 @@ export async function labUp(opts: LabUpOptions): Promise<LabState> {
     await waitEtcdHealthy(dir, names.etcdClientUrl, tls, state.etcd.pid);
   })().then(() => undefined, (e: unknown) => e ?? new Error('etcd failed'));
 
+  try {
+    await ensureKeys(dir, wanted.map((w) => w.name));
+  } catch (err) {
+    await etcdReady; // recorded in state.json either way, for lab down
+    throw err;
+  }
   // Nodes beyond N are removed (the lab is declarative).
   const surplus = state.nodes.filter((s) => (nodeNumber(s.name) ?? Infinity) > n);
   for (const s of surplus) {
