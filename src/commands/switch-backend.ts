@@ -5,6 +5,7 @@ import { ExitCode, UsageError } from '../errors.js';
 import { networkConfigText } from '../flannel-config.js';
 import { backendSchema, type Backend } from '../inventory.js';
 import { openKv } from '../kv/index.js';
+import { peerRoutesStep } from '../steps/peer-routes.js';
 import { startFlanneld, stopFlanneld } from '../steps/service.js';
 import { askToProceed } from '../switch/confirm.js';
 import { writeInventoryBackend } from '../switch/inventory-edit.js';
@@ -87,6 +88,12 @@ Options not given take flannel's defaults (VNI 1, port 8472, no DirectRouting), 
               failedPairs: v.pairs.filter((p) => !p.ok).map((p) => `${p.from} → ${p.to}`),
               failedChecks: v.checks.filter((c) => !c.ok).map((c) => `${c.node}: ${c.name}: ${c.detail}`),
             };
+          },
+          repairPeerRoutes: async (conn, i, node) => {
+            const change = await peerRoutesStep(i, { settleMs: 5_000, repairTimeoutMs: 20_000 }).check({ inventory: i, node, conn, kv, touched: new Set() });
+            if (!change) return undefined;
+            await change.apply();
+            return change.summary;
           },
           log,
           now: () => Date.now(),

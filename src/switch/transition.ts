@@ -28,6 +28,12 @@ export interface SwitchDeps {
   stopService(conn: Connector, inv: Inventory, node: NodeSpec): Promise<void>;
   startService(conn: Connector, inv: Inventory, node: NodeSpec): Promise<void>;
   verify(inv: Inventory, opts: { probe: boolean }): Promise<VerifySummary>;
+  /**
+   * After the leases: make sure the node routes every peer (flanneld v0.20.2 can miss peers that
+   * start in the same instant, FLANNEL.md §9) and restart it where one is missing. Resolves with
+   * what was repaired, undefined when nothing was needed.
+   */
+  repairPeerRoutes?(conn: Connector, inv: Inventory, node: NodeSpec): Promise<string | undefined>;
   log(line: string): void;
   now(): number;
   sleep(ms: number): Promise<void>;
@@ -49,7 +55,7 @@ export interface NodeStatus {
   error?: string;
 }
 
-export type Phase = 'stop' | 'cleanup' | 'config' | 'start' | 'leases' | 'verify';
+export type Phase = 'stop' | 'cleanup' | 'config' | 'start' | 'leases' | 'routes' | 'verify';
 
 export class TransitionError extends Error {
   constructor(readonly phase: Phase, message: string, readonly failedNodes: string[] = [], readonly failedPairs: string[] = [], readonly failedChecks: string[] = []) {
@@ -182,6 +188,14 @@ export async function runTransition(deps: SwitchDeps, spec: TransitionSpec): Pro
   };
   await timed('start', `  starting flanneld on ${inv.nodes.length} node(s)`, () => eachNode(deps, spec, 'start', start, 'started', 'start-failed'));
   await timed('leases', `  waiting for every lease to show BackendType ${to.type}`, () => waitForLeases(deps, spec));
+  const repair = deps.repairPeerRoutes;
+  if (repair) {
+    await timed('routes', '  checking every node routes every peer', () =>
+      eachNode(deps, spec, 'routes', async (n, conn) => {
+        const repaired = await repair(conn, inv, n);
+        if (repaired) deps.log(`    ${n.name}: ${repaired}`);
+      }, 'started', 'start-failed'));
+  }
   const verify = await timed('verify', `  verifying${to.type === 'host-gw' ? ' (with probe addresses)' : ''}`, () => verifyUntilGreen(deps, spec));
   return { greenAt: deps.now(), verify, phasesMs };
 }
