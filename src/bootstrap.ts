@@ -114,7 +114,7 @@ export async function runBootstrap(inv: Inventory, opts: BootstrapOptions): Prom
     const report: BootstrapResult = mergeReports(first, peers, Math.round(performance.now() - t0));
     if (output !== 'silent') (opts.log ?? ((l) => process.stdout.write(`${l}\n`)))(summaryLine(report));
     if (opts.mode === 'apply' && opts.verify !== false && report.summary.failed === 0) {
-      report.verify = await runVerify(inv, pool, clusterKv, { concurrency });
+      report.verify = await runVerify(inv, pool, clusterKv, { concurrency, probe: inv.network.backend.type === 'host-gw' });
     }
     return report;
   } finally {

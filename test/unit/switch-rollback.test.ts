@@ -149,6 +149,31 @@ describe('switch-backend sequencing', () => {
     expect(indexes('put config vxlan')).toHaveLength(0);
   });
 
+  it('restarts flanneld where a peer route is missing after the start (v0.20.2 race), before verify', async () => {
+    let missedOnce = false;
+    const d = deps();
+    d.startService = async (_c, i, n) => {
+      await simulateStart(cluster, i, n.name);
+      if (n.name === 'node2' && !missedOnce) {
+        missedOnce = true;
+        const node = cluster.nodes.get('node2')!;
+        node.routes = node.routes.filter((r) => r.dst !== cluster.nodes.get('node3')!.subnet);
+      }
+    };
+    d.repairPeerRoutes = async (_c, i, n) => {
+      const node = cluster.nodes.get(n.name)!;
+      const missing = [...cluster.nodes.values()].filter((p) => p !== node && !node.routes.some((r) => r.dst === p.subnet));
+      if (!missing.length) return undefined;
+      await simulateStart(cluster, i, n.name);
+      return `restart flanneld: no route to ${missing.map((p) => p.spec.name).join(', ')}`;
+    };
+    const report = await switchBackend(inv, { to: hostGw, force: false, rollback: true, dryRun: false }, d);
+    expect(report.outcome).toBe('switched');
+    expect(indexes('start node2')).toHaveLength(2);
+    expect(verifies).toEqual([{ backend: 'host-gw', ok: true }]);
+    expect(report.phasesMs).toHaveProperty('routes');
+  });
+
   it('switches vxlan → vxlan DirectRouting: the device is recreated, peer routes go via public IPs', async () => {
     const report = await run(vxlanDr);
     expect(report.outcome).toBe('switched');
