@@ -1,4 +1,43 @@
 #!/usr/bin/env node
-import { execute } from '@oclif/core';
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Plugin, execute } from '@oclif/core';
 
-await execute({ dir: import.meta.url });
+const root = fileURLToPath(new URL('..', import.meta.url));
+
+/**
+ * oclif lists and finds commands from oclif.manifest.json (written by `npm run build`) instead of
+ * importing every command module. A manifest older than a built command (e.g. after a bare `tsc`)
+ * would show stale help or miss a new command: then ignore it and let oclif scan dist/commands.
+ */
+function manifestIsStale() {
+  let manifestTime;
+  try {
+    manifestTime = statSync(join(root, 'oclif.manifest.json')).mtimeMs;
+  } catch {
+    return false; // no manifest: oclif scans dist/commands by itself
+  }
+  const newer = (dir) => {
+    let entries;
+    try {
+      entries = readdirSync(dir, { withFileTypes: true });
+    } catch {
+      return false;
+    }
+    return entries.some((e) => {
+      const p = join(dir, e.name);
+      if (e.isDirectory()) return newer(p);
+      return e.name.endsWith('.js') && statSync(p).mtimeMs > manifestTime;
+    });
+  };
+  return newer(join(root, 'dist', 'commands'));
+}
+
+if (manifestIsStale()) {
+  const plugin = new Plugin({ root, isRoot: true, type: 'core', ignoreManifest: true });
+  await plugin.load();
+  await execute({ loadOptions: { root, plugins: new Map([[plugin.name, plugin]]) } });
+} else {
+  await execute({ dir: import.meta.url });
+}

@@ -3,7 +3,7 @@
  * subtask per step on a TTY, plain lines otherwise, nothing in --json. The engine only emits
  * events; an Observer renders them. summaryLine() is the one-line result.
  */
-import { Listr, type ListrTaskWrapper } from 'listr2';
+import type { ListrTaskWrapper } from 'listr2';
 import type { Report, StepResult, TargetReport } from './report.js';
 
 export type OutputMode = 'auto' | 'plain' | 'silent' | 'listr';
@@ -145,7 +145,8 @@ export function listrObserver(opts: OutputOptions = {}): Observer {
           steps: new Map(t.steps.map((s) => [s.id, { started: deferred<void>(), ended: deferred<StepResult>() }])),
         });
       }
-      const list = new Listr(
+      // listr2 loads only for this renderer (a TTY); plain and silent output never need it.
+      running = import('listr2').then(({ Listr }) => new Listr(
         infos.map((info) => ({
           title: `${info.name} (waiting)`,
           task: async (_: unknown, task: Task) => {
@@ -186,8 +187,7 @@ export function listrObserver(opts: OutputOptions = {}): Observer {
           renderer: 'default',
           rendererOptions: { collapseSubtasks: true, collapseErrors: false, showErrorMessage: true },
         },
-      );
-      running = list.run().catch(() => {});
+      ).run()).catch(() => {});
     },
     targetStart(name) {
       targets.get(name)?.started.resolve();

@@ -6,6 +6,9 @@
 import { createHash, randomBytes, sign, type KeyObject } from 'node:crypto';
 import { isIP } from 'node:net';
 import forge from 'node-forge';
+import { NAME_OIDS, type Subject } from './pki-subject.js';
+
+export { subjectText, toPem, type Subject, type SubjectNames } from './pki-subject.js';
 
 const { asn1 } = forge;
 type Asn1 = forge.asn1.Asn1;
@@ -22,21 +25,6 @@ const OID = {
   authorityKeyIdentifier: '2.5.29.35',
 } as const;
 
-/** Subject attributes in the order cfssl writes them. */
-const NAME_OIDS: [string, string][] = [
-  ['C', '2.5.4.6'],
-  ['ST', '2.5.4.8'],
-  ['L', '2.5.4.7'],
-  ['O', '2.5.4.10'],
-  ['OU', '2.5.4.11'],
-  ['CN', '2.5.4.3'],
-];
-
-export type SubjectNames = Partial<Record<'C' | 'ST' | 'L' | 'O' | 'OU', string>>;
-export interface Subject extends SubjectNames {
-  CN: string;
-}
-
 const seq = (v: Asn1[]) => asn1.create(U, T.SEQUENCE, true, v);
 const set = (v: Asn1[]) => asn1.create(U, T.SET, true, v);
 const oid = (o: string) => asn1.create(U, T.OID, false, asn1.oidToDer(o).getBytes());
@@ -45,11 +33,6 @@ const bin = (b: Buffer) => b.toString('binary');
 
 export const fromDer = (der: Buffer): Asn1 => (asn1.fromDer as unknown as (b: forge.util.ByteStringBuffer, o: object) => Asn1)(forge.util.createBuffer(bin(der)), { decodeBitStrings: false });
 export const toDer = (a: Asn1): Buffer => Buffer.from(asn1.toDer(a).getBytes(), 'binary');
-
-export function toPem(label: string, der: Buffer): string {
-  const b64 = der.toString('base64').replace(/(.{64})/g, '$1\n').replace(/\n$/, '');
-  return `-----BEGIN ${label}-----\n${b64}\n-----END ${label}-----\n`;
-}
 
 /** The subject as the ASN.1 Name, attributes in cfssl's order (C, ST, L, O, OU, CN). */
 export function nameAsn1(subject: Subject): Asn1 {
@@ -64,13 +47,6 @@ export function nameAsn1(subject: Subject): Asn1 {
     rdns.push(set([seq([oid(o), str])]));
   }
   return seq(rdns);
-}
-
-/** How node's X509Certificate prints a subject built by nameAsn1 (for comparisons). */
-export function subjectText(subject: Subject): string {
-  return NAME_OIDS.filter(([k]) => subject[k as keyof Subject])
-    .map(([k]) => `${k}=${subject[k as keyof Subject]}`)
-    .join('\n');
 }
 
 function sigAlgorithm(key: KeyObject): Asn1 {

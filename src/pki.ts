@@ -11,12 +11,11 @@ import { chmod, mkdir, rename, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { PkiError } from './errors.js';
 import type { Inventory } from './inventory.js';
-import {
-  buildCertificate, buildCsr, keyIdentifier, nameAsn1, subjectOfCertificate, subjectText, toPem,
-  type SubjectNames,
-} from './pki-der.js';
+import { subjectText, toPem, type SubjectNames } from './pki-subject.js';
 
-export type { SubjectNames } from './pki-der.js';
+export type { SubjectNames } from './pki-subject.js';
+/** The DER builders (node-forge, ~60 ms to load): only when a certificate or CSR is made. */
+const derBuilders = () => import('./pki-der.js');
 export interface KeySpec {
   algo: 'rsa' | 'ecdsa';
   size: number;
@@ -109,6 +108,7 @@ export async function ensureCa(dir: string, opts: { cn: string; expiry: string; 
     throw new PkiError(`${keyFile} exists but ${certFile} does not`, { hint: 'Restore ca.pem, or remove ca-key.pem to create a new CA.' });
   }
   const key = await generateKey(opts.key ?? { algo: 'rsa', size: 2048 });
+  const { buildCertificate, buildCsr, keyIdentifier, nameAsn1 } = await derBuilders();
   const subject = nameAsn1({ ...opts.names, CN: opts.cn });
   const now = Date.now();
   const ski = keyIdentifier(key.publicKey);
@@ -188,6 +188,7 @@ export async function issueCert(opts: IssueOptions): Promise<EnsureResult> {
   if (!reason) {
     if (!existsSync(out.csrFile)) {
       const priv = loadKey(out.keyFile);
+      const { buildCsr, nameAsn1 } = await derBuilders();
       const subject = nameAsn1({ ...opts.names, CN: opts.cn });
       await writeAtomic(out.csrFile, toPem('CERTIFICATE REQUEST', buildCsr(subject, createPublicKey(priv), priv, opts.hosts ?? [])), 0o644);
     }
@@ -201,6 +202,7 @@ export async function issueCert(opts: IssueOptions): Promise<EnsureResult> {
   const caKey = loadKey(ca.keyFile);
   if (!caCert.checkPrivateKey(caKey)) throw new PkiError(`${ca.keyFile} does not belong to ${ca.certFile}`);
   const key = await generateKey(opts.key);
+  const { buildCertificate, buildCsr, keyIdentifier, nameAsn1, subjectOfCertificate } = await derBuilders();
   const subject = nameAsn1({ ...opts.names, CN: opts.cn });
   const hosts = opts.hosts ?? [];
   const now = Date.now();

@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { posix } from 'node:path';
-import { NodeSSH } from 'node-ssh';
+import type { NodeSSH } from 'node-ssh';
 import type { Duplex, Readable } from 'node:stream';
 import { ExecError, HostKeyError, SshError, errorMessage } from '../errors.js';
 import type { Inventory, NodeSpec } from '../inventory.js';
@@ -101,6 +101,8 @@ async function openClient(inv: Inventory, ep: Endpoint, trustNewHosts: boolean, 
     label: ep.label, host: ep.host, port: ep.port, knownHostsFile: inv.ssh.knownHostsFile,
     pinnedFingerprint: ep.pinnedFingerprint, trustNewHosts,
   });
+  // node-ssh (and ssh2 under it) load only when a connection is made.
+  const { NodeSSH } = await import('node-ssh');
   const ssh = new NodeSSH();
   try {
     await ssh.connect({

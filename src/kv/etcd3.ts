@@ -1,8 +1,10 @@
 /**
  * Kv over the etcd v3 API (flannel >= 0.18) with the etcd3 package, TLS client certificates.
  * Calls fail fast: a per-call deadline, one attempt per endpoint, no open-ended retries.
+ * The etcd3 package (gRPC, ~0.5 s CPU to load) is imported when a v3 Kv is opened, not when
+ * this module is: most CLI runs never talk to etcd v3.
  */
-import { Etcd3, isRecoverableError, type IOptions } from 'etcd3';
+import type { Etcd3, IOptions } from 'etcd3';
 import type { Kv, KvEntry } from './kv.js';
 import { etcdFailure, type KvTls } from './errors.js';
 
@@ -30,7 +32,7 @@ function dropServernameWarning(): void {
 }
 
 /** One attempt per endpoint, then the last error: etcd3's default retries make a dead endpoint slow to report. */
-function attemptPerEndpoint(attempts: number) {
+function attemptPerEndpoint(attempts: number, isRecoverableError: (err: Error) => boolean) {
   return {
     async execute<T>(fn: (ctx: { signal: AbortSignal; attempt: number }) => Promise<T>): Promise<T> {
       let last: unknown;
@@ -47,20 +49,28 @@ function attemptPerEndpoint(attempts: number) {
   };
 }
 
-export function etcd3Kv(opts: Etcd3Options): Kv {
+async function openClient(opts: Etcd3Options): Promise<Etcd3> {
+  const { Etcd3, isRecoverableError } = await import('etcd3');
   const timeoutMs = opts.timeoutMs ?? 5000;
   const options: IOptions = {
     hosts: opts.endpoints,
     dialTimeout: timeoutMs,
     defaultCallOptions: () => ({ deadline: Date.now() + timeoutMs }),
-    faultHandling: { global: attemptPerEndpoint(opts.endpoints.length) as unknown as NonNullable<IOptions['faultHandling']>['global'] },
+    faultHandling: { global: attemptPerEndpoint(opts.endpoints.length, isRecoverableError) as unknown as NonNullable<IOptions['faultHandling']>['global'] },
     ...(opts.tls ? { credentials: { rootCertificate: opts.tls.ca, certChain: opts.tls.cert, privateKey: opts.tls.key } } : {}),
   };
   dropServernameWarning();
-  const client = new Etcd3(options);
+  return new Etcd3(options);
+}
+
+export function etcd3Kv(opts: Etcd3Options): Kv {
+  // Start loading etcd3 now; every call awaits it (a load failure surfaces as that call's EtcdError).
+  const opened = openClient(opts);
+  opened.catch(() => {});
+  let closed = false;
   const fail = (op: string, err: unknown) => etcdFailure('v3', opts.endpoints, op, err, opts.tlsFiles);
 
-  async function leaseTtl(id: string): Promise<number | undefined> {
+  async function leaseTtl(client: Etcd3, id: string): Promise<number | undefined> {
     if (!id || id === '0') return undefined;
     const res = await client.leaseClient.leaseTimeToLive({ ID: id, keys: false });
     const ttl = Number(res.TTL);
@@ -71,6 +81,7 @@ export function etcd3Kv(opts: Etcd3Options): Kv {
     api: 'v3',
     async get(key) {
       try {
+        const client = await opened;
         return (await client.get(key).string()) ?? undefined;
       } catch (err) {
         throw fail(`get ${key}`, err);
@@ -78,6 +89,7 @@ export function etcd3Kv(opts: Etcd3Options): Kv {
     },
     async put(key, value) {
       try {
+        const client = await opened;
         await client.put(key).value(value).exec();
       } catch (err) {
         throw fail(`put ${key}`, err);
@@ -85,6 +97,7 @@ export function etcd3Kv(opts: Etcd3Options): Kv {
     },
     async delete(key) {
       try {
+        const client = await opened;
         const res = await client.delete().key(key).exec();
         return Number(res.deleted) > 0;
       } catch (err) {
@@ -93,10 +106,11 @@ export function etcd3Kv(opts: Etcd3Options): Kv {
     },
     async list(prefix) {
       try {
+        const client = await opened;
         const res = await client.getAll().prefix(prefix).exec();
         const ttls = new Map<string, number | undefined>();
         for (const kv of res.kvs) {
-          if (!ttls.has(kv.lease)) ttls.set(kv.lease, await leaseTtl(kv.lease));
+          if (!ttls.has(kv.lease)) ttls.set(kv.lease, await leaseTtl(client, kv.lease));
         }
         return res.kvs
           .map((kv): KvEntry => {
@@ -109,7 +123,11 @@ export function etcd3Kv(opts: Etcd3Options): Kv {
       }
     },
     async close() {
-      client.close();
+      if (closed) return;
+      closed = true;
+      // A client that never loaded has nothing to close.
+      const client = await opened.catch(() => undefined);
+      client?.close();
     },
   };
 }

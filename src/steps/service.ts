@@ -183,7 +183,8 @@ export function serviceStep(inv: Inventory, opts: ServiceStepOptions): Step {
     const doRestart = !running || !!reasons;
     const what = [!st.enabled && 'enable', doRestart && (running ? 'restart' : 'start')].filter(Boolean).join(' + ');
     return {
-      action: doRestart ? 'restart' : 'update',
+      // Only stopping a running flanneld counts as a restart; starting a stopped one is an update.
+      action: doRestart && running ? 'restart' : 'update',
       summary: `${what} flanneld (${running ? reasons ?? 'not enabled' : st.active})`,
       apply: async () => {
         if (ctx.touched.has(DEFINITION_ID)) await run(conn, ['systemctl', 'daemon-reload']);
@@ -209,8 +210,10 @@ export function serviceStep(inv: Inventory, opts: ServiceStepOptions): Step {
       flanneldAction && `${flanneldAction} flanneld (${flanneldAction === 'start' ? stateText(before[F]) : reason})`,
       watcherAction && `${watcherAction} ${W}`,
     ].filter(Boolean);
+    const isNew = names.every((n) => before[n].state === 'MISSING');
     return {
-      action: 'restart',
+      // A restart stops a running program; starting a new or stopped one is a create or an update.
+      action: flanneldAction === 'restart' || watcherAction === 'restart' ? 'restart' : isNew ? 'create' : 'update',
       summary: summary.join(', '),
       apply: async () => {
         // `update` (re)starts exactly the programs whose section is new or changed ("added" /

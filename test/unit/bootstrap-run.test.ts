@@ -67,7 +67,8 @@ describe('runBootstrap on a simulated 3-node cluster', () => {
       expect([...n.routes].sort()).toEqual(leases.filter((l) => l !== own).map((l) => l.subnet).sort());
       expect(n.sysctl.get('net.ipv4.ip_forward')).toBe('1');
     }
-    expect(report.summary.restarts).toBe(3);
+    // Fresh nodes: flanneld is started, which is not a restart.
+    expect(report.summary.restarts).toBe(0);
   });
 
   it('a second bootstrap changes nothing and restarts nothing', async () => {
@@ -105,7 +106,9 @@ describe('runBootstrap edge cases', () => {
     const text = renderPlan(report);
     expect(text).toMatch(/^etcd\n  \+ network config/m);
     expect(text).toMatch(/will be created once flanneld has a lease/);
-    expect(text).toMatch(/Plan: \d+ to create, \d+ to change, 3 to restart on 3 nodes\./);
+    // Starting flanneld on a fresh node creates a running service; nothing is restarted.
+    expect(text).toMatch(/^  \+ flanneld service \(supervisord\): start flanneld \(new program\)/m);
+    expect(text).toMatch(/Plan: \d+ to create, \d+ to change, 0 to restart on 3 nodes\./);
     expect(sim.kv.writes).toEqual([]);
     for (const n of sim.nodes.values()) expect(n.conn.writes()).toEqual([]);
   });
