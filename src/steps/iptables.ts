@@ -13,7 +13,7 @@
 import type { Inventory } from '../inventory.js';
 import type { Change, Step, StepContext } from '../step.js';
 import { FlanctlError } from '../errors.js';
-import { flanctlManagesIptables, flanctlOwnsForwardRules, remotePaths, renderIptablesScript } from '../templates.js';
+import { flanctlOwnsForwardRules, remotePaths, renderIptablesScript } from '../templates.js';
 import { fileStep } from './file.js';
 import { leaseSubnetFromEnv, onNode, parseEnvFile } from './util.js';
 

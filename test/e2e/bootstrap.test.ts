@@ -2,7 +2,6 @@
  * bootstrap / plan end to end on namespace labs with the flanneld stand-in, through the real CLI
  * (`node bin/run.js …`, after `npm run build`). Root; must run under CI=true.
  */
-import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
@@ -13,30 +12,11 @@ import { listLeases, type Lease } from '../../src/leases.js';
 import { flanctlRules, iptablesCheckArgv } from '../../src/steps/iptables.js';
 import { startLab, type TestLab } from '../helpers/lab.js';
 import { describeRoot } from '../helpers/root.js';
+import { cli } from '../helpers/cli.js';
 
 const root = resolve(import.meta.dirname, '../..');
 const V011 = join(root, 'lab', 'dist', 'flannel-v0.11.0-standin-linux-amd64.tar.gz');
 
-function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string; json?: any }> {
-  return new Promise((done) => {
-    const child = spawn(process.execPath, [join(root, 'bin', 'run.js'), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (b) => (stdout += b));
-    child.stderr.on('data', (b) => (stderr += b));
-    child.on('close', (code) => {
-      let json: unknown;
-      if (args.includes('--json')) {
-        try {
-          json = JSON.parse(stdout);
-        } catch {
-          json = undefined;
-        }
-      }
-      done({ code: code ?? -1, stdout, stderr, json });
-    });
-  });
-}
 
 function requireBuild(): void {
   for (const f of ['dist/commands/bootstrap.js', 'lab/dist/flannel-v0.20.2-standin-linux-amd64.tar.gz', 'lab/dist/flannel-v0.11.0-standin-linux-amd64.tar.gz']) {

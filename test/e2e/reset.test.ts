@@ -4,7 +4,6 @@
  * route inside the Network or iptables rule on any node (checked on each node) and no key in etcd;
  * a second reset changes nothing; rules flanctl did not add survive; a new bootstrap succeeds.
  */
-import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -12,21 +11,11 @@ import { loadInventory } from '../../src/inventory.js';
 import { openKv } from '../../src/kv/index.js';
 import { startLab, type TestLab } from '../helpers/lab.js';
 import { describeRoot } from '../helpers/root.js';
+import { cli, repoRoot, showCli } from '../helpers/cli.js';
 
-const repo = new URL('../../', import.meta.url).pathname;
-const bin = join(repo, 'bin/run.js');
+const repo = repoRoot;
 
-interface CliResult { code: number; stdout: string; stderr: string }
-
-function cli(args: string[]): Promise<CliResult> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [bin, ...args], { cwd: repo, timeout: 175_000, maxBuffer: 16 << 20, env: { ...process.env, NO_COLOR: '1' } }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
-const show = (r: CliResult) => `exit ${r.code}\n--- stdout\n${r.stdout.slice(-5000)}\n--- stderr\n${r.stderr.slice(-3000)}`;
+const show = showCli;
 
 /** Paths bootstrap writes (inventory defaults, supervisord) — none may remain after reset. */
 const FLANCTL_PATHS = [

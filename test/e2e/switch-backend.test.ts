@@ -7,7 +7,6 @@
  * (exit 1 naming the failed pairs, verify 0 on vxlan); a switch refused by the preflight (node3's
  * publicIp not its eth0 address) changes nothing. Prints each switch's downtime window.
  */
-import { execFile } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -16,23 +15,13 @@ import { openKv } from '../../src/kv/index.js';
 import { configKey, listLeases, type Lease } from '../../src/leases.js';
 import { startLab, type TestLab } from '../helpers/lab.js';
 import { describeRoot } from '../helpers/root.js';
+import { cli, repoRoot, showCli } from '../helpers/cli.js';
 
-const repo = new URL('../../', import.meta.url).pathname;
-const bin = join(repo, 'bin/run.js');
+const repo = repoRoot;
 const NETWORK = '10.244.0.0/16';
 const DROP = ['-i', 'eth0', '-s', NETWORK, '-j', 'DROP'];
 
-interface CliResult { code: number; stdout: string; stderr: string }
-
-function cli(args: string[]): Promise<CliResult> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [bin, ...args], { cwd: repo, timeout: 175_000, maxBuffer: 16 << 20, env: { ...process.env, NO_COLOR: '1' } }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
-const show = (r: CliResult) => `exit ${r.code}\n--- stdout\n${r.stdout.slice(-5000)}\n--- stderr\n${r.stderr.slice(-3000)}`;
+const show = showCli;
 
 interface SwitchJson {
   outcome: string;

@@ -5,7 +5,6 @@
  * host-gw (switched by hand) with --probe passes and leaves no flanctl-probe interface.
  * Runs the built CLI (`npm run build` first), as an operator would.
  */
-import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,31 +14,17 @@ import { openKv } from '../../src/kv/index.js';
 import { listLeases } from '../../src/leases.js';
 import { startLab, type TestLab } from '../helpers/lab.js';
 import { describeRoot } from '../helpers/root.js';
+import { cli, repoRoot, showCli, type CliResult } from '../helpers/cli.js';
 
-const repo = new URL('../../', import.meta.url).pathname;
-const bin = join(repo, 'bin/run.js');
+const repo = repoRoot;
 
-interface CliResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function cli(args: string[]): Promise<CliResult> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [bin, ...args], { cwd: repo, timeout: 170_000, maxBuffer: 16 << 20, env: { ...process.env, NO_COLOR: '1' } }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
 
 interface Pair { from: string; to: string; target: string | null; ok: boolean; rttMs: number | null; error: string | null }
 interface Check { node: string; name: string; ok: boolean; detail: string }
 interface Report { pairs: Pair[]; checks: Check[]; probes: Array<{ node: string; removed: boolean; linkType?: string }>; ok: boolean }
 
 const parseReport = (r: CliResult): Report => JSON.parse(r.stdout) as Report;
-const show = (r: CliResult) => `exit ${r.code}\n--- stdout\n${r.stdout.slice(-6000)}\n--- stderr\n${r.stderr.slice(-3000)}`;
+const show = showCli;
 
 describeRoot('flanctl verify / status on a 3-node lab', () => {
   let lab: TestLab;

@@ -7,26 +7,15 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startEtcd, freePort, type TestEtcd } from '../helpers/etcd.js';
-import { etcd3Kv, v2Kv, openKv } from '../../src/kv/index.js';
+import { etcd3Kv, v2Kv } from '../../src/kv/index.js';
 import { EtcdError } from '../../src/errors.js';
 import { ensureCa, issueCert } from '../../src/pki.js';
-import { readFileSync, existsSync } from 'node:fs';
-import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { stringify } from 'yaml';
 import { networkConfigText } from '../../src/flannel-config.js';
 import { parseInventory } from '../../src/inventory.js';
+import { cli } from '../helpers/cli.js';
 
-const ROOT = new URL('../../', import.meta.url).pathname;
-
-/** `node bin/run.js …` against dist (npm test builds first). */
-function cli(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  if (!existsSync(join(ROOT, 'dist/commands/network-config.js'))) throw new Error('dist/ is missing: run `npm run build` (or `npx tsc -p .`) first');
-  return new Promise((resolve) => {
-    execFile(process.execPath, [join(ROOT, 'bin/run.js'), ...argv], { cwd: ROOT, timeout: 60_000 }, (err, stdout, stderr) => {
-      resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
-    });
-  });
-}
 
 let etcd: TestEtcd;
 let work: string;

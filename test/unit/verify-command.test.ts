@@ -12,7 +12,7 @@ async function runCommand(cmd: typeof Verify | typeof Status, argv: string[]) {
   const out = vi.spyOn(console, 'log').mockImplementation(() => undefined);
   const before = process.exitCode;
   try {
-    const error = await cmd.run(argv, root).then(() => undefined, (e: unknown) => e as { oclif?: { exit?: number } });
+    const error = await (cmd as typeof Verify).run(argv, root).then(() => undefined, (e: unknown) => e as { oclif?: { exit?: number } });
     return { error, exitCode: process.exitCode, stderr: err.mock.calls.map((c) => String(c[0])).join('') };
   } finally {
     process.exitCode = before;

@@ -17,7 +17,7 @@ const TEXT_TABLE = `default via 10.77.1.1 dev eth0
 blackhole 10.99.0.0/16
 `;
 
-const vxlan = (directRouting = false): Backend => ({ type: 'vxlan', vni: 1, port: 8472, directRouting, gbp: false });
+const vxlan = (directRouting = false): Extract<Backend, { type: 'vxlan' }> => ({ type: 'vxlan', vni: 1, port: 8472, directRouting, gbp: false });
 const peers = [
   { name: 'node2', subnet: '10.244.2.0/24', publicIp: '10.77.1.12' }, // same L2
   { name: 'node9', subnet: '10.244.9.0/24', publicIp: '10.88.0.9' }, // routed via 10.77.1.1
