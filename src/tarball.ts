@@ -5,7 +5,6 @@
  */
 import { existsSync } from 'node:fs';
 import { basename } from 'node:path';
-import { list } from 'tar';
 import { FlanctlError } from './errors.js';
 import { sha256Hex } from './connector/sha256.js';
 
@@ -32,6 +31,7 @@ export async function readFlannelTarball(file: string): Promise<FlannelTarball> 
       hint: 'Download flannel-<version>-linux-amd64.tar.gz from https://github.com/flannel-io/flannel/releases and point flannel.tarball at it.',
     });
   }
+  const { list } = await import('tar'); // loaded only when a tarball is read, not at CLI start-up
   const found = new Map<string, Buffer>();
   const pending: Promise<void>[] = [];
   try {

@@ -5,7 +5,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { posix } from 'node:path';
-import Handlebars from 'handlebars';
+import { createRequire } from 'node:module';
+import type HandlebarsNS from 'handlebars';
 import type { Inventory, NodeSpec } from './inventory.js';
 
 export const SYSTEMD_UNIT_PATH = '/etc/systemd/system/flanneld.service';
@@ -74,12 +75,15 @@ export function flanneldArgs(inv: Inventory, node: NodeSpec): string[] {
 }
 
 const templateDir = new URL('../templates/', import.meta.url);
-const compiled = new Map<string, Handlebars.TemplateDelegate>();
+// handlebars is loaded on the first render, not at start-up (verify imports this module for its paths).
+let hb: typeof HandlebarsNS | undefined;
+const handlebars = () => (hb ??= createRequire(import.meta.url)('handlebars') as typeof HandlebarsNS);
+const compiled = new Map<string, HandlebarsNS.TemplateDelegate>();
 
 function render(name: string, data: object): string {
   let t = compiled.get(name);
   if (!t) {
-    t = Handlebars.compile(readFileSync(new URL(name, templateDir), 'utf8'), { noEscape: true, strict: true });
+    t = handlebars().compile(readFileSync(new URL(name, templateDir), 'utf8'), { noEscape: true, strict: true });
     compiled.set(name, t);
   }
   return t(data);
