@@ -9,6 +9,7 @@
  */
 import type { Connector } from '../connector/connector.js';
 import { run } from '../connector/connector.js';
+import { probeHealthz } from '../verify/remote-checks.js';
 import { FlanctlError } from '../errors.js';
 import type { Inventory, NodeSpec } from '../inventory.js';
 import type { Change, Step, StepContext } from '../step.js';
@@ -116,10 +117,42 @@ export async function flanneldLogTail(inv: Inventory, conn: Connector, lines = 1
   return r && r.code === 0 ? r.stdout.trimEnd() : '';
 }
 
-/** Restart flanneld now (peer-route repair, switch-backend). */
+/** Restart flanneld now (peer-route repair, switch-backend) and wait until it serves again. */
 export async function restartFlanneld(inv: Inventory, conn: Connector): Promise<void> {
   if (inv.flannel.service === 'systemd') await run(conn, ['systemctl', 'restart', '--no-block', 'flanneld']);
   else await supervisorctl(conn, ['restart', SUPERVISORD_PROGRAMS.flanneld]);
+  await waitUntilServing(inv, conn);
+}
+
+/**
+ * A (re)start is finished only when flanneld serves again: supervisord RUNNING (after startsecs) or
+ * systemd active, and /healthz answering when a port is set. Otherwise what runs next (verify) would
+ * race the restart. Throws with flanneld's last log lines.
+ */
+export async function waitUntilServing(inv: Inventory, conn: Connector, timeoutMs = 60_000): Promise<void> {
+  const F = SUPERVISORD_PROGRAMS.flanneld;
+  const deadline = Date.now() + timeoutMs;
+  const state = await pollUntil(async () => {
+    if (inv.flannel.service === 'systemd') {
+      const active = (await conn.exec(['systemctl', 'is-active', 'flanneld'])).stdout.trim();
+      return active === 'active' || active === 'failed' ? active : undefined;
+    }
+    const s = (await supervisorStatus(conn, [F]))[F].state; // STARTING and BACKOFF are on their way
+    return ['RUNNING', 'FATAL', 'EXITED', 'STOPPED', 'MISSING'].includes(s) ? s : undefined;
+  }, timeoutMs);
+  let problem = state === 'RUNNING' || state === 'active' ? undefined : `flanneld is ${state ?? 'still starting'} after ${timeoutMs / 1000} s`;
+  const port = inv.flannel.healthzPort;
+  if (!problem && port > 0) {
+    const healthy = await pollUntil(async () => {
+      const h = await probeHealthz(conn, '127.0.0.1', port);
+      return h.client === 'none' || (h.rc === '0' && h.status === '200') ? h : undefined;
+    }, Math.max(1000, deadline - Date.now()));
+    if (!healthy) problem = `flanneld runs but http://127.0.0.1:${port}/healthz does not answer`;
+  }
+  if (problem) {
+    const log = await flanneldLogTail(inv, conn);
+    throw new FlanctlError(`${conn.name}: ${problem}${log ? `; last log lines:\n${log}` : ''}`);
+  }
 }
 
 /** Stop flanneld now and wait until it is down (switch-backend, reset). Its exit status is meaningless (FLANNEL.md §9). */
@@ -137,22 +170,11 @@ export async function stopFlanneld(inv: Inventory, conn: Connector, timeoutMs = 
   if (!down) throw new FlanctlError(`${conn.name}: flanneld did not stop within ${timeoutMs / 1000} s`);
 }
 
-/** Start flanneld and wait until it runs (supervisord: RUNNING after startsecs); throws with its last log lines. */
+/** Start flanneld and wait until it serves (waitUntilServing); throws with its last log lines. */
 export async function startFlanneld(inv: Inventory, conn: Connector, timeoutMs = 20_000): Promise<void> {
-  if (inv.flannel.service === 'systemd') {
-    await run(conn, ['systemctl', 'start', 'flanneld']);
-    return;
-  }
-  const F = SUPERVISORD_PROGRAMS.flanneld;
-  await supervisorctl(conn, ['start', F]);
-  const final = await pollUntil(async () => {
-    const s = (await supervisorStatus(conn, [F]))[F];
-    return s.state === 'RUNNING' || s.state === 'FATAL' || s.state === 'BACKOFF' || s.state === 'EXITED' ? s : undefined;
-  }, timeoutMs);
-  if (!final || final.state !== 'RUNNING') {
-    const log = await flanneldLogTail(inv, conn);
-    throw new FlanctlError(`${conn.name}: flanneld is ${final?.state ?? 'not running'} under supervisord${log ? `; last log lines:\n${log}` : ''}`);
-  }
+  if (inv.flannel.service === 'systemd') await run(conn, ['systemctl', 'start', 'flanneld']);
+  else await supervisorctl(conn, ['start', SUPERVISORD_PROGRAMS.flanneld]);
+  await waitUntilServing(inv, conn, timeoutMs);
 }
 
 export interface ServiceStepOptions {
@@ -189,7 +211,10 @@ export function serviceStep(inv: Inventory, opts: ServiceStepOptions): Step {
       apply: async () => {
         if (ctx.touched.has(DEFINITION_ID)) await run(conn, ['systemctl', 'daemon-reload']);
         if (!st.enabled) await run(conn, ['systemctl', 'enable', 'flanneld']);
-        if (doRestart) await run(conn, ['systemctl', '--no-block', running ? 'restart' : 'start', 'flanneld']);
+        if (doRestart) {
+          await run(conn, ['systemctl', '--no-block', running ? 'restart' : 'start', 'flanneld']);
+          await waitUntilServing(inv, conn);
+        }
       },
     };
   }
@@ -229,6 +254,7 @@ export function serviceStep(inv: Inventory, opts: ServiceStepOptions): Step {
         };
         await ensure(F, flanneldAction);
         await ensure(W, watcherAction);
+        if (flanneldAction) await waitUntilServing(inv, conn);
         const final = await supervisorStatus(conn, names);
         const down = names.filter((n) => !up(final[n]));
         if (down.length) {

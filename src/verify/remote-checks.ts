@@ -59,15 +59,21 @@ else
 fi
 `;
 
+/** Ask flanneld's /healthz from the node itself; client 'none' when the node has neither curl nor wget. */
+export async function probeHealthz(conn: Connector, host: string, port: number): Promise<{ client: string; rc?: string; status?: string; code: number }> {
+  const r = await conn.exec(['sh', '-s', '--', host, String(port)], { stdin: HEALTHZ_SCRIPT, timeoutMs: 10_000 });
+  const [client, rc, status] = r.stdout.trim().split(/\s+/);
+  return { client, rc, status, code: r.code };
+}
+
 export async function checkHealthz(conn: Connector, node: NodeSpec, host: string, port: number): Promise<Check> {
   const url = `http://${host}:${port}/healthz`;
   try {
-    const r = await conn.exec(['sh', '-s', '--', host, String(port)], { stdin: HEALTHZ_SCRIPT, timeoutMs: 10_000 });
-    const [client, rc, status] = r.stdout.trim().split(/\s+/);
+    const { client, rc, status, code } = await probeHealthz(conn, host, port);
     if (client === 'none') return { ...pass(node.name, 'healthz', 'skipped: no http client (curl or wget) on the node'), skipped: true };
     if (rc === '0' && status === '200') return pass(node.name, 'healthz', `${url} answered 200`);
     if (rc === '0') return fail(node.name, 'healthz', `${url} answered ${status}`);
-    return fail(node.name, 'healthz', `${url}: no answer (${client} exit ${rc ?? r.code})`);
+    return fail(node.name, 'healthz', `${url}: no answer (${client} exit ${rc ?? code})`);
   } catch (err) {
     return fail(node.name, 'healthz', message(err));
   }

@@ -12,7 +12,7 @@ import { listLeases, type Lease } from '../../src/leases.js';
 import { flanctlRules, iptablesCheckArgv } from '../../src/steps/iptables.js';
 import { startLab, type TestLab } from '../helpers/lab.js';
 import { describeRoot } from '../helpers/root.js';
-import { cli } from '../helpers/cli.js';
+import { cli, showCli } from '../helpers/cli.js';
 
 const root = resolve(import.meta.dirname, '../..');
 const V011 = join(root, 'lab', 'dist', 'flannel-v0.11.0-standin-linux-amd64.tar.gz');
@@ -112,14 +112,14 @@ describeRoot('bootstrap on a 3-node lab (stand-in v0.20.2, etcd v3, supervisord)
   it('a second bootstrap reports 0 changes and restarts nothing', async () => {
     const before = await flanneldPids(lab);
     const r = await cli(['bootstrap', '-i', inventory, '--json', '--no-verify']);
-    expect(r.code, r.stderr).toBe(0);
+    expect(r.code, showCli(r)).toBe(0);
     expect(r.json.summary).toMatchObject({ changed: 0, restarts: 0, failed: 0 });
     expect(await flanneldPids(lab)).toEqual(before);
   });
 
   it('plan then says no changes (exit 0, also with --detailed-exitcode)', async () => {
     const r = await cli(['plan', '-i', inventory, '--detailed-exitcode']);
-    expect(r.code, r.stderr).toBe(0);
+    expect(r.code, showCli(r)).toBe(0);
     expect(r.stdout.trim()).toBe('No changes. The cluster matches the inventory.');
   });
 
@@ -127,7 +127,7 @@ describeRoot('bootstrap on a 3-node lab (stand-in v0.20.2, etcd v3, supervisord)
     editInventory(inventory, (doc) => doc.setIn(['flannel', 'healthzPort'], 2402));
     const before = await flanneldPids(lab);
     const plan = await cli(['plan', '-i', inventory, '--json']);
-    expect(plan.code, plan.stderr).toBe(0);
+    expect(plan.code, showCli(plan)).toBe(0);
     for (const t of plan.json.targets) {
       const changes = t.steps.filter((s: { status: string }) => s.status === 'planned');
       if (t.name === 'etcd') {
@@ -145,7 +145,7 @@ describeRoot('bootstrap on a 3-node lab (stand-in v0.20.2, etcd v3, supervisord)
     expect(await flanneldPids(lab)).toEqual(before); // plan changed nothing
 
     const apply = await cli(['bootstrap', '-i', inventory, '--json']);
-    expect(apply.code, apply.stderr).toBe(0);
+    expect(apply.code, showCli(apply)).toBe(0);
     expect(apply.json.summary).toMatchObject({ changed: 6, restarts: 3, failed: 0 });
     expect(apply.json.verify.ok).toBe(true);
     const after = await flanneldPids(lab);

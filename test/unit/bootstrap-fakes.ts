@@ -226,6 +226,12 @@ export function simCluster(inv: Inventory, opts: { supervisordRunning?: boolean 
       return { stdout: `${argv[2]}: stopped\n${argv[2]}: started\n` };
     });
 
+    // flanneld's /healthz, asked from the node (HEALTHZ_SCRIPT on stdin): answers while flanneld runs.
+    conn.on(['sh', '-s', '--', '127.0.0.1'], () => {
+      const serving = n.systemd.active || sup('flanneld')?.state === 'RUNNING';
+      return { stdout: serving ? 'curl 0 200\n' : 'curl 7 000\n' };
+    });
+
     // systemd
     conn.on(['systemctl', 'is-enabled'], () => (n.systemd.enabled ? { stdout: 'enabled\n' } : { code: 1, stdout: 'disabled\n' }));
     conn.on(['systemctl', 'is-active'], () => (n.systemd.active ? { stdout: 'active\n' } : { code: 3, stdout: 'inactive\n' }));

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseSupervisorStatus, serviceDefinitionStep, serviceStep, DEFINITION_ID } from '../../src/steps/service.js';
+import { parseSupervisorStatus, restartFlanneld, serviceDefinitionStep, serviceStep, waitUntilServing, DEFINITION_ID } from '../../src/steps/service.js';
 import { ctxFor, inventoryYaml, simCluster, testInventory } from './bootstrap-fakes.js';
 
 async function setup(service: 'supervisord' | 'systemd' = 'supervisord', healthz = 2401) {
@@ -136,5 +136,30 @@ describe('systemd service', () => {
     await c!.apply();
     expect(n.systemd.enabled).toBe(true);
     expect(n.starts).toBe(0);
+  });
+});
+
+describe('a (re)start is finished only when flanneld serves again', () => {
+  it('waits for /healthz after a restart, polling until it answers', async () => {
+    const { inv, sim, n, def, svc } = await setup();
+    await pass(def, svc, ctxFor(sim, 'node1'));
+    let probes = 0;
+    n.conn.on(['sh', '-s', '--', '127.0.0.1', '2401'], () => ({ stdout: ++probes < 3 ? 'curl 7 000\n' : 'curl 0 200\n' }));
+    await restartFlanneld(inv, n.conn);
+    expect(probes).toBe(3);
+  });
+
+  it('fails naming the port and with the log tail when /healthz never answers', async () => {
+    const { inv, sim, n, def, svc } = await setup();
+    await pass(def, svc, ctxFor(sim, 'node1'));
+    n.conn.on(['sh', '-s', '--', '127.0.0.1', '2401'], { stdout: 'curl 7 000\n' });
+    await expect(waitUntilServing(inv, n.conn, 1200)).rejects.toThrow(/healthz does not answer; last log lines:\n.*flanneld/);
+  });
+
+  it('does not probe /healthz when no port is set', async () => {
+    const { inv, sim, n, def, svc } = await setup('supervisord', 0);
+    await pass(def, svc, ctxFor(sim, 'node1'));
+    await waitUntilServing(inv, n.conn, 1200);
+    expect(n.conn.execs().some((a) => a[0] === 'sh' && a[1] === '-s')).toBe(false);
   });
 });
