@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseSupervisorStatus, restartFlanneld, serviceDefinitionStep, serviceStep, waitUntilServing, DEFINITION_ID } from '../../src/steps/service.js';
-import { ctxFor, inventoryYaml, simCluster, testInventory } from './bootstrap-fakes.js';
+import { applySteps, ctxFor, inventoryYaml, simCluster, testInventory } from './bootstrap-fakes.js';
+import type { Step } from '../../src/step.js';
 
 async function setup(service: 'supervisord' | 'systemd' = 'supervisord', healthz = 2401) {
   const inv = await testInventory(inventoryYaml({ service, extra: `` }).replace('  service:', `  healthzPort: ${healthz}\n  service:`));
@@ -17,17 +18,7 @@ async function setup(service: 'supervisord' | 'systemd' = 'supervisord', healthz
 }
 
 /** One engine-like pass over [definition, service]; returns the changes. */
-async function pass(def: { id: string; check: Function }, svc: { id: string; check: Function }, ctx: ReturnType<typeof ctxFor>) {
-  const out: Array<{ id: string; action: string; summary: string }> = [];
-  for (const s of [def, svc]) {
-    const c = await s.check(ctx);
-    if (!c) continue;
-    await c.apply();
-    ctx.touched.add(s.id);
-    out.push({ id: s.id, action: c.action, summary: c.summary });
-  }
-  return out;
-}
+const pass = (def: Step, svc: Step, ctx: ReturnType<typeof ctxFor>) => applySteps([def, svc], ctx);
 
 describe('supervisord service', () => {
   it('fresh node: writes the program, update starts both programs once, no extra restart', async () => {
