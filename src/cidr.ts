@@ -54,9 +54,24 @@ export function isAligned(ip: string, len: number): boolean {
   return ipToInt(ip) % blockSize(len) === 0;
 }
 
-/** "10.244.0.0/16" normalised to its network address. */
+/**
+ * A prefix as iproute2 prints route destinations: "a.b.c.d/n", or a bare address meaning /32.
+ * undefined for "default", IPv6 or anything else.
+ */
+export function parsePrefix(text: string): Cidr | undefined {
+  return parseCidr(text.includes('/') ? text : `${text}/32`);
+}
+
+/** True when every address of `inner` lies inside `outer` (bare addresses count as /32). */
+export function cidrWithin(inner: string, outer: string): boolean {
+  const i = parsePrefix(inner);
+  const o = parsePrefix(outer);
+  return !!i && !!o && i.prefix >= o.prefix && ipInCidr(i.network, `${o.network}/${o.prefix}`);
+}
+
+/** "10.244.7.9/16" → "10.244.0.0/16"; a bare address becomes its /32; anything else is returned as is. */
 export function normaliseCidr(text: string): string {
-  const c = parseCidr(text);
+  const c = parsePrefix(text);
   return c ? `${c.network}/${c.prefix}` : text;
 }
 

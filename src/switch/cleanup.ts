@@ -4,7 +4,8 @@
  * ipsec's xfrm state. Pure: observed node state in, argv lists out.
  */
 import type { BackendDesc } from './backend-desc.js';
-import { normalizePrefix, prefixWithin, routeDelArgv, routeText, type IpRoute } from './iproute.js';
+import { cidrWithin, normaliseCidr } from '../cidr.js';
+import { routeDelArgv, routeText, type IpRoute } from './iproute.js';
 
 /** What a node looks like while flanneld is stopped (read by plan.ts). */
 export interface NodeNetState {
@@ -63,10 +64,10 @@ export function backendDevices(b: BackendDesc): string[] {
  * the connected routes of non-flannel devices (an address someone put on a bridge).
  */
 export function staleRoutes(network: string, state: Pick<NodeNetState, 'routes' | 'ownSubnet'>): IpRoute[] {
-  const own = state.ownSubnet && normalizePrefix(state.ownSubnet);
+  const own = state.ownSubnet && normaliseCidr(state.ownSubnet);
   return state.routes.filter((r) => {
-    if (r.dst === 'default' || !prefixWithin(r.dst, network)) return false;
-    if (own && normalizePrefix(r.dst) === own) return false;
+    if (r.dst === 'default' || !cidrWithin(r.dst, network)) return false;
+    if (own && normaliseCidr(r.dst) === own) return false;
     if (r.protocol === 'kernel' && !(r.dev && isFlannelDevice(r.dev))) return false;
     return true;
   });

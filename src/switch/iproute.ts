@@ -1,8 +1,8 @@
 /**
- * The bits of iproute2's JSON output (`ip -j link|addr|route`) that switch-backend and reset read,
- * plus the IPv4 prefix arithmetic they need. Pure.
+ * The bits of iproute2's JSON output (`ip -j link|addr|route`) that switch-backend and reset read. Pure.
+ * Prefix arithmetic is src/cidr.ts's.
  */
-import ipaddr from 'ipaddr.js';
+import { ipInCidr, parsePrefix } from '../cidr.js';
 
 export interface IpRoute {
   /** "10.244.3.0/24", "10.77.1.12" (a /32) or "default" */
@@ -39,49 +39,16 @@ function parseJsonArray<T>(text: string, what: string): T[] {
 export const parseRoutes = (text: string) => parseJsonArray<IpRoute>(text, 'ip -j route');
 export const parseLinks = (text: string) => parseJsonArray<IpLink>(text, 'ip -j link');
 
-export function isIpv4(ip: string): boolean {
-  return ipaddr.IPv4.isValidFourPartDecimal(ip);
-}
-
-/** [network address, prefix length] of "a.b.c.d/n" or a bare address (/32); undefined for "default" or IPv6. */
-export function parsePrefix(cidr: string): [string, number] | undefined {
-  const [ip, len] = cidr.split('/');
-  if (!isIpv4(ip)) return undefined;
-  const n = len === undefined ? 32 : Number(len);
-  if (!Number.isInteger(n) || n < 0 || n > 32) return undefined;
-  const net = ipaddr.IPv4.networkAddressFromCIDR(`${ip}/${n}`).toString();
-  return [net, n];
-}
-
-export function ipInCidr(ip: string, cidr: string): boolean {
-  const p = parsePrefix(cidr);
-  if (!p || !isIpv4(ip)) return false;
-  return ipaddr.IPv4.parse(ip).match(ipaddr.IPv4.parse(p[0]), p[1]);
-}
-
-/** true when the prefix `inner` lies entirely inside `outer` (equal counts). */
-export function prefixWithin(inner: string, outer: string): boolean {
-  const i = parsePrefix(inner);
-  const o = parsePrefix(outer);
-  if (!i || !o) return false;
-  return i[1] >= o[1] && ipInCidr(i[0], outer);
-}
-
-/** "10.244.3.7/24" → "10.244.3.0/24" */
-export function normalizePrefix(cidr: string): string {
-  const p = parsePrefix(cidr);
-  return p ? `${p[0]}/${p[1]}` : cidr;
-}
-
 /** Longest-prefix-match of `ip` in a main-table route list (unicast routes only). */
 export function lookupRoute(routes: IpRoute[], ip: string): IpRoute | undefined {
   let best: IpRoute | undefined;
   let bestLen = -1;
   for (const r of routes) {
     if (r.type && r.type !== 'unicast') continue;
-    const len = r.dst === 'default' ? 0 : parsePrefix(r.dst)?.[1];
+    const p = r.dst === 'default' ? undefined : parsePrefix(r.dst);
+    const len = r.dst === 'default' ? 0 : p?.prefix;
     if (len === undefined) continue;
-    if (r.dst !== 'default' && !ipInCidr(ip, r.dst)) continue;
+    if (p && !ipInCidr(ip, `${p.network}/${p.prefix}`)) continue;
     if (len > bestLen) {
       best = r;
       bestLen = len;

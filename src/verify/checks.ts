@@ -5,7 +5,8 @@
  */
 import type { Backend, Inventory, NodeSpec } from '../inventory.js';
 import type { Lease } from '../leases.js';
-import { normalizeCidr, parseCidr } from './addr.js';
+import { normaliseCidr } from '../cidr.js';
+import { parseCidr } from './addr.js';
 import type { NodeFacts } from './facts.js';
 import { compareRoutes, describeRouteProblems, expectedRoutes, isDirectlyConnected } from './routes.js';
 import { bridgeAddress, deviceAddress } from './targets.js';
@@ -95,7 +96,7 @@ export function checkSubnetEnv(ctx: NodeContext): Check {
   const problems: string[] = [];
   if (env.FLANNEL_SUBNET !== wantSubnet) problems.push(`FLANNEL_SUBNET=${env.FLANNEL_SUBNET ?? '(unset)'}, lease says ${wantSubnet}`);
   const net = env.FLANNEL_NETWORK;
-  if (!net || normalizeCidr(net) !== normalizeCidr(inv.network.cidr)) problems.push(`FLANNEL_NETWORK=${net ?? '(unset)'}, inventory says ${inv.network.cidr}`);
+  if (!net || normaliseCidr(net) !== normaliseCidr(inv.network.cidr)) problems.push(`FLANNEL_NETWORK=${net ?? '(unset)'}, inventory says ${inv.network.cidr}`);
   const iface = facts.links.find((l) => l.name === node.iface);
   if (iface && env.FLANNEL_MTU !== undefined) {
     const want = expectedMtu(inv.network.backend, iface.mtu);

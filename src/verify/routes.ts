@@ -4,7 +4,8 @@
  * comparison: one route per peer lease in the backend's form, none to a subnet without a lease.
  */
 import type { Backend } from '../inventory.js';
-import { cidrInside, ipInCidr, normalizeCidr, parseCidr } from './addr.js';
+import { cidrWithin, normaliseCidr } from '../cidr.js';
+import { ipInCidr, parseCidr } from './addr.js';
 import { deviceAddress } from './targets.js';
 
 export interface Route {
@@ -27,7 +28,7 @@ interface JsonRoute {
   type?: string;
 }
 
-const normDst = (dst: string | undefined) => (!dst || dst === 'default' ? 'default' : normalizeCidr(dst));
+const normDst = (dst: string | undefined) => (!dst || dst === 'default' ? 'default' : normaliseCidr(dst));
 
 /** `ip -j -4 route show` → routes (unicast only). */
 export function parseJsonRoutes(text: string): Route[] {
@@ -94,7 +95,7 @@ export function isDirectlyConnected(routes: Route[], ip: string, network?: strin
   let bestLen = -1;
   for (const r of routes) {
     if (r.dst === 'default') continue;
-    if (network && cidrInside(r.dst, network)) continue;
+    if (network && cidrWithin(r.dst, network)) continue;
     const { len } = parseCidr(r.dst);
     if (len > bestLen && ipInCidr(ip, r.dst)) {
       best = r;
@@ -148,9 +149,9 @@ export function expectedRoutes(
           : { dst: p.subnet, gateway: p.publicIp, dev: 'flannel.ipip', onlink: true, peer: p.name },
       );
     case 'wireguard':
-      return [{ dst: normalizeCidr(ctx.network), dev: 'flannel-wg', onlink: false, peer: '' }];
+      return [{ dst: normaliseCidr(ctx.network), dev: 'flannel-wg', onlink: false, peer: '' }];
     case 'udp':
-      return [{ dst: normalizeCidr(ctx.network), dev: 'flannel0', onlink: false, peer: '' }];
+      return [{ dst: normaliseCidr(ctx.network), dev: 'flannel0', onlink: false, peer: '' }];
   }
 }
 
@@ -169,14 +170,14 @@ function matches(e: ExpectedRoute, r: Route): boolean {
 export function compareRoutes(expected: ExpectedRoute[], actual: Route[], ctx: { network: string; leased: string[] }): RouteProblems {
   const problems: RouteProblems = { missing: [], wrong: [], stale: [] };
   for (const e of expected) {
-    const candidates = actual.filter((r) => r.dst === normalizeCidr(e.dst));
+    const candidates = actual.filter((r) => r.dst === normaliseCidr(e.dst));
     if (!candidates.length) problems.missing.push(e);
     else if (!candidates.some((r) => matches(e, r))) problems.wrong.push({ expected: e, actual: candidates[0] });
   }
-  const network = normalizeCidr(ctx.network);
-  const leased = new Set(ctx.leased.map(normalizeCidr));
+  const network = normaliseCidr(ctx.network);
+  const leased = new Set(ctx.leased.map(normaliseCidr));
   for (const r of actual) {
-    if (r.dst === 'default' || r.dst === network || !cidrInside(r.dst, network)) continue;
+    if (r.dst === 'default' || r.dst === network || !cidrWithin(r.dst, network)) continue;
     if (!leased.has(r.dst)) problems.stale.push(r);
   }
   return problems;

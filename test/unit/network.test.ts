@@ -145,3 +145,25 @@ describe('backend MTU as flanneld reports it', () => {
     [{ type: 'wireguard', listenPort: 51820, persistentKeepaliveInterval: 0 }, 1420],
   ])('%j → %i', (backend, mtu) => expect(backendMtu(backend as never, 1500)).toBe(mtu));
 });
+
+describe('route-destination prefixes (iproute2 prints host routes without a length)', async () => {
+  const { parsePrefix, cidrWithin, normaliseCidr: norm } = await import('../../src/cidr.js');
+  it.each([
+    ['10.244.3.7/24', '10.244.3.0/24'],
+    ['10.77.1.12', '10.77.1.12/32'],
+    ['default', 'default'],
+    ['fe80::1/64', 'fe80::1/64'],
+  ])('normaliseCidr(%s) → %s', (input, want) => expect(norm(input)).toBe(want));
+  it('parsePrefix takes a bare address as /32 and refuses default', () => {
+    expect(parsePrefix('10.77.1.12')).toMatchObject({ network: '10.77.1.12', prefix: 32 });
+    expect(parsePrefix('default')).toBeUndefined();
+  });
+  it.each([
+    ['10.244.3.0/24', '10.244.0.0/16', true],
+    ['10.244.3.9', '10.244.0.0/16', true],
+    ['10.244.0.0/16', '10.244.0.0/16', true],
+    ['10.0.0.0/8', '10.244.0.0/16', false],
+    ['10.245.0.0/24', '10.244.0.0/16', false],
+    ['default', '10.244.0.0/16', false],
+  ])('cidrWithin(%s, %s) = %s', (inner, outer, want) => expect(cidrWithin(inner, outer)).toBe(want));
+});

@@ -8,7 +8,6 @@
 import type { Backend } from './backend.js';
 import type { VxlanOptions } from './config.js';
 import { formatIp4, formatNet4, type Net4 } from './ip4.js';
-import type { PeerLease } from './lease-format.js';
 import type { Logger } from './log.js';
 import { must, type ExtIface, type Sys } from './sys.js';
 
