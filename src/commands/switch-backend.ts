@@ -11,6 +11,7 @@ import { askToProceed } from '../switch/confirm.js';
 import { writeInventoryBackend } from '../switch/inventory-edit.js';
 import { renderPlan } from '../switch/plan.js';
 import { switchBackend, type SwitchReport } from '../switch/switch.js';
+import { sleep } from '../steps/util.js';
 import { runVerify } from '../verify/verify.js';
 
 export default class SwitchBackend extends FlanctlCommand<typeof SwitchBackend> {
@@ -97,7 +98,7 @@ Options not given take flannel's defaults (VNI 1, port 8472, no DirectRouting), 
           },
           log,
           now: () => Date.now(),
-          sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
+          sleep,
           concurrency,
           leaseTimeoutMs: 60_000,
           verifyAttempts: 3,

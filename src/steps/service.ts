@@ -9,7 +9,6 @@
  */
 import type { Connector } from '../connector/connector.js';
 import { run } from '../connector/connector.js';
-import { probeHealthz } from '../verify/remote-checks.js';
 import { FlanctlError } from '../errors.js';
 import type { Inventory, NodeSpec } from '../inventory.js';
 import type { Change, Step, StepContext } from '../step.js';
@@ -115,6 +114,24 @@ export async function flanneldLogTail(inv: Inventory, conn: Connector, lines = 1
       : ['tail', '-n', String(lines), '--', remotePaths(inv).logFile];
   const r = await conn.exec(argv).catch(() => undefined);
   return r && r.code === 0 ? r.stdout.trimEnd() : '';
+}
+
+/** $1 = host, $2 = port. Prints "<client> <exit> <http status>" or "none" when no client exists. */
+export const HEALTHZ_SCRIPT = `url="http://$1:$2/healthz"
+if command -v curl >/dev/null 2>&1; then
+  code=$(curl -s -m 3 -o /dev/null -w '%{http_code}' "$url"); echo "curl $? $code"
+elif command -v wget >/dev/null 2>&1; then
+  if wget -q -T 3 -O /dev/null "$url"; then echo "wget 0 200"; else echo "wget $? -"; fi
+else
+  echo none
+fi
+`;
+
+/** Ask flanneld's /healthz from the node itself; client 'none' when the node has neither curl nor wget. */
+export async function probeHealthz(conn: Connector, host: string, port: number): Promise<{ client: string; rc?: string; status?: string; code: number }> {
+  const r = await conn.exec(['sh', '-s', '--', host, String(port)], { stdin: HEALTHZ_SCRIPT, timeoutMs: 10_000 });
+  const [client, rc, status] = r.stdout.trim().split(/\s+/);
+  return { client, rc, status, code: r.code };
 }
 
 /** Restart flanneld now (peer-route repair, switch-backend) and wait until it serves again. */

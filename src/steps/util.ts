@@ -37,7 +37,7 @@ export function shortDiff(before: string, after: string, context = 1, maxLines =
   return { before: before === '' ? '' : cut(a), after: cut(b) };
 }
 
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** Poll `probe` every `intervalMs` until it returns a value or `timeoutMs` passes (then undefined). */
 export async function pollUntil<T>(probe: () => Promise<T | undefined>, timeoutMs: number, intervalMs = 500): Promise<T | undefined> {
@@ -50,11 +50,11 @@ export async function pollUntil<T>(probe: () => Promise<T | undefined>, timeoutM
   }
 }
 
-/** Parse KEY=VALUE lines (subnet.env). */
+/** Parse KEY=VALUE lines (subnet.env); comments and blanks ignored. */
 export function parseEnvFile(text: string): Record<string, string> {
   const out: Record<string, string> = {};
   for (const line of text.split('\n')) {
-    const m = /^\s*([A-Z_][A-Z0-9_]*)=(.*)$/.exec(line);
+    const m = /^\s*([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(line);
     if (m) out[m[1]] = m[2].trim().replace(/^"(.*)"$/, '$1');
   }
   return out;

@@ -3,6 +3,7 @@
  * (`ip -d -j addr show`), the main IPv4 routing table and subnet.env. Read-only.
  */
 import type { Connector } from '../connector/connector.js';
+import { parseEnvFile } from '../steps/util.js';
 import { parseRoutes, type Route } from './routes.js';
 
 export interface Link {
@@ -55,16 +56,6 @@ export function parseLinks(text: string): Link[] {
       addrs: (l.addr_info ?? []).filter((a) => a.family === 'inet').map((a) => ({ ip: a.local, prefixLen: a.prefixlen })),
     };
   });
-}
-
-/** KEY=VALUE lines; comments and blanks ignored. */
-export function parseEnvFile(text: string): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const line of text.split('\n')) {
-    const m = /^\s*([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(line);
-    if (m) env[m[1]] = m[2].trim().replace(/^"(.*)"$/, '$1');
-  }
-  return env;
 }
 
 const why = (r: { code: number; stderr: string; stdout: string }) => (r.stderr || r.stdout).trim().split('\n').pop() || `exit ${r.code}`;

@@ -7,6 +7,8 @@ import { X509Certificate } from 'node:crypto';
 import type { Connector } from '../connector/connector.js';
 import type { Inventory, NodeSpec } from '../inventory.js';
 import { iptablesCheckArgv, ruleText, type IptablesRule } from '../steps/iptables.js';
+import { parseSupervisorStatus, probeHealthz } from '../steps/service.js';
+import { SUPERVISORD_PROGRAMS } from '../templates.js';
 import { fail, pass, type Check } from './checks.js';
 
 const message = (err: unknown) => (err instanceof Error ? err.message : String(err));
@@ -19,11 +21,13 @@ export async function checkService(conn: Connector, inv: Inventory, node: NodeSp
       const state = r.stdout.trim() || lastLine(r.stderr) || `exit ${r.code}`;
       return state === 'active' ? pass(node.name, 'service', 'flanneld active (systemd)') : fail(node.name, 'service', `flanneld ${state} (systemd)`);
     }
-    const r = await conn.exec(['supervisorctl', 'status', 'flanneld']);
-    const line = r.stdout.split('\n').find((l) => /^flanneld\s/.test(l))?.trim();
-    if (!line) return fail(node.name, 'service', `supervisorctl status flanneld: ${lastLine(r.stdout || r.stderr) || `exit ${r.code}`}`);
-    const state = line.split(/\s+/)[1];
-    return state === 'RUNNING' ? pass(node.name, 'service', `flanneld RUNNING (supervisord)`) : fail(node.name, 'service', `flanneld ${line.split(/\s+/).slice(1).join(' ')} (supervisord)`);
+    const F = SUPERVISORD_PROGRAMS.flanneld;
+    const r = await conn.exec(['supervisorctl', 'status', F]);
+    const { state } = parseSupervisorStatus(r.stdout, [F])[F];
+    if (state === 'MISSING') return fail(node.name, 'service', `supervisorctl status ${F}: ${lastLine(r.stdout || r.stderr) || `exit ${r.code}`}`);
+    if (state === 'RUNNING') return pass(node.name, 'service', `flanneld RUNNING (supervisord)`);
+    const line = r.stdout.split('\n').find((l) => l.startsWith(`${F} `))?.trim() ?? `${F} ${state}`;
+    return fail(node.name, 'service', `flanneld ${line.split(/\s+/).slice(1).join(' ')} (supervisord)`);
   } catch (err) {
     return fail(node.name, 'service', message(err));
   }
@@ -46,24 +50,6 @@ export async function checkIptables(conn: Connector, node: NodeSpec, rules: { en
   } catch (err) {
     return fail(node.name, 'iptables', message(err));
   }
-}
-
-/** $1 = host, $2 = port. Prints "<client> <exit> <http status>" or "none" when no client exists. */
-export const HEALTHZ_SCRIPT = `url="http://$1:$2/healthz"
-if command -v curl >/dev/null 2>&1; then
-  code=$(curl -s -m 3 -o /dev/null -w '%{http_code}' "$url"); echo "curl $? $code"
-elif command -v wget >/dev/null 2>&1; then
-  if wget -q -T 3 -O /dev/null "$url"; then echo "wget 0 200"; else echo "wget $? -"; fi
-else
-  echo none
-fi
-`;
-
-/** Ask flanneld's /healthz from the node itself; client 'none' when the node has neither curl nor wget. */
-export async function probeHealthz(conn: Connector, host: string, port: number): Promise<{ client: string; rc?: string; status?: string; code: number }> {
-  const r = await conn.exec(['sh', '-s', '--', host, String(port)], { stdin: HEALTHZ_SCRIPT, timeoutMs: 10_000 });
-  const [client, rc, status] = r.stdout.trim().split(/\s+/);
-  return { client, rc, status, code: r.code };
 }
 
 export async function checkHealthz(conn: Connector, node: NodeSpec, host: string, port: number): Promise<Check> {

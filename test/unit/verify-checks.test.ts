@@ -3,8 +3,10 @@ import { describe, expect, it } from 'vitest';
 import { fakeConnector } from '../../src/connector/fake.js';
 import type { Lease } from '../../src/leases.js';
 import { checkLease, checkSubnetEnv, checkVxlanDevice, expectedMtu, formatTtl } from '../../src/verify/checks.js';
-import { parseEnvFile, parseLinks, type NodeFacts } from '../../src/verify/facts.js';
-import { certExpiryCheck, checkCert, checkHealthz, checkIptables, checkService, HEALTHZ_SCRIPT } from '../../src/verify/remote-checks.js';
+import { parseEnvFile } from '../../src/steps/util.js';
+import { parseLinks, type NodeFacts } from '../../src/verify/facts.js';
+import { HEALTHZ_SCRIPT } from '../../src/steps/service.js';
+import { certExpiryCheck, checkCert, checkHealthz, checkIptables, checkService } from '../../src/verify/remote-checks.js';
 import { flanctlIptablesRules } from '../../src/verify/node-layout.js';
 import { simCluster } from './verify-fakes.js';
 

@@ -7,7 +7,7 @@ import { fakeConnector, type FakeConnector } from '../../src/connector/fake.js';
 import { parseInventory, type Inventory } from '../../src/inventory.js';
 import { memoryKv, type MemoryKv } from '../../src/kv/memory.js';
 import { PING_SCRIPT } from '../../src/verify/probes.js';
-import { HEALTHZ_SCRIPT } from '../../src/verify/remote-checks.js';
+import { HEALTHZ_SCRIPT } from '../../src/steps/service.js';
 
 export interface SimNode {
   name: string;
