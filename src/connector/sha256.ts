@@ -2,8 +2,18 @@
 import { createHash } from 'node:crypto';
 import type { Connector } from './connector.js';
 
+/**
+ * Digests of Buffers already hashed: the same binary (e.g. a 40 MB flanneld from the tarball) is
+ * checked against every node, and must not be hashed once per node. Buffers handed to steps are
+ * never mutated afterwards.
+ */
+const digests = new WeakMap<Buffer, string>();
+
 export function sha256Hex(content: string | Buffer): string {
-  return createHash('sha256').update(content).digest('hex');
+  if (typeof content === 'string') return createHash('sha256').update(content).digest('hex');
+  let hex = digests.get(content);
+  if (!hex) digests.set(content, (hex = createHash('sha256').update(content).digest('hex')));
+  return hex;
 }
 
 /** The file's sha256 on the host (via `sha256sum`), or undefined when it is missing or unreadable. */

@@ -100,3 +100,14 @@ describe('openPool', () => {
     await pool.closeAll();
   });
 });
+
+describe('sha256Hex', () => {
+  it('hashes a Buffer once however often it is asked (one binary, many nodes), and agrees with a string', () => {
+    const bin = Buffer.from('flanneld binary');
+    const first = sha256Hex(bin);
+    bin.write('X', 0); // not how steps use Buffers; shows the second call is served from the memo
+    expect(sha256Hex(bin)).toBe(first);
+    expect(sha256Hex(Buffer.from('flanneld binary'))).toBe(first);
+    expect(sha256Hex('flanneld binary')).toBe(first);
+  });
+});
