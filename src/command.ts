@@ -4,7 +4,7 @@
  */
 import { Command, Flags, Interfaces } from '@oclif/core';
 import { ExitCode, FlanctlError, InventoryError, exitCodeOf, errorMessage, type ExitCodeValue } from './errors.js';
-import { loadInventory, type Inventory } from './inventory.js';
+import { loadInventory, type Inventory } from './model/inventory.js';
 
 export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof FlanctlCommand)['baseFlags'] & T['flags']>;
 

@@ -1,8 +1,8 @@
 import { Flags } from '@oclif/core';
 import { FlanctlCommand } from '../command.js';
-import { runBootstrap, type BootstrapResult } from '../bootstrap.js';
+import { runBootstrap, type BootstrapResult } from '../bootstrap/bootstrap.js';
 import { ExitCode } from '../errors.js';
-import { failureLines, renderPlan } from '../plan-output.js';
+import { failureLines, renderPlan } from '../engine/plan-output.js';
 import { renderReport } from '../verify/matrix.js';
 
 export default class Bootstrap extends FlanctlCommand<typeof Bootstrap> {

@@ -5,7 +5,7 @@ import { Flags } from '@oclif/core';
 import { parseDocument, isMap, type Document } from 'yaml';
 import { FlanctlCommand } from '../command.js';
 import { UsageError } from '../errors.js';
-import { parseInventory } from '../inventory.js';
+import { parseInventory } from '../model/inventory.js';
 
 /** The commented starter: inventory.example.yaml at the package root. */
 export const EXAMPLE_FILE = new URL('../../inventory.example.yaml', import.meta.url);

@@ -1,8 +1,8 @@
 import { Flags } from '@oclif/core';
 import { FlanctlCommand } from '../command.js';
-import { runBootstrap, type BootstrapResult } from '../bootstrap.js';
+import { runBootstrap, type BootstrapResult } from '../bootstrap/bootstrap.js';
 import { ExitCode } from '../errors.js';
-import { planCounts, renderPlan } from '../plan-output.js';
+import { planCounts, renderPlan } from '../engine/plan-output.js';
 
 export default class Plan extends FlanctlCommand<typeof Plan> {
   static summary = 'Show what bootstrap would change, per node and in etcd; change nothing.';

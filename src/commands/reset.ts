@@ -1,14 +1,14 @@
 import { Flags } from '@oclif/core';
 import { FlanctlCommand } from '../command.js';
 import { openPool } from '../connector/pool.js';
-import { convergePhases, type Target } from '../engine.js';
+import { convergePhases, type Target } from '../engine/engine.js';
 import { ExitCode } from '../errors.js';
 import { openKv } from '../kv/index.js';
 import type { Kv } from '../kv/kv.js';
-import { CLUSTER_TARGET } from '../output.js';
-import type { Report } from '../report.js';
+import { CLUSTER_TARGET } from '../engine/output.js';
+import type { Report } from '../engine/report.js';
 import { askToProceed } from '../switch/confirm.js';
-import { resetEtcdStep, resetNodeSteps } from '../switch/reset.js';
+import { resetEtcdStep, resetNodeSteps } from '../reset/reset.js';
 
 export default class Reset extends FlanctlCommand<typeof Reset> {
   static summary = 'Remove what flanctl installed: flanneld service, files, flannel devices and routes, its iptables rules, etcd keys.';

@@ -1,8 +1,8 @@
 import { existsSync } from 'node:fs';
 import { FlanctlCommand } from '../command.js';
-import { networkConfig, networkConfigText } from '../flannel-config.js';
-import { configKey } from '../leases.js';
-import { backendMtu, networkWarnings, subnetRange } from '../network.js';
+import { networkConfig, networkConfigText } from '../model/flannel-config.js';
+import { configKey } from '../model/leases.js';
+import { backendMtu, networkWarnings, subnetRange } from '../model/network.js';
 
 export default class Validate extends FlanctlCommand<typeof Validate> {
   static summary = 'Check an inventory and print what it describes.';

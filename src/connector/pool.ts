@@ -4,7 +4,7 @@
  * A jump host, when configured, is connected once and shared by every node.
  */
 import { FlanctlError, SshError, UsageError, errorMessage } from '../errors.js';
-import type { Inventory, NodeSpec } from '../inventory.js';
+import type { Inventory, NodeSpec } from '../model/inventory.js';
 import type { Connector } from './connector.js';
 import { connectSsh, openJump, type Client } from './ssh.js';
 

@@ -12,7 +12,7 @@ import { posix } from 'node:path';
 import type { NodeSSH } from 'node-ssh';
 import type { Duplex, Readable } from 'node:stream';
 import { ExecError, HostKeyError, SshError, errorMessage } from '../errors.js';
-import type { Inventory, NodeSpec } from '../inventory.js';
+import type { Inventory, NodeSpec } from '../model/inventory.js';
 import type { Connector, ExecOptions, ExecResult } from './connector.js';
 import { hostVerifier } from './known-hosts.js';
 import { shellQuote } from './quote.js';

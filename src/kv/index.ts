@@ -4,7 +4,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { EtcdError } from '../errors.js';
-import { etcdTlsFiles, type Inventory } from '../inventory.js';
+import { etcdTlsFiles, type Inventory } from '../model/inventory.js';
 import { etcd3Kv } from './etcd3.js';
 import type { Kv } from './kv.js';
 import { v2Kv } from './v2.js';

@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, rmSync, statfsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { FlanctlError, UsageError, errorMessage } from '../errors.js';
-import { mapLimit } from '../parallel.js';
+import { mapLimit } from '../engine/parallel.js';
 import { bridgeExists, claimBridge, configureBridge, deleteBridge } from './bridge.js';
 import { ensurePackages } from './deps.js';
 import { ensureLabTls, etcdDir, spawnEtcd, stopEtcd, waitEtcdHealthy } from './etcd.js';

@@ -2,8 +2,8 @@
  * Binaries from the release tarball (flanneld, mk-docker-opts.sh) into flannel.installDir, 0755.
  * The upload is skipped when the remote sha256 already matches (DESIGN.md §4 "Idempotent").
  */
-import type { Step } from '../step.js';
-import type { TarballFile } from '../tarball.js';
+import type { Step } from '../engine/step.js';
+import type { TarballFile } from '../bootstrap/tarball.js';
 import { fileStep } from './file.js';
 
 export function binaryStep(id: string, name: string, path: string, file: TarballFile): Step {

@@ -4,10 +4,10 @@
  * backend needs `flanctl switch-backend` (stop everywhere, clean up, start, verify, roll back).
  */
 import { FlanctlError } from '../errors.js';
-import { applyNetworkConfig, configMatches, networkConfigText, prettyJson } from '../flannel-config.js';
-import type { Inventory } from '../inventory.js';
-import { configKey } from '../leases.js';
-import type { Step } from '../step.js';
+import { applyNetworkConfig, configMatches, networkConfigText, prettyJson } from '../model/flannel-config.js';
+import type { Inventory } from '../model/inventory.js';
+import { configKey } from '../model/leases.js';
+import type { Step } from '../engine/step.js';
 import { needKv, shortDiff } from './util.js';
 
 export interface ClusterState {

@@ -7,7 +7,7 @@ import { run } from '../connector/connector.js';
 import { modeString } from '../connector/remote-scripts.js';
 import { sha256Hex } from '../connector/sha256.js';
 import { FlanctlError } from '../errors.js';
-import type { Change, Step, StepContext } from '../step.js';
+import type { Change, Step, StepContext } from '../engine/step.js';
 import { onNode, shortDiff } from './util.js';
 
 export interface FileSpec {

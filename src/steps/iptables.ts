@@ -10,10 +10,10 @@
  * program, and this step runs it once when a rule is missing. Rules are tested with `iptables -C`
  * (never by parsing -S output) in the node's default iptables variant.
  */
-import type { Inventory } from '../inventory.js';
-import type { Change, Step, StepContext } from '../step.js';
+import type { Inventory } from '../model/inventory.js';
+import type { Change, Step, StepContext } from '../engine/step.js';
 import { FlanctlError } from '../errors.js';
-import { flanctlOwnsForwardRules, remotePaths, renderIptablesScript } from '../templates.js';
+import { flanctlOwnsForwardRules, remotePaths, renderIptablesScript } from '../model/templates.js';
 import { fileStep } from './file.js';
 import { leaseSubnetFromEnv, onNode, parseEnvFile } from './util.js';
 

@@ -3,9 +3,9 @@
  * subnet.env for it. A timeout fails with the last lines of flanneld's log.
  */
 import { FlanctlError } from '../errors.js';
-import type { Inventory } from '../inventory.js';
-import { listLeases, type Lease } from '../leases.js';
-import type { Step, StepContext } from '../step.js';
+import type { Inventory } from '../model/inventory.js';
+import { listLeases, type Lease } from '../model/leases.js';
+import type { Step, StepContext } from '../engine/step.js';
 import { flanneldLogTail } from './service.js';
 import { leaseSubnetFromEnv, needKv, onNode, parseEnvFile, pollUntil } from './util.js';
 

@@ -5,8 +5,8 @@
  */
 import { run } from '../connector/connector.js';
 import type { Connector } from '../connector/connector.js';
-import type { Inventory } from '../inventory.js';
-import type { Step } from '../step.js';
+import type { Inventory } from '../model/inventory.js';
+import type { Step } from '../engine/step.js';
 import { fileStep } from './file.js';
 import { onNode } from './util.js';
 

@@ -6,9 +6,9 @@
  * (udp, wireguard) have no per-peer route to check.
  */
 import { FlanctlError } from '../errors.js';
-import type { Inventory } from '../inventory.js';
-import { listLeases, type Lease } from '../leases.js';
-import type { Step, StepContext } from '../step.js';
+import type { Inventory } from '../model/inventory.js';
+import { listLeases, type Lease } from '../model/leases.js';
+import type { Step, StepContext } from '../engine/step.js';
 import { restartFlanneld } from './service.js';
 import { needKv, onNode, pollUntil } from './util.js';
 

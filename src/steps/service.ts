@@ -10,8 +10,8 @@
 import type { Connector } from '../connector/connector.js';
 import { run } from '../connector/connector.js';
 import { FlanctlError } from '../errors.js';
-import type { Inventory, NodeSpec } from '../inventory.js';
-import type { Change, Step, StepContext } from '../step.js';
+import type { Inventory, NodeSpec } from '../model/inventory.js';
+import type { Change, Step, StepContext } from '../engine/step.js';
 import {
   SUPERVISORD_CONF_CANDIDATES,
   SUPERVISORD_PROGRAMS,
@@ -20,7 +20,7 @@ import {
   remotePaths,
   renderSupervisordConf,
   renderSystemdUnit,
-} from '../templates.js';
+} from '../model/templates.js';
 import { fileStep } from './file.js';
 import { onNode, pollUntil } from './util.js';
 

@@ -3,8 +3,8 @@
  * Docker does when it runs, a node without Docker would drop traffic for containers behind it.
  */
 import { run } from '../connector/connector.js';
-import type { Step } from '../step.js';
-import { SYSCTL_CONF_PATH, renderSysctlConf } from '../templates.js';
+import type { Step } from '../engine/step.js';
+import { SYSCTL_CONF_PATH, renderSysctlConf } from '../model/templates.js';
 import { fileStep } from './file.js';
 import { onNode } from './util.js';
 

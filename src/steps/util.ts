@@ -1,9 +1,9 @@
 /** Small helpers shared by the step kinds. */
 import type { Connector } from '../connector/connector.js';
 import { FlanctlError } from '../errors.js';
-import type { NodeSpec } from '../inventory.js';
+import type { NodeSpec } from '../model/inventory.js';
 import type { Kv } from '../kv/kv.js';
-import type { StepContext } from '../step.js';
+import type { StepContext } from '../engine/step.js';
 
 /** The node, connector (and kv) a node step needs; a programming error when the target lacks them. */
 export function onNode(ctx: StepContext, stepId: string): { node: NodeSpec; conn: Connector } {

@@ -3,7 +3,7 @@
  * object of flannel's `<prefix>/config` (FLANNEL.md §2: keys are matched case-insensitively, Type is
  * lower-cased, Port 0 means the kernel default 8472) both map to one small description.
  */
-import type { Backend } from '../inventory.js';
+import type { Backend } from '../model/inventory.js';
 
 export interface BackendDesc {
   /** Lower-case flannel backend name: vxlan, host-gw, ipip, wireguard, udp, ipsec, … */

@@ -4,7 +4,7 @@
  * ipsec's xfrm state. Pure: observed node state in, argv lists out.
  */
 import type { BackendDesc } from './backend-desc.js';
-import { cidrWithin, normaliseCidr } from '../cidr.js';
+import { cidrWithin, normaliseCidr } from '../model/cidr.js';
 import { routeDelArgv, routeText, type IpRoute } from './iproute.js';
 
 /** What a node looks like while flanneld is stopped (read by plan.ts). */

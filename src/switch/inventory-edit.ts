@@ -6,9 +6,9 @@
 import { readFileSync, renameSync, statSync, writeFileSync, unlinkSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { isMap, isScalar, parseDocument } from 'yaml';
-import { parseInventory, type Backend } from '../inventory.js';
+import { parseInventory, type Backend } from '../model/inventory.js';
 import { FlanctlError } from '../errors.js';
-import { sameJson } from '../flannel-config.js';
+import { sameJson } from '../model/flannel-config.js';
 
 type Plain = Record<string, string | number | boolean>;
 

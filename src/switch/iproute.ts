@@ -2,7 +2,7 @@
  * The bits of iproute2's JSON output (`ip -j link|addr|route`) that switch-backend and reset read. Pure.
  * Prefix arithmetic is src/cidr.ts's.
  */
-import { ipInCidr, parsePrefix } from '../cidr.js';
+import { ipInCidr, parsePrefix } from '../model/cidr.js';
 
 export interface IpRoute {
   /** "10.244.3.0/24", "10.77.1.12" (a /32) or "default" */

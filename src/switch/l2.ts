@@ -5,7 +5,7 @@
  * when the public IP is not the iface's own address ("probably you're on a NAT"). Pure: reads the
  * output of `ip -j addr show dev <iface>` and `ip -j route show table main` of each node.
  */
-import { ipInCidr } from '../cidr.js';
+import { ipInCidr } from '../model/cidr.js';
 import { lookupRoute, parseLinks, parseRoutes, type IpRoute } from './iproute.js';
 
 export interface L2NodeFacts {

@@ -6,7 +6,7 @@
 import type { Connector } from '../connector/connector.js';
 import { backendLabel, type BackendDesc } from './backend-desc.js';
 import { cleanupPlan, isFlannelDevice, type CleanupPlan, type NodeNetState } from './cleanup.js';
-import { lineDiff, prettyJson } from '../flannel-config.js';
+import { lineDiff, prettyJson } from '../model/flannel-config.js';
 import { parseLinks, parseRoutes } from './iproute.js';
 
 export interface NodePlan {

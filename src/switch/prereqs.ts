@@ -4,8 +4,8 @@
  * wireguard and ipip need kernel support (a throw-away test device).
  */
 import type { Connector } from '../connector/connector.js';
-import type { Inventory, NodeSpec } from '../inventory.js';
-import { mapLimit } from '../parallel.js';
+import type { Inventory, NodeSpec } from '../model/inventory.js';
+import { mapLimit } from '../engine/parallel.js';
 import { needsL2, type BackendDesc } from './backend-desc.js';
 import { checkL2Adjacency, type L2NodeFacts } from './l2.js';
 

@@ -4,11 +4,11 @@
  * first stop the automatic rollback to the previous config and backend (transition.ts).
  */
 import { DriftError, FlanctlError } from '../errors.js';
-import type { Backend, Inventory } from '../inventory.js';
-import { configKey, listLeases, type Lease } from '../leases.js';
-import { mapLimit } from '../parallel.js';
+import type { Backend, Inventory } from '../model/inventory.js';
+import { configKey, listLeases, type Lease } from '../model/leases.js';
+import { mapLimit } from '../engine/parallel.js';
 import { backendFromDesc, backendLabel, describeBackend, describeConfigBackend, sameBackend, type BackendDesc } from './backend-desc.js';
-import { configMatches, lineDiff, prettyJson } from '../flannel-config.js';
+import { configMatches, lineDiff, prettyJson } from '../model/flannel-config.js';
 import { buildPlan, observeNode, redactConfig, renderPlan, type SwitchPlan } from './plan.js';
 import { checkPrereqs, formatPrereqProblem } from './prereqs.js';
 import { runTransition, TransitionError, type NodeStatus, type SwitchDeps } from './transition.js';

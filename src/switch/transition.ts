@@ -6,10 +6,10 @@
  * `status` always says where each node got to.
  */
 import type { Connector } from '../connector/connector.js';
-import type { Inventory, NodeSpec } from '../inventory.js';
+import type { Inventory, NodeSpec } from '../model/inventory.js';
 import type { Kv } from '../kv/kv.js';
-import { configKey, listLeases, type Lease } from '../leases.js';
-import { mapLimit } from '../parallel.js';
+import { configKey, listLeases, type Lease } from '../model/leases.js';
+import { mapLimit } from '../engine/parallel.js';
 import { backendLabel, type BackendDesc } from './backend-desc.js';
 import { cleanupPlan, isMissingError } from './cleanup.js';
 import { observeNode } from './plan.js';

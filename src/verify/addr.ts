@@ -2,7 +2,7 @@
  * The integer address helpers verify needs, on top of src/cidr.ts. A bare address counts as /32
  * (iproute2 prints host routes without a length).
  */
-import { intToIp, ipInCidr, ipToInt, parsePrefix } from '../cidr.js';
+import { intToIp, ipInCidr, ipToInt, parsePrefix } from '../model/cidr.js';
 
 export { ipInCidr };
 

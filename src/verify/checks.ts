@@ -3,9 +3,9 @@
  * subnet.env, the node's lease, the flannel device (vxlan), routes. Each returns {node, name, ok, detail}.
  * Checks that need their own remote command (service, iptables, healthz, cert) are in remote-checks.ts.
  */
-import type { Backend, Inventory, NodeSpec } from '../inventory.js';
-import type { Lease } from '../leases.js';
-import { normaliseCidr } from '../cidr.js';
+import type { Backend, Inventory, NodeSpec } from '../model/inventory.js';
+import type { Lease } from '../model/leases.js';
+import { normaliseCidr } from '../model/cidr.js';
 import { parseCidr } from './addr.js';
 import type { NodeFacts } from './facts.js';
 import { compareRoutes, describeRouteProblems, expectedRoutes, isDirectlyConnected } from './routes.js';

@@ -3,8 +3,8 @@
  * ones templates/flanctl-iptables.sh.hbs ensures), where the flanneld certificate lives, and where
  * /healthz listens. Paths and ownership rules come from src/templates.ts.
  */
-import type { Inventory, NodeSpec } from '../inventory.js';
-import { etcdUsesTls, remotePaths } from '../templates.js';
+import type { Inventory, NodeSpec } from '../model/inventory.js';
+import { etcdUsesTls, remotePaths } from '../model/templates.js';
 import { flanctlRules, type IptablesRule } from '../steps/iptables.js';
 
 /**

@@ -5,10 +5,10 @@
  */
 import { X509Certificate } from 'node:crypto';
 import type { Connector } from '../connector/connector.js';
-import type { Inventory, NodeSpec } from '../inventory.js';
+import type { Inventory, NodeSpec } from '../model/inventory.js';
 import { iptablesCheckArgv, ruleText, type IptablesRule } from '../steps/iptables.js';
 import { parseSupervisorStatus, probeHealthz } from '../steps/service.js';
-import { SUPERVISORD_PROGRAMS } from '../templates.js';
+import { SUPERVISORD_PROGRAMS } from '../model/templates.js';
 import { fail, pass, type Check } from './checks.js';
 
 const message = (err: unknown) => (err instanceof Error ? err.message : String(err));

@@ -3,8 +3,8 @@
  * read a node's table (`ip -j -4 route show` or the plain text form of older iproute2), and the
  * comparison: one route per peer lease in the backend's form, none to a subnet without a lease.
  */
-import type { Backend } from '../inventory.js';
-import { cidrWithin, normaliseCidr } from '../cidr.js';
+import type { Backend } from '../model/inventory.js';
+import { cidrWithin, normaliseCidr } from '../model/cidr.js';
 import { ipInCidr, parseCidr } from './addr.js';
 import { deviceAddress } from './targets.js';
 

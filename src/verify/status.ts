@@ -3,9 +3,9 @@
  * the inventory and nodes without a lease are flagged. Works with any Kv (etcd v3, v2, memory).
  */
 import { EtcdError, FlanctlError, errorMessage } from '../errors.js';
-import type { Inventory } from '../inventory.js';
+import type { Inventory } from '../model/inventory.js';
 import type { Kv } from '../kv/kv.js';
-import { listLeases, type Lease } from '../leases.js';
+import { listLeases, type Lease } from '../model/leases.js';
 import { parseCidr } from './addr.js';
 import { formatTtl } from './checks.js';
 

@@ -4,7 +4,7 @@
  * host-gw (no flannel device) → the peer's FLANNEL_SUBNET `.1` on its bridge (docker0/cni0), or on a
  * temporary `flanctl-probe` interface with --probe when no interface holds it.
  */
-import type { BackendType } from '../inventory.js';
+import type { BackendType } from '../model/inventory.js';
 import { hostAddress } from './addr.js';
 
 export const PROBE_IFACE = 'flanctl-probe';

@@ -8,10 +8,10 @@
  */
 import type { Connector } from '../connector/connector.js';
 import { EtcdError, ExitCode, FlanctlError, SshError, errorMessage, type ExitCodeValue } from '../errors.js';
-import type { Inventory, NodeSpec } from '../inventory.js';
+import type { Inventory, NodeSpec } from '../model/inventory.js';
 import type { Kv } from '../kv/kv.js';
-import { listLeases, type Lease } from '../leases.js';
-import { mapLimit } from '../parallel.js';
+import { listLeases, type Lease } from '../model/leases.js';
+import { mapLimit } from '../engine/parallel.js';
 import { expectedMtu, fail, localChecks, ownLease, pass, type Check } from './checks.js';
 import { gatherFacts, interfaceHolding, type NodeFacts } from './facts.js';
 import { flanctlIptablesRules, flanneldCertPath, healthzHost } from './node-layout.js';

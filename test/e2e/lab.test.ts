@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { loadInventory } from '../../src/inventory.js';
+import { loadInventory } from '../../src/model/inventory.js';
 import { etcdGet } from '../../src/lab/etcd.js';
 import { labDown, labExec, labStatus, labUp, type LabState } from '../../src/lab/lab.js';
 import { readState } from '../../src/lab/state.js';

@@ -7,7 +7,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { loadInventory } from '../../src/inventory.js';
+import { loadInventory } from '../../src/model/inventory.js';
 import { openKv } from '../../src/kv/index.js';
 import { startLab, type TestLab } from '../helpers/lab.js';
 import { describeRoot } from '../helpers/root.js';

@@ -10,9 +10,9 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { loadInventory } from '../../src/inventory.js';
+import { loadInventory } from '../../src/model/inventory.js';
 import { openKv } from '../../src/kv/index.js';
-import { configKey, listLeases, type Lease } from '../../src/leases.js';
+import { configKey, listLeases, type Lease } from '../../src/model/leases.js';
 import { startLab, type TestLab } from '../helpers/lab.js';
 import { describeRoot } from '../helpers/root.js';
 import { cli, repoRoot, showCli } from '../helpers/cli.js';

@@ -9,9 +9,9 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { loadInventory } from '../../src/inventory.js';
+import { loadInventory } from '../../src/model/inventory.js';
 import { openKv } from '../../src/kv/index.js';
-import { listLeases } from '../../src/leases.js';
+import { listLeases } from '../../src/model/leases.js';
 import { startLab, type TestLab } from '../helpers/lab.js';
 import { describeRoot } from '../helpers/root.js';
 import { cli, repoRoot, showCli, type CliResult } from '../helpers/cli.js';

@@ -9,11 +9,11 @@ import { join } from 'node:path';
 import { startEtcd, freePort, type TestEtcd } from '../helpers/etcd.js';
 import { etcd3Kv, v2Kv } from '../../src/kv/index.js';
 import { EtcdError } from '../../src/errors.js';
-import { ensureCa, issueCert } from '../../src/pki.js';
+import { ensureCa, issueCert } from '../../src/pki/pki.js';
 import { readFileSync } from 'node:fs';
 import { stringify } from 'yaml';
-import { networkConfigText } from '../../src/flannel-config.js';
-import { parseInventory } from '../../src/inventory.js';
+import { networkConfigText } from '../../src/model/flannel-config.js';
+import { parseInventory } from '../../src/model/inventory.js';
 import { cli } from '../helpers/cli.js';
 
 

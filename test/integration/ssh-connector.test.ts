@@ -15,7 +15,7 @@ import { localConnector } from '../../src/connector/local.js';
 import { openPool } from '../../src/connector/pool.js';
 import { remoteSha256, sha256Hex } from '../../src/connector/sha256.js';
 import { HostKeyError, SshError } from '../../src/errors.js';
-import type { Inventory, NodeSpec } from '../../src/inventory.js';
+import type { Inventory, NodeSpec } from '../../src/model/inventory.js';
 import { describeRoot } from '../helpers/root.js';
 
 let dir: string;

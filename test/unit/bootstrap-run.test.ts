@@ -7,11 +7,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { create } from 'tar';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runBootstrap, type BootstrapOptions } from '../../src/bootstrap.js';
-import { failureLines, renderPlan } from '../../src/plan-output.js';
-import { ensureFlanneldCert } from '../../src/pki.js';
+import { runBootstrap, type BootstrapOptions } from '../../src/bootstrap/bootstrap.js';
+import { failureLines, renderPlan } from '../../src/engine/plan-output.js';
+import { ensureFlanneldCert } from '../../src/pki/pki.js';
 import { flanctlRules } from '../../src/steps/iptables.js';
-import { listLeases } from '../../src/leases.js';
+import { listLeases } from '../../src/model/leases.js';
 import { inventoryYaml, simCluster, testInventory, type SimCluster } from './bootstrap-fakes.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'flanctl-bootstrap-unit-'));

@@ -7,8 +7,8 @@ import Validate from '../../src/commands/validate.js';
 import NetworkConfig from '../../src/commands/network-config.js';
 import CertsGenerate from '../../src/commands/certs/generate.js';
 import CertsCheck from '../../src/commands/certs/check.js';
-import { parseInventory } from '../../src/inventory.js';
-import { networkConfigText } from '../../src/flannel-config.js';
+import { parseInventory } from '../../src/model/inventory.js';
+import { networkConfigText } from '../../src/model/flannel-config.js';
 import { inventoryYaml, nodes } from './foundation-fixture.js';
 import { runCommand } from './run-command.js';
 

@@ -2,10 +2,10 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { readTlsMaterial } from '../../src/bootstrap.js';
-import { desiredState, type Material } from '../../src/desired.js';
+import { readTlsMaterial } from '../../src/bootstrap/bootstrap.js';
+import { desiredState, type Material } from '../../src/bootstrap/desired.js';
 import { sha256Hex } from '../../src/connector/sha256.js';
-import { ensureFlanneldCert } from '../../src/pki.js';
+import { ensureFlanneldCert } from '../../src/pki/pki.js';
 import { inventoryYaml, testInventory } from './bootstrap-fakes.js';
 
 const bin = (s: string) => ({ content: Buffer.from(s), sha256: sha256Hex(s) });

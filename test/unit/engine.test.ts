@@ -2,11 +2,11 @@ import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { fakeConnector, type FakeConnector } from '../../src/connector/fake.js';
 import { run } from '../../src/connector/connector.js';
-import { converge, convergePhases, type Target } from '../../src/engine.js';
+import { converge, convergePhases, type Target } from '../../src/engine/engine.js';
 import { ExecError } from '../../src/errors.js';
-import type { Inventory } from '../../src/inventory.js';
-import { plainObserver, summaryLine } from '../../src/output.js';
-import type { Change, Step } from '../../src/step.js';
+import type { Inventory } from '../../src/model/inventory.js';
+import { plainObserver, summaryLine } from '../../src/engine/output.js';
+import type { Change, Step } from '../../src/engine/step.js';
 
 const inventory = { nodes: [] } as unknown as Inventory;
 

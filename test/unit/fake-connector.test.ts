@@ -3,7 +3,7 @@ import { run } from '../../src/connector/connector.js';
 import { fakeConnector } from '../../src/connector/fake.js';
 import { remoteMatches, remoteSha256, sha256Hex } from '../../src/connector/sha256.js';
 import { ExecError, HostKeyError, SshError } from '../../src/errors.js';
-import type { Inventory, NodeSpec } from '../../src/inventory.js';
+import type { Inventory, NodeSpec } from '../../src/model/inventory.js';
 import { openPool } from '../../src/connector/pool.js';
 
 describe('fakeConnector', () => {

@@ -2,7 +2,7 @@
  * Inventories for the foundation unit tests: a small valid base, patched per test case.
  */
 import { stringify } from 'yaml';
-import { parseInventory, type Inventory } from '../../src/inventory.js';
+import { parseInventory, type Inventory } from '../../src/model/inventory.js';
 import { InventoryError, type InventoryProblem } from '../../src/errors.js';
 
 export const baseInventory = () => ({

@@ -2,7 +2,7 @@ import { chmodSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, wr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { loadInventory } from '../../src/inventory.js';
+import { loadInventory } from '../../src/model/inventory.js';
 import { backendForFile, editBackendText, writeInventoryBackend } from '../../src/switch/inventory-edit.js';
 import { inventoryText } from './switch-fakes.js';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseInventory } from '../../src/inventory.js';
+import { parseInventory } from '../../src/model/inventory.js';
 import { InventoryError } from '../../src/errors.js';
 
 const minimal = `

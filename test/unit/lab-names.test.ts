@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseInventory } from '../../src/inventory.js';
+import { parseInventory } from '../../src/model/inventory.js';
 import { labInventory } from '../../src/lab/inventory.js';
 import { MAX_INDEX, MAX_NODES, labNames, nodeNames, nodeNumber } from '../../src/lab/names.js';
 import { aptLine } from '../../src/lab/deps.js';

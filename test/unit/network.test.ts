@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   backendMtu, cidrsOverlap, defaultSubnetLen, effectiveSubnetLen, ipInCidr, isAligned, normaliseCidr, parseCidr, subnetCapacity, subnetRange,
-} from '../../src/network.js';
+} from '../../src/model/network.js';
 import { load, nodes, problemsOf } from './foundation-fixture.js';
 
 const net = (cidr: string, extra: Record<string, unknown> = {}) => ({ network: { cidr, ...extra } });
@@ -147,7 +147,7 @@ describe('backend MTU as flanneld reports it', () => {
 });
 
 describe('route-destination prefixes (iproute2 prints host routes without a length)', async () => {
-  const { parsePrefix, cidrWithin, normaliseCidr: norm } = await import('../../src/cidr.js');
+  const { parsePrefix, cidrWithin, normaliseCidr: norm } = await import('../../src/model/cidr.js');
   it.each([
     ['10.244.3.7/24', '10.244.3.0/24'],
     ['10.77.1.12', '10.77.1.12/32'],

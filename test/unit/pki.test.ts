@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { PkiError } from '../../src/errors.js';
-import { ensureCa, ensureFlanneldCert, issueCert, readCertInfo, type IssueOptions } from '../../src/pki.js';
-import { checkPki } from '../../src/pki-check.js';
+import { ensureCa, ensureFlanneldCert, issueCert, readCertInfo, type IssueOptions } from '../../src/pki/pki.js';
+import { checkPki } from '../../src/pki/check.js';
 import { load } from './foundation-fixture.js';
 
 let dir: string;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { EtcdError, HostKeyError } from '../../src/errors.js';
 import { memoryKv } from '../../src/kv/memory.js';
-import { PreflightError, preflight } from '../../src/preflight.js';
+import { PreflightError, preflight } from '../../src/bootstrap/preflight.js';
 import { sha256Hex } from '../../src/connector/sha256.js';
 import { inventoryYaml, simCluster, testInventory } from './bootstrap-fakes.js';
 

@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { fakeConnector, type FakeConnector } from '../../src/connector/fake.js';
-import { converge } from '../../src/engine.js';
-import type { Inventory } from '../../src/inventory.js';
-import { configKey, leaseKey } from '../../src/leases.js';
-import { resetEtcdStep, resetFileLists, resetNodeSteps } from '../../src/switch/reset.js';
-import { iptablesCleanup, iptablesCleanupArgv, splitRuleLine } from '../../src/switch/reset-iptables.js';
+import { converge } from '../../src/engine/engine.js';
+import type { Inventory } from '../../src/model/inventory.js';
+import { configKey, leaseKey } from '../../src/model/leases.js';
+import { resetEtcdStep, resetFileLists, resetNodeSteps } from '../../src/reset/reset.js';
+import { iptablesCleanup, iptablesCleanupArgv, splitRuleLine } from '../../src/reset/reset-iptables.js';
 import type { IpRoute } from '../../src/switch/iproute.js';
 import { memoryKv, testInventory } from './switch-fakes.js';
 

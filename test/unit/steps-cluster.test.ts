@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { memoryKv } from '../../src/kv/memory.js';
-import { networkConfigText } from '../../src/flannel-config.js';
+import { networkConfigText } from '../../src/model/flannel-config.js';
 import { etcdConfigStep } from '../../src/steps/etcd-config.js';
 import { leaseWaitStep } from '../../src/steps/lease-wait.js';
 import { peerRoutesStep, routeDestinations } from '../../src/steps/peer-routes.js';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseSupervisorStatus, restartFlanneld, serviceDefinitionStep, serviceStep, waitUntilServing, DEFINITION_ID } from '../../src/steps/service.js';
 import { applySteps, ctxFor, inventoryYaml, simCluster, testInventory } from './bootstrap-fakes.js';
-import type { Step } from '../../src/step.js';
+import type { Step } from '../../src/engine/step.js';
 
 async function setup(service: 'supervisord' | 'systemd' = 'supervisord', healthz = 2401) {
   const inv = await testInventory(inventoryYaml({ service, extra: `` }).replace('  service:', `  healthzPort: ${healthz}\n  service:`));

@@ -6,8 +6,8 @@
  */
 import { fakeConnector, type FakeConnector } from '../../src/connector/fake.js';
 import type { Kv, KvEntry } from '../../src/kv/kv.js';
-import { configKey, leaseKey } from '../../src/leases.js';
-import { parseInventory, type Inventory, type NodeSpec } from '../../src/inventory.js';
+import { configKey, leaseKey } from '../../src/model/leases.js';
+import { parseInventory, type Inventory, type NodeSpec } from '../../src/model/inventory.js';
 import { describeConfigBackend } from '../../src/switch/backend-desc.js';
 import type { IpRoute } from '../../src/switch/iproute.js';
 

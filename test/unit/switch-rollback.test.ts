@@ -1,7 +1,7 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { DriftError, FlanctlError } from '../../src/errors.js';
-import type { Backend, Inventory } from '../../src/inventory.js';
-import { configKey } from '../../src/leases.js';
+import type { Backend, Inventory } from '../../src/model/inventory.js';
+import { configKey } from '../../src/model/leases.js';
 import { switchBackend, type SwitchFullDeps } from '../../src/switch/switch.js';
 import type { VerifySummary } from '../../src/switch/transition.js';
 import {

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { create } from 'tar';
 import { afterAll, describe, expect, it } from 'vitest';
 import { sha256Hex } from '../../src/connector/sha256.js';
-import { readFlannelTarball } from '../../src/tarball.js';
+import { readFlannelTarball } from '../../src/bootstrap/tarball.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'flanctl-tarball-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -3,9 +3,9 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { parseInventory, type Inventory } from '../../src/inventory.js';
+import { parseInventory, type Inventory } from '../../src/model/inventory.js';
 import { flanctlRules } from '../../src/steps/iptables.js';
-import { flanneldArgs, iniProblems, renderIptablesScript, renderSupervisordConf, renderSystemdUnit } from '../../src/templates.js';
+import { flanneldArgs, iniProblems, renderIptablesScript, renderSupervisordConf, renderSystemdUnit } from '../../src/model/templates.js';
 
 const base = (extra = '', flannel = '', etcd = 'https://10.77.0.1:2379') => `network:
   cidr: 10.244.0.0/16

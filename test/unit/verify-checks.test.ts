@@ -1,7 +1,7 @@
 import forge from 'node-forge';
 import { describe, expect, it } from 'vitest';
 import { fakeConnector } from '../../src/connector/fake.js';
-import type { Lease } from '../../src/leases.js';
+import type { Lease } from '../../src/model/leases.js';
 import { checkLease, checkSubnetEnv, checkVxlanDevice, expectedMtu, formatTtl } from '../../src/verify/checks.js';
 import { parseEnvFile } from '../../src/steps/util.js';
 import { parseLinks, type NodeFacts } from '../../src/verify/facts.js';

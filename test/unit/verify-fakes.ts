@@ -4,7 +4,7 @@
  * ping scripts and the probe-interface commands from a small model, plus a memoryKv with leases.
  */
 import { fakeConnector, type FakeConnector } from '../../src/connector/fake.js';
-import { parseInventory, type Inventory } from '../../src/inventory.js';
+import { parseInventory, type Inventory } from '../../src/model/inventory.js';
 import { memoryKv, type MemoryKv } from '../../src/kv/memory.js';
 import { PING_SCRIPT } from '../../src/verify/probes.js';
 import { HEALTHZ_SCRIPT } from '../../src/steps/service.js';

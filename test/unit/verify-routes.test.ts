@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { Backend } from '../../src/inventory.js';
+import type { Backend } from '../../src/model/inventory.js';
 import {
   compareRoutes, describeRouteProblems, expectedRoutes, formatRoute, isDirectlyConnected, parseJsonRoutes, parseTextRoutes,
 } from '../../src/verify/routes.js';

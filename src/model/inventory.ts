@@ -7,7 +7,7 @@ import { homedir } from 'node:os';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { LineCounter, parseDocument, isNode, type Document } from 'yaml';
 import { z } from 'zod';
-import { InventoryError, type InventoryProblem } from './errors.js';
+import { InventoryError, type InventoryProblem } from '../errors.js';
 
 /** Values that reach remote commands: no shell metacharacters, spaces or `..`. */
 const PLAIN = /^[A-Za-z0-9._/:@+=,-]+$/;

@@ -2,7 +2,7 @@
  * flannel's subnet leases in etcd (FLANNEL.md §1): key `<prefix>/subnets/<a.b.c.d>-<len>`,
  * value JSON {PublicIP, PublicIPv6, BackendType, BackendData, BackendV6Data}.
  */
-import type { Kv, KvEntry } from './kv/kv.js';
+import type { Kv, KvEntry } from '../kv/kv.js';
 
 export interface Lease {
   key: string;

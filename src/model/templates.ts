@@ -74,7 +74,7 @@ export function flanneldArgs(inv: Inventory, node: NodeSpec): string[] {
   return args;
 }
 
-const templateDir = new URL('../templates/', import.meta.url);
+const templateDir = new URL('../../templates/', import.meta.url);
 // handlebars is loaded on the first render, not at start-up (verify imports this module for its paths).
 let hb: typeof HandlebarsNS | undefined;
 const handlebars = () => (hb ??= createRequire(import.meta.url)('handlebars') as typeof HandlebarsNS);

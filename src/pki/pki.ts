@@ -9,13 +9,13 @@ import { promisify } from 'node:util';
 import { existsSync, readFileSync } from 'node:fs';
 import { chmod, mkdir, rename, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { PkiError } from './errors.js';
-import type { Inventory } from './inventory.js';
-import { subjectText, toPem, type SubjectNames } from './pki-subject.js';
+import { PkiError } from '../errors.js';
+import type { Inventory } from '../model/inventory.js';
+import { subjectText, toPem, type SubjectNames } from './subject.js';
 
-export type { SubjectNames } from './pki-subject.js';
+export type { SubjectNames } from './subject.js';
 /** The DER builders (node-forge, ~60 ms to load): only when a certificate or CSR is made. */
-const derBuilders = () => import('./pki-der.js');
+const derBuilders = () => import('./der.js');
 export interface KeySpec {
   algo: 'rsa' | 'ecdsa';
   size: number;

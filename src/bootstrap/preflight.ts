@@ -7,13 +7,13 @@
  * flanneld cert (issued first from pki when missing — on the control machine only); the tarball
  * exists and contains flanneld.
  */
-import type { Connector } from './connector/connector.js';
-import { FlanctlError, errorMessage } from './errors.js';
-import type { Inventory, NodeSpec } from './inventory.js';
-import type { Kv } from './kv/kv.js';
-import { configKey } from './leases.js';
-import { mapLimit } from './parallel.js';
-import { moduleLoadable, moduleLoaded, requiredModules } from './steps/modules.js';
+import type { Connector } from '../connector/connector.js';
+import { FlanctlError, errorMessage } from '../errors.js';
+import type { Inventory, NodeSpec } from '../model/inventory.js';
+import type { Kv } from '../kv/kv.js';
+import { configKey } from '../model/leases.js';
+import { mapLimit } from '../engine/parallel.js';
+import { moduleLoadable, moduleLoaded, requiredModules } from '../steps/modules.js';
 import type { FlannelTarball } from './tarball.js';
 
 export interface PreflightProblem {

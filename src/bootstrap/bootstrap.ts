@@ -4,20 +4,20 @@
  * plan is the same with mode 'check': nothing is applied.
  */
 import { readFileSync } from 'node:fs';
-import type { Connector } from './connector/connector.js';
-import { openPool, type Pool } from './connector/pool.js';
+import type { Connector } from '../connector/connector.js';
+import { openPool, type Pool } from '../connector/pool.js';
 import { desiredState, type Material } from './desired.js';
-import { converge, convergePhases, type Target } from './engine.js';
-import { etcdTlsFiles, type Inventory, type NodeSpec } from './inventory.js';
-import { openKv } from './kv/index.js';
-import type { Kv } from './kv/kv.js';
-import { CLUSTER_TARGET, summaryLine, type OutputMode } from './output.js';
-import { certFiles, ensureFlanneldCert } from './pki.js';
+import { converge, convergePhases, type Target } from '../engine/engine.js';
+import { etcdTlsFiles, type Inventory, type NodeSpec } from '../model/inventory.js';
+import { openKv } from '../kv/index.js';
+import type { Kv } from '../kv/kv.js';
+import { CLUSTER_TARGET, summaryLine, type OutputMode } from '../engine/output.js';
+import { certFiles, ensureFlanneldCert } from '../pki/pki.js';
 import { PreflightError, preflight } from './preflight.js';
-import type { Report, TargetReport } from './report.js';
+import type { Report, TargetReport } from '../engine/report.js';
 import { readFlannelTarball, type FlannelTarball } from './tarball.js';
-import { etcdUsesTls } from './templates.js';
-import { runVerify, type VerifyReport } from './verify/verify.js';
+import { etcdUsesTls } from '../model/templates.js';
+import { runVerify, type VerifyReport } from '../verify/verify.js';
 
 export interface BootstrapOptions {
   command: string;

@@ -5,8 +5,8 @@
  */
 import { existsSync } from 'node:fs';
 import { basename } from 'node:path';
-import { FlanctlError } from './errors.js';
-import { sha256Hex } from './connector/sha256.js';
+import { FlanctlError } from '../errors.js';
+import { sha256Hex } from '../connector/sha256.js';
 
 export interface TarballFile {
   content: Buffer;

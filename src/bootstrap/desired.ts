@@ -7,19 +7,19 @@
  * subnet.env → iptables rules (they need the node subnet) — and, once every node is done, the peer
  * route check.
  */
-import type { Inventory, NodeSpec } from './inventory.js';
-import type { Step } from './step.js';
-import { binaryStep } from './steps/binary.js';
-import { etcdConfigStep, type ClusterState } from './steps/etcd-config.js';
-import { dirStep, fileStep } from './steps/file.js';
-import { iptablesRulesStep, iptablesScriptStep } from './steps/iptables.js';
-import { leaseWaitStep } from './steps/lease-wait.js';
-import { moduleSteps } from './steps/modules.js';
-import { peerRoutesStep } from './steps/peer-routes.js';
-import { DEFINITION_ID, serviceDefinitionStep, serviceStep } from './steps/service.js';
-import { sysctlFileStep, sysctlRuntimeStep } from './steps/sysctl.js';
+import type { Inventory, NodeSpec } from '../model/inventory.js';
+import type { Step } from '../engine/step.js';
+import { binaryStep } from '../steps/binary.js';
+import { etcdConfigStep, type ClusterState } from '../steps/etcd-config.js';
+import { dirStep, fileStep } from '../steps/file.js';
+import { iptablesRulesStep, iptablesScriptStep } from '../steps/iptables.js';
+import { leaseWaitStep } from '../steps/lease-wait.js';
+import { moduleSteps } from '../steps/modules.js';
+import { peerRoutesStep } from '../steps/peer-routes.js';
+import { DEFINITION_ID, serviceDefinitionStep, serviceStep } from '../steps/service.js';
+import { sysctlFileStep, sysctlRuntimeStep } from '../steps/sysctl.js';
 import type { FlannelTarball } from './tarball.js';
-import { etcdUsesTls, flanctlManagesIptables, remotePaths } from './templates.js';
+import { etcdUsesTls, flanctlManagesIptables, remotePaths } from '../model/templates.js';
 
 export interface Material {
   tarball: FlannelTarball;

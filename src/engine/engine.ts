@@ -14,7 +14,7 @@
  * the other in one display and one Report; when a phase has a failed target, later phases are
  * not started (their targets are reported failed with every step skipped).
  */
-import { errorMessage, FlanctlError } from './errors.js';
+import { errorMessage, FlanctlError } from '../errors.js';
 import { makeObserver, type Observer, type OutputMode } from './output.js';
 import { mapLimit } from './parallel.js';
 import type { Report, StepResult, TargetReport } from './report.js';

@@ -6,9 +6,9 @@
 import { createHash, randomBytes, sign, type KeyObject } from 'node:crypto';
 import { isIP } from 'node:net';
 import forge from 'node-forge';
-import { NAME_OIDS, type Subject } from './pki-subject.js';
+import { NAME_OIDS, type Subject } from './subject.js';
 
-export { subjectText, toPem, type Subject, type SubjectNames } from './pki-subject.js';
+export { subjectText, toPem, type Subject, type SubjectNames } from './subject.js';
 
 const { asn1 } = forge;
 type Asn1 = forge.asn1.Asn1;

@@ -2,9 +2,9 @@
  * The central abstraction (DESIGN.md §3): a Step observes real state and yields a Change
  * that knows how to converge it, or nothing when the target is already right.
  */
-import type { Connector } from './connector/connector.js';
-import type { Inventory, NodeSpec } from './inventory.js';
-import type { Kv } from './kv/kv.js';
+import type { Connector } from '../connector/connector.js';
+import type { Inventory, NodeSpec } from '../model/inventory.js';
+import type { Kv } from '../kv/kv.js';
 
 export type ChangeAction = 'create' | 'update' | 'delete' | 'restart';
 

@@ -5,7 +5,7 @@
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { etcdTlsFiles, type Inventory } from './inventory.js';
+import { etcdTlsFiles, type Inventory } from '../model/inventory.js';
 import { readCertInfo, type CertInfo } from './pki.js';
 
 export interface CertCheck {

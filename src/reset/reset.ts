@@ -7,15 +7,15 @@
  */
 import { posix } from 'node:path';
 import { run, type Connector } from '../connector/connector.js';
-import type { Inventory } from '../inventory.js';
-import { configKey, subnetsPrefix } from '../leases.js';
+import type { Inventory } from '../model/inventory.js';
+import { configKey, subnetsPrefix } from '../model/leases.js';
 import { parseSupervisorStatus } from '../steps/service.js';
 import { onNode, needKv } from '../steps/util.js';
-import type { Change, Step } from '../step.js';
-import { SUPERVISORD_CONF_CANDIDATES, SUPERVISORD_PROGRAMS, SYSCTL_CONF_PATH, SYSTEMD_UNIT_PATH, remotePaths } from '../templates.js';
+import type { Change, Step } from '../engine/step.js';
+import { SUPERVISORD_CONF_CANDIDATES, SUPERVISORD_PROGRAMS, SYSCTL_CONF_PATH, SYSTEMD_UNIT_PATH, remotePaths } from '../model/templates.js';
 import { PROBE_IFACE } from '../verify/targets.js';
-import { cleanupPlan, isMissingError } from './cleanup.js';
-import { observeNode } from './plan.js';
+import { cleanupPlan, isMissingError } from '../switch/cleanup.js';
+import { observeNode } from '../switch/plan.js';
 import { iptablesCleanup, iptablesCleanupArgv, iptablesCleanupSummary, mergeCleanups } from './reset-iptables.js';
 
 async function existing(conn: Connector, paths: string[]): Promise<Map<string, 'file' | 'dir'>> {

@@ -4,9 +4,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { UsageError } from './errors.js';
+import { UsageError } from '../errors.js';
 import { expandPath, type Inventory } from './inventory.js';
-import type { Kv } from './kv/kv.js';
+import type { Kv } from '../kv/kv.js';
 import { configKey } from './leases.js';
 import { effectiveSubnetLen, normaliseCidr } from './network.js';
 

@@ -3,7 +3,7 @@
  * inventory that the schema cannot express. Every problem names its YAML path; loadInventory adds
  * the line and throws InventoryError (exit 2).
  */
-import type { InventoryProblem } from './errors.js';
+import type { InventoryProblem } from '../errors.js';
 import type { Inventory } from './inventory.js';
 import { blockSize, cidrsOverlap, intToIp, ipInCidr, ipToInt, isAligned, isIpv4, parseCidr } from './cidr.js';
 
