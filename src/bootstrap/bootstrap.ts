@@ -12,7 +12,7 @@ import { etcdTlsFiles, type Inventory, type NodeSpec } from '../model/inventory.
 import { openKv } from '../kv/index.js';
 import type { Kv } from '../kv/kv.js';
 import { CLUSTER_TARGET, summaryLine, type OutputMode } from '../engine/output.js';
-import { certFiles, ensureFlanneldCert } from '../pki/pki.js';
+import { certFiles, ensureFlanneldCert } from '../pki/index.js';
 import { PreflightError, preflight } from './preflight.js';
 import type { Report, TargetReport } from '../engine/report.js';
 import { readFlannelTarball, type FlannelTarball } from './tarball.js';

@@ -1,9 +1,10 @@
 import { Flags } from '@oclif/core';
 import { FlanctlCommand } from '../command.js';
 import { ExitCode } from '../errors.js';
-import { applyNetworkConfig, configMatches, lineDiff, networkConfig, networkConfigText, prettyJson } from '../model/flannel-config.js';
+import { configMatches, lineDiff, networkConfig, networkConfigText, prettyJson } from '../model/flannel-config.js';
 import { openKv } from '../kv/index.js';
 import { configKey } from '../model/leases.js';
+import { applyNetworkConfig } from '../kv/flannel-keys.js';
 
 /** Hide the wireguard pre-shared key in anything printed. */
 const redactPsk = (text: string | undefined) => text?.replace(/("PSK"\s*:\s*)"(?:[^"\\]|\\.)*"/gi, '$1"<redacted>"');

@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, openSync, closeSync, readFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { join } from 'node:path';
-import { ensureCa, issueCert } from '../pki/pki.js';
+import { ensureCa, issueCert } from '../pki/index.js';
 import { FlanctlError } from '../errors.js';
 import type { LabNames } from './names.js';
 import { isAlive, procId, signalIfOurs, waitFor, waitGone, type ProcId } from './proc.js';

@@ -6,7 +6,6 @@ import { readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { UsageError } from '../errors.js';
 import { expandPath, type Inventory } from './inventory.js';
-import type { Kv } from '../kv/kv.js';
 import { configKey } from './leases.js';
 import { effectiveSubnetLen, normaliseCidr } from './network.js';
 
@@ -90,24 +89,6 @@ export function configMatches(current: string | undefined, desired: string): boo
   } catch {
     return false;
   }
-}
-
-export interface ApplyResult {
-  key: string;
-  changed: boolean;
-  /** The stored value before (undefined when the key did not exist). */
-  before?: string;
-  after: string;
-}
-
-/** Write <prefix>/config only when it differs from the inventory's config. */
-export async function applyNetworkConfig(kv: Kv, inv: Inventory): Promise<ApplyResult> {
-  const key = configKey(inv.etcd.prefix);
-  const after = networkConfigText(inv);
-  const before = await kv.get(key);
-  if (configMatches(before, after)) return { key, changed: false, before, after };
-  await kv.put(key, after);
-  return { key, changed: true, before, after };
 }
 
 /** Pretty JSON for people (two-space indent); non-JSON text is returned as is. */

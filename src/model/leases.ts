@@ -2,7 +2,12 @@
  * flannel's subnet leases in etcd (FLANNEL.md §1): key `<prefix>/subnets/<a.b.c.d>-<len>`,
  * value JSON {PublicIP, PublicIPv6, BackendType, BackendData, BackendV6Data}.
  */
-import type { Kv, KvEntry } from '../kv/kv.js';
+/** One key as the Kv seam returns it (structurally kv/kv.ts's KvEntry; model/ does not import kv/). */
+export interface LeaseEntry {
+  key: string;
+  value: string;
+  ttl?: number;
+}
 
 export interface Lease {
   key: string;
@@ -33,7 +38,7 @@ export function subnetFromKey(prefix: string, key: string): string | undefined {
   return m ? `${m[1]}/${m[2]}` : undefined;
 }
 
-export function parseLease(prefix: string, entry: KvEntry): Lease | undefined {
+export function parseLease(prefix: string, entry: LeaseEntry): Lease | undefined {
   const subnet = subnetFromKey(prefix, entry.key);
   if (!subnet) return undefined;
   let attrs: { PublicIP?: string; BackendType?: string; BackendData?: Lease['backendData'] } = {};
@@ -51,9 +56,4 @@ export function parseLease(prefix: string, entry: KvEntry): Lease | undefined {
     ttl: entry.ttl,
     value: entry.value,
   };
-}
-
-export async function listLeases(kv: Kv, prefix: string): Promise<Lease[]> {
-  const entries = await kv.list(subnetsPrefix(prefix));
-  return entries.map((e) => parseLease(prefix, e)).filter((l): l is Lease => l !== undefined);
 }

@@ -4,7 +4,7 @@
  * the line and throws InventoryError (exit 2).
  */
 import type { InventoryProblem } from '../errors.js';
-import type { Inventory } from './inventory.js';
+import type { Inventory } from './inventory-schema.js';
 import { blockSize, cidrsOverlap, intToIp, ipInCidr, ipToInt, isAligned, isIpv4, parseCidr } from './cidr.js';
 
 export { blockSize, cidrsOverlap, intToIp, ipInCidr, ipToInt, isAligned, isIpv4, normaliseCidr, parseCidr, lastAddress } from './cidr.js';

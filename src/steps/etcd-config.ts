@@ -4,11 +4,12 @@
  * backend needs `flanctl switch-backend` (stop everywhere, clean up, start, verify, roll back).
  */
 import { FlanctlError } from '../errors.js';
-import { applyNetworkConfig, configMatches, networkConfigText, prettyJson } from '../model/flannel-config.js';
+import { configMatches, networkConfigText, prettyJson } from '../model/flannel-config.js';
 import type { Inventory } from '../model/inventory.js';
 import { configKey } from '../model/leases.js';
 import type { Step } from '../engine/step.js';
 import { needKv, shortDiff } from './util.js';
+import { applyNetworkConfig } from '../kv/flannel-keys.js';
 
 export interface ClusterState {
   /** Set by the etcd-config step when an existing config changes: flanneld reads it only at start. */

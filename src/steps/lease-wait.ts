@@ -4,10 +4,11 @@
  */
 import { FlanctlError } from '../errors.js';
 import type { Inventory } from '../model/inventory.js';
-import { listLeases, type Lease } from '../model/leases.js';
+import { type Lease } from '../model/leases.js';
 import type { Step, StepContext } from '../engine/step.js';
 import { flanneldLogTail } from './service.js';
 import { leaseSubnetFromEnv, needKv, onNode, parseEnvFile, pollUntil } from './util.js';
+import { listLeases } from '../kv/flannel-keys.js';
 
 export interface LeaseState {
   lease?: Lease;

@@ -7,10 +7,11 @@
  */
 import { FlanctlError } from '../errors.js';
 import type { Inventory } from '../model/inventory.js';
-import { listLeases, type Lease } from '../model/leases.js';
+import { type Lease } from '../model/leases.js';
 import type { Step, StepContext } from '../engine/step.js';
 import { restartFlanneld } from './service.js';
 import { needKv, onNode, pollUntil } from './util.js';
+import { listLeases } from '../kv/flannel-keys.js';
 
 const PER_PEER_ROUTES = new Set(['vxlan', 'host-gw', 'ipip']);
 

@@ -5,13 +5,14 @@
  */
 import { DriftError, FlanctlError } from '../errors.js';
 import type { Backend, Inventory } from '../model/inventory.js';
-import { configKey, listLeases, type Lease } from '../model/leases.js';
+import { configKey, type Lease } from '../model/leases.js';
 import { mapLimit } from '../engine/parallel.js';
 import { backendFromDesc, backendLabel, describeBackend, describeConfigBackend, sameBackend, type BackendDesc } from './backend-desc.js';
 import { configMatches, lineDiff, prettyJson } from '../model/flannel-config.js';
 import { buildPlan, observeNode, redactConfig, renderPlan, type SwitchPlan } from './plan.js';
 import { checkPrereqs, formatPrereqProblem } from './prereqs.js';
 import { runTransition, TransitionError, type NodeStatus, type SwitchDeps } from './transition.js';
+import { listLeases } from '../kv/flannel-keys.js';
 
 export interface SwitchOptions {
   to: Backend;

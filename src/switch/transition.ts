@@ -8,11 +8,12 @@
 import type { Connector } from '../connector/connector.js';
 import type { Inventory, NodeSpec } from '../model/inventory.js';
 import type { Kv } from '../kv/kv.js';
-import { configKey, listLeases, type Lease } from '../model/leases.js';
+import { configKey, type Lease } from '../model/leases.js';
 import { mapLimit } from '../engine/parallel.js';
 import { backendLabel, type BackendDesc } from './backend-desc.js';
 import { cleanupPlan, isMissingError } from './cleanup.js';
 import { observeNode } from './plan.js';
+import { listLeases } from '../kv/flannel-keys.js';
 
 export interface VerifySummary {
   ok: boolean;

@@ -5,9 +5,10 @@
 import { EtcdError, FlanctlError, errorMessage } from '../errors.js';
 import type { Inventory } from '../model/inventory.js';
 import type { Kv } from '../kv/kv.js';
-import { listLeases, type Lease } from '../model/leases.js';
+import { type Lease } from '../model/leases.js';
 import { parseCidr } from './addr.js';
 import { formatTtl } from './checks.js';
+import { listLeases } from '../kv/flannel-keys.js';
 
 export interface StatusLease {
   subnet: string;

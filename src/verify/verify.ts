@@ -10,7 +10,7 @@ import type { Connector } from '../connector/connector.js';
 import { EtcdError, ExitCode, FlanctlError, SshError, errorMessage, type ExitCodeValue } from '../errors.js';
 import type { Inventory, NodeSpec } from '../model/inventory.js';
 import type { Kv } from '../kv/kv.js';
-import { listLeases, type Lease } from '../model/leases.js';
+import { type Lease } from '../model/leases.js';
 import { mapLimit } from '../engine/parallel.js';
 import { expectedMtu, fail, localChecks, ownLease, pass, type Check } from './checks.js';
 import { gatherFacts, interfaceHolding, type NodeFacts } from './facts.js';
@@ -18,6 +18,7 @@ import { flanctlIptablesRules, flanneldCertPath, healthzHost } from './node-layo
 import { addProbeInterface, pingAll, removeProbeInterface, type PingResult, type ProbeInterface } from './probes.js';
 import { checkCert, checkHealthz, checkIptables, checkService } from './remote-checks.js';
 import { PROBE_IFACE, bridgeAddress, planTargets, type PlannedPair } from './targets.js';
+import { listLeases } from '../kv/flannel-keys.js';
 
 export interface VerifyOptions {
   /** host-gw: add a temporary flanctl-probe interface where no interface holds the node's .1. */

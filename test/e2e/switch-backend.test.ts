@@ -12,10 +12,11 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { loadInventory } from '../../src/model/inventory.js';
 import { openKv } from '../../src/kv/index.js';
-import { configKey, listLeases, type Lease } from '../../src/model/leases.js';
+import { configKey, type Lease } from '../../src/model/leases.js';
 import { startLab, type TestLab } from '../helpers/lab.js';
 import { describeRoot } from '../helpers/root.js';
 import { cli, repoRoot, showCli } from '../helpers/cli.js';
+import { listLeases } from '../../src/kv/flannel-keys.js';
 
 const repo = repoRoot;
 const NETWORK = '10.244.0.0/16';

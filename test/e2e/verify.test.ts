@@ -11,10 +11,10 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { loadInventory } from '../../src/model/inventory.js';
 import { openKv } from '../../src/kv/index.js';
-import { listLeases } from '../../src/model/leases.js';
 import { startLab, type TestLab } from '../helpers/lab.js';
 import { describeRoot } from '../helpers/root.js';
 import { cli, repoRoot, showCli, type CliResult } from '../helpers/cli.js';
+import { listLeases } from '../../src/kv/flannel-keys.js';
 
 const repo = repoRoot;
 

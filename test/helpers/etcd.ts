@@ -8,7 +8,7 @@ import { mkdtempSync, openSync, readFileSync, rmSync, closeSync } from 'node:fs'
 import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ensureCa, issueCert } from '../../src/pki/pki.js';
+import { ensureCa, issueCert } from '../../src/pki/index.js';
 
 export interface TestEtcd {
   /** https://127.0.0.1:<port> */

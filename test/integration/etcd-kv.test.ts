@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { startEtcd, freePort, type TestEtcd } from '../helpers/etcd.js';
 import { etcd3Kv, v2Kv } from '../../src/kv/index.js';
 import { EtcdError } from '../../src/errors.js';
-import { ensureCa, issueCert } from '../../src/pki/pki.js';
+import { ensureCa, issueCert } from '../../src/pki/index.js';
 import { readFileSync } from 'node:fs';
 import { stringify } from 'yaml';
 import { networkConfigText } from '../../src/model/flannel-config.js';

@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensureCa, ensureFlanneldCert, issueCert } from '../../src/pki/pki.js';
+import { ensureCa, ensureFlanneldCert, issueCert } from '../../src/pki/index.js';
 import { load } from '../unit/foundation-fixture.js';
 
 function openssl(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {

@@ -8,10 +8,11 @@ import { createHash } from 'node:crypto';
 import { fakeConnector, type FakeConnector } from '../../src/connector/fake.js';
 import { parseInventory, type Inventory, type NodeSpec } from '../../src/model/inventory.js';
 import { memoryKv, type MemoryKv } from '../../src/kv/memory.js';
-import { leaseKey, listLeases } from '../../src/model/leases.js';
+import { leaseKey } from '../../src/model/leases.js';
 import { flanctlRules } from '../../src/steps/iptables.js';
 import { leaseSubnetFromEnv, parseEnvFile } from '../../src/steps/util.js';
 import { remotePaths } from '../../src/model/templates.js';
+import { listLeases } from '../../src/kv/flannel-keys.js';
 
 export const inventoryYaml = (opts: { nodes?: number; service?: 'supervisord' | 'systemd'; extra?: string; masquerade?: string } = {}) => `network:
   cidr: 10.244.0.0/16

@@ -9,10 +9,10 @@ import { create } from 'tar';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runBootstrap, type BootstrapOptions } from '../../src/bootstrap/bootstrap.js';
 import { failureLines, renderPlan } from '../../src/engine/plan-output.js';
-import { ensureFlanneldCert } from '../../src/pki/pki.js';
+import { ensureFlanneldCert } from '../../src/pki/index.js';
 import { flanctlRules } from '../../src/steps/iptables.js';
-import { listLeases } from '../../src/model/leases.js';
 import { inventoryYaml, simCluster, testInventory, type SimCluster } from './bootstrap-fakes.js';
+import { listLeases } from '../../src/kv/flannel-keys.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'flanctl-bootstrap-unit-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -5,7 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { readTlsMaterial } from '../../src/bootstrap/bootstrap.js';
 import { desiredState, type Material } from '../../src/bootstrap/desired.js';
 import { sha256Hex } from '../../src/connector/sha256.js';
-import { ensureFlanneldCert } from '../../src/pki/pki.js';
+import { ensureFlanneldCert } from '../../src/pki/index.js';
 import { inventoryYaml, testInventory } from './bootstrap-fakes.js';
 
 const bin = (s: string) => ({ content: Buffer.from(s), sha256: sha256Hex(s) });

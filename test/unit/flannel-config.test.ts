@@ -2,11 +2,12 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { applyNetworkConfig, configMatches, lineDiff, networkConfig, networkConfigText, prettyJson } from '../../src/model/flannel-config.js';
+import { configMatches, lineDiff, networkConfig, networkConfigText, prettyJson } from '../../src/model/flannel-config.js';
 import { memoryKv } from '../../src/kv/memory.js';
 import { EtcdError } from '../../src/errors.js';
 import { parseInventory } from '../../src/model/inventory.js';
 import { inventoryYaml, load } from './foundation-fixture.js';
+import { applyNetworkConfig } from '../../src/kv/flannel-keys.js';
 
 describe('network config JSON in flannel key spelling', () => {
   it.each([

@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { memoryKv } from '../../src/kv/memory.js';
 import { classify, cleanDetail, etcdFailure } from '../../src/kv/errors.js';
 import { EtcdError } from '../../src/errors.js';
-import { listLeases } from '../../src/model/leases.js';
+import { listLeases } from '../../src/kv/flannel-keys.js';
+
 
 describe('memoryKv', () => {
   it('gets, puts, lists by prefix in key order, deletes, and records writes', async () => {

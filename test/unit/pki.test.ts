@@ -4,8 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { PkiError } from '../../src/errors.js';
-import { ensureCa, ensureFlanneldCert, issueCert, readCertInfo, type IssueOptions } from '../../src/pki/pki.js';
-import { checkPki } from '../../src/pki/check.js';
+import { checkPki, ensureCa, ensureFlanneldCert, issueCert, readCertInfo, type IssueOptions } from '../../src/pki/index.js';
 import { load } from './foundation-fixture.js';
 
 let dir: string;

@@ -1,7 +1,7 @@
 import { Flags } from '@oclif/core';
 import { FlanctlCommand } from '../../command.js';
 import { ExitCode } from '../../errors.js';
-import { checkPki } from '../../pki/check.js';
+import { checkPki } from '../../pki/index.js';
 
 export default class CertsCheck extends FlanctlCommand<typeof CertsCheck> {
   static summary = 'Show the CA and client certificates and fail if one is invalid or expiring.';

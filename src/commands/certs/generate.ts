@@ -1,6 +1,6 @@
 import { Flags } from '@oclif/core';
 import { FlanctlCommand } from '../../command.js';
-import { ensureFlanneldCert, readCertInfo } from '../../pki/pki.js';
+import { ensureFlanneldCert, readCertInfo } from '../../pki/index.js';
 
 export default class CertsGenerate extends FlanctlCommand<typeof CertsGenerate> {
   static summary = 'Create the CA (unless present) and the flanneld client certificate.';

@@ -1,0 +1,99 @@
+/**
+ * Opening an SSH connection: credentials (key file or agent), host-key verification (known-hosts.ts,
+ * pinned fingerprints), connect errors that say what to do, and the jump host.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { posix } from 'node:path';
+import type { NodeSSH } from 'node-ssh';
+import type { Duplex } from 'node:stream';
+import { HostKeyError, SshError, errorMessage } from '../errors.js';
+import type { Inventory } from '../model/inventory.js';
+import { hostVerifier } from './known-hosts.js';
+
+export interface Endpoint {
+  label: string;
+  host: string;
+  port: number;
+  user: string;
+  pinnedFingerprint?: string;
+}
+
+function authConfig(inv: Inventory): { privateKey?: string; agent?: string } {
+  const agentSock = process.env.SSH_AUTH_SOCK;
+  if (inv.ssh.agent && !agentSock) {
+    throw new SshError('ssh.agent is true but SSH_AUTH_SOCK is not set', { hint: 'Start an agent (eval $(ssh-agent); ssh-add), or set ssh.identityFile.' });
+  }
+  let keyFile = inv.ssh.identityFile;
+  if (!keyFile && !inv.ssh.agent && !agentSock) {
+    keyFile = ['id_ed25519', 'id_ecdsa', 'id_rsa'].map((f) => posix.join(homedir(), '.ssh', f)).find((f) => existsSync(f));
+    if (!keyFile) throw new SshError('no SSH credentials: set ssh.identityFile or ssh.agent in the inventory (no SSH_AUTH_SOCK, no ~/.ssh/id_* key)');
+  }
+  let privateKey: string | undefined;
+  if (keyFile) {
+    try {
+      privateKey = readFileSync(keyFile, 'utf8');
+    } catch (e) {
+      throw new SshError(`ssh.identityFile ${keyFile}: ${errorMessage(e)}`);
+    }
+    if (/ENCRYPTED/.test(privateKey) || /bcrypt/.test(Buffer.from(privateKey.replace(/-----[^-]+-----|\s/g, ''), 'base64').subarray(0, 64).toString('latin1'))) {
+      throw new SshError(`ssh.identityFile ${keyFile} is passphrase-protected`, { hint: 'Load it into an agent (ssh-add) and set ssh.agent: true.' });
+    }
+  }
+  return { privateKey, agent: inv.ssh.agent || (!keyFile && agentSock) ? agentSock : undefined };
+}
+
+function describeConnectError(ep: Endpoint, e: unknown): SshError {
+  const msg = errorMessage(e);
+  const where = `${ep.label} (${ep.user}@${ep.host}:${ep.port})`;
+  const code = (e as { code?: string }).code;
+  if (/authentication methods failed/i.test(msg)) {
+    return new SshError(`${where}: SSH authentication failed`, { hint: 'Check ssh.user, ssh.identityFile / ssh.agent and the authorized_keys on the host.', cause: e });
+  }
+  if (code === 'ECONNREFUSED') return new SshError(`${where}: connection refused (is sshd running on port ${ep.port}?)`, { cause: e });
+  if (/timed out|ETIMEDOUT|No response/i.test(msg) || code === 'ETIMEDOUT') {
+    return new SshError(`${where}: no SSH answer within the connect timeout`, { hint: 'Check the address and firewall, or raise ssh.connectTimeoutMs.', cause: e });
+  }
+  return new SshError(`${where}: ${msg}`, { cause: e });
+}
+
+export async function openClient(inv: Inventory, ep: Endpoint, trustNewHosts: boolean, sock?: Duplex): Promise<NodeSSH> {
+  const verifier = await hostVerifier({
+    label: ep.label, host: ep.host, port: ep.port, knownHostsFile: inv.ssh.knownHostsFile,
+    pinnedFingerprint: ep.pinnedFingerprint, trustNewHosts,
+  });
+  // node-ssh (and ssh2 under it) load only when a connection is made.
+  const { NodeSSH } = await import('node-ssh');
+  const ssh = new NodeSSH();
+  try {
+    await ssh.connect({
+      host: ep.host,
+      port: ep.port,
+      username: ep.user,
+      ...authConfig(inv),
+      sock,
+      readyTimeout: inv.ssh.connectTimeoutMs,
+      keepaliveInterval: 15_000,
+      hostVerifier: (key: Buffer, done: (ok: boolean) => void) => verifier.verify(key, done),
+      algorithms: { serverHostKey: verifier.algorithms as never },
+    });
+  } catch (e) {
+    ssh.dispose();
+    const problem = verifier.problem();
+    if (problem) throw problem;
+    if (e instanceof SshError || e instanceof HostKeyError) throw e;
+    throw describeConnectError(ep, e);
+  }
+  // node-ssh removes its error listener once ready: keep one so a dropped link cannot crash us.
+  ssh.connection!.on('error', () => {});
+  return ssh;
+}
+
+/** At most `n` channels at once per connection (sshd's MaxSessions defaults to 10). */
+
+/** Connect to ssh.jumpHost (same credentials and host key checks as the nodes). */
+export async function openJump(inv: Inventory, trustNewHosts: boolean): Promise<NodeSSH> {
+  const j = inv.ssh.jumpHost;
+  if (!j) throw new SshError('no ssh.jumpHost in the inventory');
+  return openClient(inv, { label: 'jump host', host: j.host, port: j.port, user: j.user ?? inv.ssh.user }, trustNewHosts);
+}

@@ -1,0 +1,43 @@
+/**
+ * SFTP writes and calls: a file written with many requests in flight, then chmod (used by ssh.ts as
+ * root, where no remote shell start is needed).
+ */
+export type Cb<T = unknown> = (err: (Error & { code?: unknown }) | null | undefined, v?: T) => void;
+
+export interface SFTPWrapper {
+  open(path: string, flags: string, attrs: { mode: number }, cb: Cb<Buffer>): void;
+  write(handle: Buffer, buf: Buffer, off: number, len: number, pos: number, cb: Cb): void;
+  fchmod(handle: Buffer, mode: number, cb: Cb): void;
+  close(handle: Buffer, cb: Cb): void;
+  unlink(path: string, cb: Cb): void;
+  ext_openssh_rename(from: string, to: string, cb: Cb): void;
+  readFile(path: string, cb: Cb<Buffer>): void;
+}
+
+const CHUNK = 32 * 1024;
+const IN_FLIGHT = 64;
+
+export function sftpCall<T>(fn: (cb: Cb<T>) => void): Promise<T> {
+  return new Promise((resolve, reject) => fn((err, v) => (err ? reject(err) : resolve(v as T))));
+}
+
+/** Upload a buffer with up to IN_FLIGHT write requests outstanding (like ssh2's fastPut). */
+export async function sftpWriteFile(sftp: SFTPWrapper, path: string, content: Buffer, mode: number): Promise<void> {
+  const handle = await sftpCall<Buffer>((cb) => sftp.open(path, 'w', { mode }, cb));
+  try {
+    let next = 0;
+    const worker = async () => {
+      while (next < content.length) {
+        const off = next;
+        next += CHUNK;
+        const len = Math.min(CHUNK, content.length - off);
+        await sftpCall((cb) => sftp.write(handle, content, off, len, off, cb));
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(IN_FLIGHT, Math.ceil(content.length / CHUNK) || 1) }, worker));
+    await sftpCall((cb) => sftp.fchmod(handle, mode, cb));
+  } finally {
+    await sftpCall((cb) => sftp.close(handle, cb)).catch(() => {});
+  }
+}
+

@@ -1,0 +1,103 @@
+/**
+ * switch-backend as one call for the command: the backend the flags ask for, and the real
+ * dependencies of switchBackend (SSH pool, etcd, service start/stop, verify, peer-route repair, the
+ * inventory file) wired next to the code that uses them. Tests inject fakes into switchBackend itself.
+ */
+import { openPool } from '../connector/pool.js';
+import { UsageError } from '../errors.js';
+import { openKv } from '../kv/index.js';
+import { networkConfigText } from '../model/flannel-config.js';
+import { backendSchema, type Backend, type Inventory } from '../model/inventory.js';
+import { peerRoutesStep } from '../steps/peer-routes.js';
+import { startFlanneld, stopFlanneld } from '../steps/service.js';
+import { sleep } from '../steps/util.js';
+import { runVerify } from '../verify/verify.js';
+import { askToProceed } from './confirm.js';
+import { writeInventoryBackend } from './inventory-edit.js';
+import { switchBackend, type SwitchReport } from './switch.js';
+
+export interface BackendFlags {
+  directRouting?: boolean;
+  vni?: number;
+  port?: number;
+}
+
+/** The target backend from the command line; flags that do not apply to the type are refused (exit 2). */
+export function backendFromFlags(type: string, f: BackendFlags): Backend {
+  const misuse = (flag: string) => new UsageError(`--${flag} does not apply to ${type}`);
+  if (type === 'host-gw' && (f.directRouting || f.vni !== undefined || f.port !== undefined)) throw misuse(f.directRouting ? 'direct-routing' : f.vni !== undefined ? 'vni' : 'port');
+  if (type !== 'vxlan' && f.vni !== undefined) throw misuse('vni');
+  if (type === 'ipip' && f.port !== undefined) throw misuse('port');
+  if (type === 'wireguard' && f.directRouting) throw misuse('direct-routing');
+  const raw: Record<string, unknown> = { type };
+  if (type === 'vxlan') Object.assign(raw, { vni: f.vni, port: f.port, directRouting: f.directRouting });
+  if (type === 'ipip') raw.directRouting = f.directRouting;
+  if (type === 'wireguard') raw.listenPort = f.port;
+  return backendSchema.parse(Object.fromEntries(Object.entries(raw).filter(([, v]) => v !== undefined)));
+}
+
+export interface RunSwitchOptions {
+  to: Backend;
+  force: boolean;
+  rollback: boolean;
+  dryRun: boolean;
+  /** Skip the confirmation prompt (the plan is still printed). */
+  yes: boolean;
+  concurrency: number;
+  log(line: string): void;
+}
+
+/** Open the pool and etcd, switch, close both. */
+export async function runSwitchBackend(inv: Inventory, o: RunSwitchOptions): Promise<SwitchReport> {
+  const kv = await openKv(inv);
+  const pool = openPool(inv);
+  const { log, concurrency } = o;
+  try {
+    return await switchBackend(
+      inv,
+      {
+        to: o.to,
+        force: o.force,
+        rollback: o.rollback,
+        dryRun: o.dryRun,
+        confirm: async (lines) => {
+          if (!o.yes) return askToProceed(lines, 'switch-backend', log);
+          for (const l of lines) log(l);
+          return true;
+        },
+      },
+      {
+        get: (n) => pool.get(n),
+        kv,
+        stopService: (conn, i) => stopFlanneld(i, conn),
+        startService: (conn, i) => startFlanneld(i, conn),
+        verify: async (i, { probe }) => {
+          const v = await runVerify(i, pool, kv, { probe, concurrency });
+          return {
+            ok: v.ok,
+            failedPairs: v.pairs.filter((p) => !p.ok).map((p) => `${p.from} → ${p.to}`),
+            failedChecks: v.checks.filter((c) => !c.ok).map((c) => `${c.node}: ${c.name}: ${c.detail}`),
+          };
+        },
+        repairPeerRoutes: async (conn, i, node) => {
+          const change = await peerRoutesStep(i, { settleMs: 5_000, repairTimeoutMs: 20_000 }).check({ inventory: i, node, conn, kv, touched: new Set() });
+          if (!change) return undefined;
+          await change.apply();
+          return change.summary;
+        },
+        log,
+        now: () => Date.now(),
+        sleep,
+        concurrency,
+        leaseTimeoutMs: 60_000,
+        verifyAttempts: 3,
+        verifyIntervalMs: 2_000,
+        configText: (i) => networkConfigText(i),
+        writeInventory: async (b) => (await writeInventoryBackend(inv.file, b)).changed,
+      },
+    );
+  } finally {
+    await pool.closeAll();
+    await kv.close();
+  }
+}
