@@ -1,4 +1,8 @@
 /**
+ * src/bootstrap/ owns the bootstrap and plan operations: preflight, the desired state (the list of
+ * Steps per node and for etcd, desired.ts), reading the release tarball. Operations may import steps/
+ * and everything below, and verify/ (bootstrap ends with a verify).
+ *
  * bootstrap and plan (issue 4): preflight everywhere → the cluster-wide etcd config → every node's
  * steps (in parallel, bounded) → once all nodes are done, the peer-route check on each → verify.
  * plan is the same with mode 'check': nothing is applied.

@@ -7,11 +7,9 @@ import { existsSync } from 'node:fs';
 import { basename } from 'node:path';
 import { FlanctlError } from '../errors.js';
 import { sha256Hex } from '../connector/sha256.js';
+import type { BinaryFile } from '../steps/binary.js';
 
-export interface TarballFile {
-  content: Buffer;
-  sha256: string;
-}
+export type TarballFile = BinaryFile;
 
 export interface FlannelTarball {
   file: string;

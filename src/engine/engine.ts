@@ -1,4 +1,8 @@
 /**
+ * src/engine/ owns the Step → Change abstraction (step.ts), converge() and the Report (report.ts), bounded
+ * parallelism (parallel.ts) and how runs are shown (output.ts: listr2 / plain / JSON; plan-output.ts).
+ * It knows nothing of flannel: it may import connector/, kv/ and model/ types and errors.ts only.
+ *
  * converge(targets, mode) → Report (DESIGN.md §3). Targets (hosts, or the cluster-wide "etcd"
  * target) run concurrently up to `concurrency`; the steps of one target run in order.
  *  - mode 'check': check() only; a Change is recorded as 'planned'.

@@ -1,4 +1,8 @@
 /**
+ * src/kv/ owns the etcd seam Kv (kv.ts): get / put / delete / list over v3 (etcd3.ts), v2 (v2.ts,
+ * HTTP) or memory (memory.ts), and flannel's keys read through it (flannel-keys.ts). It may import
+ * model/ and errors.ts only.
+ *
  * openKv(inv): the etcd the inventory names, through the API it names (v3 for flannel >= 0.18,
  * v2 for flannel <= 0.17), with flanctl's TLS files (etcdTlsFiles). memoryKv() for unit tests.
  */

@@ -1,4 +1,8 @@
 /**
+ * src/lab/ owns `flanctl lab`: namespace nodes (node.ts), their bridge, etcd with TLS, the lab's
+ * inventory and state file. It is test equipment for flanctl and may import anything below the
+ * commands except the operations.
+ *
  * flanctl lab: labUp / labDown / labStatus / labExec (DESIGN.md §6). Everything created is recorded in
  * DIR/state.json first, so `labDown` removes exactly that (by PID + start time), also after a crash.
  */

@@ -1,4 +1,7 @@
 /**
+ * src/reset/ owns `flanctl reset`: undoing what bootstrap installed, as Steps. It may import steps/
+ * and below, and switch/'s device and route helpers.
+ *
  * `flanctl reset` as Steps (src/step.ts), run through the engine like bootstrap: per node the
  * flanneld service and its unit/program file, flanctl's iptables rules and flanneld's FLANNEL-*
  * chains, flannel devices and routes inside the Network, then the files flanctl installed; in etcd

@@ -1,4 +1,10 @@
-/** Small helpers shared by the step kinds. */
+/**
+ * src/steps/ owns one resource kind per file (file, binary, service, iptables, sysctl, modules, etcd
+ * config, lease wait, peer routes): factories returning Steps whose check() observes a node (or etcd)
+ * and returns the Change that converges it. Steps may import engine/, connector/, kv/, pki/, model/.
+ *
+ * This file: small helpers shared by the step kinds.
+ */
 import type { Connector } from '../connector/connector.js';
 import { FlanctlError } from '../errors.js';
 import type { NodeSpec } from '../model/inventory.js';

@@ -1,4 +1,8 @@
 /**
+ * src/switch/ owns switch-backend: prerequisites, the plan, the stop → clean → config → start →
+ * verify transition and its rollback, and editing the inventory file. run.ts wires the real
+ * dependencies for the command. It may import verify/, steps/ and below.
+ *
  * `flanctl switch-backend`: preflight (every node reachable, etcd config = inventory, target
  * prerequisites), the plan and its confirmation, the transition, and on any failure after the
  * first stop the automatic rollback to the previous config and backend (transition.ts).

@@ -1,4 +1,8 @@
 /**
+ * src/verify/ owns the read-only operations verify and status: facts read from nodes, the ping
+ * matrix, health checks, their rendering (text, JUnit). It may import steps/ (parsers and probes
+ * shared with the service step) and below; it never changes a node beyond temporary probe links.
+ *
  * runVerify: the reachability matrix over the overlay plus per-node health checks (issue 5).
  * Phases: leases from etcd → connect to every node → start the remote checks (service, iptables,
  * healthz, cert) and, alongside them, read facts (links, routes, subnet.env) → add probe interfaces
