@@ -23,6 +23,8 @@ import { addProbeInterface, pingAll, removeProbeInterface, type PingResult, type
 import { checkCert, checkHealthz, checkIptables, checkService } from './remote-checks.js';
 import { PROBE_IFACE, bridgeAddress, planTargets, type PlannedPair } from './targets.js';
 import { listLeases } from '../kv/flannel-keys.js';
+import type { PodsReport } from './pods/judge.js';
+import { runPods, type PodsCni } from './pods/run.js';
 
 export interface VerifyOptions {
   /** host-gw: add a temporary flanctl-probe interface where no interface holds the node's .1. */
@@ -34,6 +36,10 @@ export interface VerifyOptions {
   /** Nodes handled at once (default: ssh.concurrency). */
   concurrency?: number;
   now?: number;
+  /** Also run the pod network check (issue 17): throwaway pods, pod ↔ pod with source addresses, masquerade out. */
+  pods?: boolean;
+  /** With pods: create the pods through these CNI plugins (cni.enabled) instead of netns + veth. */
+  podsCni?: PodsCni;
 }
 
 export interface PairResult {
@@ -54,6 +60,8 @@ export interface VerifyReport {
   /** Temporary flanctl-probe interfaces added (and removed) for host-gw targets. */
   probes: ProbeInterface[];
   summary: { pairs: number; pairsOk: number; checks: number; checksOk: number };
+  /** verify --pods: the pod network section. */
+  pods?: PodsReport;
   ok: boolean;
   durationMs: number;
 }
@@ -170,6 +178,10 @@ export async function runVerify(inv: Inventory, pool: ConnectorSource, kv: Kv, o
     probes = await Promise.all(probes.map((p) => (p.created ? removeProbeInterface(byName.get(p.node)!.conn, p) : Promise.resolve(p))));
   }
 
+  const pods = opts.pods
+    ? await runPods(inv, states.map((s) => ({ node: s.node, conn: s.conn, subnet: s.lease?.subnet, env: s.facts.subnetEnv })), { cni: opts.podsCni, limit })
+    : undefined;
+
   const remoteResults = await remote;
   for (const [i, s] of states.entries()) {
     const r = remoteResults[i];
@@ -201,7 +213,8 @@ export async function runVerify(inv: Inventory, pool: ConnectorSource, kv: Kv, o
     checks,
     probes,
     summary: { pairs: pairs.length, pairsOk, checks: checks.length, checksOk },
-    ok: pairsOk === pairs.length && checksOk === checks.length,
+    ...(pods ? { pods } : {}),
+    ok: pairsOk === pairs.length && checksOk === checks.length && (pods?.ok ?? true),
     durationMs: Date.now() - started,
   };
 }
