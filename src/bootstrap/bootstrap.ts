@@ -20,6 +20,7 @@ import { certFiles, ensureFlanneldCert } from '../pki/index.js';
 import { PreflightError, preflight } from './preflight.js';
 import type { Report, TargetReport } from '../engine/report.js';
 import { readFlannelTarball, type FlannelTarball } from './tarball.js';
+import { readCniMaterial } from './cni-tarball.js';
 import { etcdUsesTls } from '../model/templates.js';
 import { runVerify, type VerifyReport } from '../verify/verify.js';
 
@@ -100,7 +101,7 @@ export async function runBootstrap(inv: Inventory, opts: BootstrapOptions): Prom
     if (pre.problems.length || !kv || !tarball) throw new PreflightError(pre.problems);
     const clusterKv = kv;
 
-    const desired = desiredState(inv, { tarball, tls: readTlsMaterial(inv) }, { mode: opts.mode, leaseTimeoutMs: opts.leaseTimeoutMs, peerSettleMs: opts.peerSettleMs });
+    const desired = desiredState(inv, { tarball, tls: readTlsMaterial(inv), cni: await readCniMaterial(inv) }, { mode: opts.mode, leaseTimeoutMs: opts.leaseTimeoutMs, peerSettleMs: opts.peerSettleMs });
     const etcd: Target = { name: CLUSTER_TARGET, steps: desired.cluster, open: async () => ({ inventory: inv, kv: clusterKv }) };
     const nodeTarget = (node: NodeSpec, steps: Target['steps']): Target => ({
       name: node.name,

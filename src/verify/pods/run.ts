@@ -18,6 +18,7 @@ import { pingAll, type PingResult } from '../probes.js';
 import { bridgeAddress, deviceAddress, hasFlannelDevice } from '../targets.js';
 import { assessPods, type PodNodeState } from './assess.js';
 import { countsByTag, markers, parseCounted, podIpFromCniResult, sections, type CountedRule, type PodsReport } from './judge.js';
+import { conflistPlugins } from '../../model/cni.js';
 import { ARM, COLLECT, POD_NS, SETUP_CNI, SETUP_RUNTIME, TEARDOWN } from './scripts.js';
 
 export interface PodsTarget {
@@ -29,11 +30,15 @@ export interface PodsTarget {
   env?: Record<string, string>;
 }
 
-/** CNI mode: the plugin chain of the installed conflist, in order. */
+/** CNI mode: where the plugins and the installed conflist are (cni.binDir, cni.confDir/10-flannel.conflist). */
 export interface PodsCni {
   binDir: string;
-  plugins: Array<{ type: string; conf: string }>;
+  conflist: string;
 }
+
+type Plugins = Array<{ type: string; conf: string }>;
+/** Per node: the plugin chain read from the node's installed conflist (teardown DELs through it). */
+const chains = new WeakMap<PodNodeState, Plugins>();
 
 export interface PodsOptions {
   cni?: PodsCni;
@@ -84,8 +89,20 @@ async function setup(t: PodsTarget, s: PodNodeState, inv: Inventory, cni?: PodsC
   }
   const mtu = env.FLANNEL_MTU ?? '1450';
   const len = parseCidr(t.subnet).len;
+  let plugins: Plugins = [];
+  if (cni) {
+    try {
+      const text = await t.conn.read(cni.conflist);
+      if (!text) throw new Error('not found (bootstrap installs it with cni.enabled)');
+      plugins = conflistPlugins(text.toString('utf8'));
+    } catch (err) {
+      s.pod.error = `${cni.conflist}: ${err instanceof Error ? err.message : String(err)}`;
+      return;
+    }
+    chains.set(s, plugins);
+  }
   const args = cni
-    ? [s.pod.bridge, cni.binDir, containerId(s.name), ...cni.plugins.flatMap((p) => [p.type, p.conf])]
+    ? [s.pod.bridge, cni.binDir, containerId(s.name), ...plugins.flatMap((p) => [p.type, p.conf])]
     : [s.pod.bridge, fsub, mtu, `${hostAddress(lastAddress(t.subnet) + '/32', -1)}/${len}`, bridgeAddress(t.subnet)];
   const r = await sh(t.conn, cni ? SETUP_CNI : SETUP_RUNTIME, args);
   const m = markers(r.stdout);
@@ -106,7 +123,7 @@ async function setup(t: PodsTarget, s: PodNodeState, inv: Inventory, cni?: PodsC
 }
 
 async function teardown(t: PodsTarget, s: PodNodeState, cni?: PodsCni): Promise<void> {
-  const del = cni ? [...cni.plugins].reverse().flatMap((p) => [p.type, p.conf]) : [];
+  const del = cni ? [...(chains.get(s) ?? [])].reverse().flatMap((p) => [p.type, p.conf]) : [];
   const r = await sh(t.conn, TEARDOWN, [s.pod.bridge, s.pod.bridgeCreated ? '1' : '0', cni?.binDir ?? '-', containerId(s.name), ...del]);
   const m = markers(r.stdout);
   s.leftovers = m.filter((x) => x.key === 'left').map((x) => x.value);
@@ -140,49 +157,61 @@ export async function runPods(inv: Inventory, targets: PodsTarget[], opts: PodsO
 
   let cleaning: Promise<unknown> | undefined;
   const cleanup = () => (cleaning ??= each((s, t) => teardown(t, s, opts.cni)));
+  // The phase running on the nodes: a signal waits for it (a setup half-way would leave things behind).
+  let phase: Promise<unknown> = Promise.resolve();
+  let interrupted = false;
+  const step = <R>(run: () => Promise<R>) => {
+    if (interrupted) throw new Error('verify --pods interrupted');
+    const p = run();
+    phase = p.catch(() => undefined);
+    return p;
+  };
   const onSignal = (sig: NodeJS.Signals) => {
+    interrupted = true;
     process.stderr.write(`verify --pods: ${sig}: removing the throwaway pods…\n`);
-    void cleanup().finally(() => process.exit(sig === 'SIGINT' ? 130 : 143));
+    void phase.then(cleanup).finally(() => process.exit(sig === 'SIGINT' ? 130 : 143));
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
-    await each((s, t) => setup(t, s, inv, opts.cni));
+    await step(() => each((s, t) => setup(t, s, inv, opts.cni)));
     const withPod = states.filter((s) => s.pod.ip);
     // Masquerade out: each pod pings the next node's public address (a ring over the nodes).
     if (states.length > 1) for (const [i, s] of states.entries()) s.masqTarget = states[(i + 1) % states.length].name;
-    await each(async (s, t) => {
+    await step(() => each(async (s, t) => {
       if (s.pod.ip) s.podTags = podTags(s, states, byName, hasFlannelDevice(inv.network.backend.type));
       const host = states.filter((a) => a.masqTarget === s.name && a.pod.ip).flatMap((a) => [`out-pub.${a.name}`, a.publicIp, `out-pod.${a.name}`, a.pod.ip!]);
       const pod = s.pod.ip ? [String(s.podTags.size), ...[...s.podTags].flatMap(([k, v]) => [k, v])] : ['-'];
       const r = await sh(t.conn, ARM, [...pod, ...host]);
       s.snap.before = snapshot(r.stdout);
-    });
-    await each(async (s, t) => {
+    }));
+    await step(() => each(async (s, t) => {
       if (!s.pod.ip) return;
       const peers = withPod.filter((p) => p !== s).map((p) => p.pod.ip!);
       const [fromPod, [toPod]] = await Promise.all([pingAll(inPod(t.conn), [...peers, s.publicIp]), pingAll(t.conn, [s.pod.ip])]);
       s.fromPod = fromPod;
       s.hostToPod = toPod;
-    });
-    await each(async (s, t) => {
+    }));
+    await step(() => each(async (s, t) => {
       if (!s.pod.ip) return;
       const r = await sh(t.conn, COLLECT, []);
       s.podCounts = countsByTag(parseCounted(sections(r.stdout).get('pod') ?? ''));
       s.snap.mid = snapshot(r.stdout);
-    });
-    await each(async (s, t) => {
+    }));
+    await step(() => each(async (s, t) => {
       const target = s.masqTarget ? byName.get(s.masqTarget)?.node.publicIp : undefined;
       if (!s.pod.ip || !target) return;
       [s.masqPing] = await pingAll(inPod(t.conn), [target]);
-    });
-    await each(async (s, t) => {
+    }));
+    await step(() => each(async (s, t) => {
       const r = await sh(t.conn, COLLECT, []);
       s.hostCounts = countsByTag(parseCounted(sections(r.stdout).get('host') ?? ''));
       s.snap.after = snapshot(r.stdout);
-    });
+    }));
   } finally {
     await cleanup();
+    // Interrupted: the signal handler exits (130/143) once the same cleanup is done.
+    if (interrupted) await new Promise(() => undefined);
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }

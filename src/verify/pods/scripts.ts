@@ -71,6 +71,7 @@ if [ -d "/sys/class/net/$br" ]; then
 else
   say bridge-created
 fi
+had=0; [ -d "/sys/class/net/$br" ] && had=1
 ip netns add $ns || { say "error ip netns add $ns"; exit 0; }
 say netns
 prev=''
@@ -81,6 +82,8 @@ while [ $# -ge 2 ]; do
   out=$(printf '%s' "$conf" | CNI_COMMAND=ADD CNI_CONTAINERID=$id CNI_NETNS=/run/netns/$ns CNI_IFNAME=${POD_IFNAME} CNI_PATH=$bin "$bin/$type" 2>&1) || {
     say "error CNI ADD $type failed: $(printf '%s' "$out" | tr '\\n' ' ')"; exit 0; }
   prev=$out
+  # The bridge plugin made the bridge: mark it as verify's, so teardown removes it again.
+  [ $had = 0 ] && [ -d "/sys/class/net/$br" ] && ip link set "$br" alias ${BRIDGE_ALIAS}
 done
 say result
 printf '%s\\n' "$prev"
@@ -124,7 +127,8 @@ echo @@forward; iptables -w 5 -t filter -S FORWARD -v
 `;
 
 /**
- * Remove everything: $1 bridge, $2 "1" when verify created the bridge, $3 binDir ("-" for none),
+ * Remove everything: $1 bridge, $2 unused (the bridge is removed when it carries verify's alias and
+ * has no ports, also after an interrupted setup), $3 binDir ("-" for none),
  * $4 container id, then (type, config) pairs for CNI DEL in reverse conflist order. Prints @@left
  * lines for anything still present.
  */
@@ -141,12 +145,13 @@ ip link del $hv 2>/dev/null
 if iptables -w 5 -C INPUT -j ${HOST_CHAIN} 2>/dev/null; then
   iptables -w 5 -D INPUT -j ${HOST_CHAIN}; iptables -w 5 -F ${HOST_CHAIN}; iptables -w 5 -X ${HOST_CHAIN}
 fi
-if [ "$created" = 1 ] && [ -d "/sys/class/net/$br" ] && [ -z "$(ls "/sys/class/net/$br/brif" 2>/dev/null)" ]; then
+mine=0; [ "$(cat "/sys/class/net/$br/ifalias" 2>/dev/null)" = ${BRIDGE_ALIAS} ] && mine=1
+if [ $mine = 1 ] && [ -z "$(ls "/sys/class/net/$br/brif" 2>/dev/null)" ]; then
   ip link del "$br"
 fi
 [ -e /run/netns/$ns ] && echo "@@left netns $ns"
 [ -d /sys/class/net/$hv ] && echo "@@left link $hv"
 iptables -w 5 -n -L ${HOST_CHAIN} >/dev/null 2>&1 && echo "@@left chain ${HOST_CHAIN}"
-[ "$created" = 1 ] && [ -d "/sys/class/net/$br" ] && echo "@@left bridge $br"
+[ $mine = 1 ] && [ -d "/sys/class/net/$br" ] && echo "@@left bridge $br"
 exit 0
 `;
