@@ -11,12 +11,9 @@ import { sha256Hex } from '../connector/sha256.js';
 import type { BinaryFile } from '../steps/binary.js';
 import type { Inventory } from '../model/inventory.js';
 import { REFERENCE_PLUGINS } from '../model/cni.js';
+import type { CniMaterial } from '../steps/cni.js';
 
-export interface CniMaterial {
-  flannel: BinaryFile;
-  /** bridge, host-local, portmap from cni.referencePluginsTarball; undefined: the node's /usr/lib/cni. */
-  reference?: Map<string, BinaryFile>;
-}
+export type { CniMaterial };
 
 async function readEntries(file: string, key: string, pick: (name: string) => string | undefined): Promise<Map<string, Buffer>> {
   if (!existsSync(file)) throw new FlanctlError(`${file} does not exist (inventory ${key})`);

@@ -10,10 +10,16 @@ import { run } from '../connector/connector.js';
 import { FlanctlError } from '../errors.js';
 import type { Inventory } from '../model/inventory.js';
 import { REFERENCE_PLUGINS, SYSTEM_CNI_DIR, conflistPath, renderConflist } from '../model/cni.js';
-import type { CniMaterial } from '../bootstrap/cni-tarball.js';
-import { binaryStep } from './binary.js';
+import { binaryStep, type BinaryFile } from './binary.js';
 import { fileStep } from './file.js';
 import { onNode } from './util.js';
+
+/** The CNI plugin binaries bootstrap read from the inventory's tarballs (src/bootstrap/cni-tarball.ts). */
+export interface CniMaterial {
+  flannel: BinaryFile;
+  /** bridge, host-local, portmap from cni.referencePluginsTarball; undefined: the node's /usr/lib/cni. */
+  reference?: Map<string, BinaryFile>;
+}
 
 function copyFromSystemStep(inv: Inventory, name: string): Step {
   const id = `binary:cni-${name}`;

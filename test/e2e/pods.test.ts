@@ -6,8 +6,8 @@
  * mid-run removes the pods; after every run nothing verify created is left on any node.
  * Runs the built CLI (`npm run build` first), as an operator would.
  */
-import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
@@ -172,5 +172,73 @@ describeRoot('flanctl verify --pods on a 3-node lab', () => {
     const dr = await cli(['switch-backend', 'vxlan', '--direct-routing', '-i', inv, '--yes']);
     expect(dr.code, show(dr)).toBe(0);
     await expectGreen('vxlan+DirectRouting');
+  }, 300_000);
+
+  it('cni.enabled: bootstrap installs the conflist and plugins; verify --pods goes through CNI ADD/DEL (real bridge/host-local/portmap) and leaves nothing behind; daemon.json merge keeps foreign keys; docker0 check', async () => {
+    // The flannel CNI stand-in (lab equipment) packed like upstream's cni-plugin-flannel-linux-amd64-<v>.tgz.
+    const pack = join(lab.dir, 'cni-pack');
+    mkdirSync(pack, { recursive: true });
+    copyFileSync(join(repoRoot, 'lab/flannel-cni-standin/flannel.mjs'), join(pack, 'flannel-amd64'));
+    chmodSync(join(pack, 'flannel-amd64'), 0o755);
+    const tgz = join(lab.dir, 'cni-plugin-flannel-linux-amd64-v1.1.2.tgz');
+    execFileSync('tar', ['-C', pack, '-czf', tgz, 'flannel-amd64']);
+    editInventory((d) => {
+      d.cni = { enabled: true, pluginsTarball: tgz };
+      d.docker = { integration: true, dockerd: '/usr/local/bin/dockerd' };
+    });
+    const foreign = { 'log-driver': 'journald', 'registry-mirrors': ['https://mirror.invalid'], 'storage-driver': 'overlay2', bip: '172.17.0.1/16' };
+    await lab.exec('node1', ['sh', '-c', 'mkdir -p /etc/docker && cat > /etc/docker/daemon.json'], { input: JSON.stringify(foreign) });
+
+    const boot = await cli(['bootstrap', '-i', inv]);
+    expect(boot.code, show(boot)).toBe(0);
+    const conflist = JSON.parse(await sh('node1', 'cat /etc/cni/net.d/10-flannel.conflist')) as { name: string; plugins: Array<{ type: string; delegate?: Record<string, unknown> }> };
+    expect(conflist.name).toBe('cbr0');
+    expect(conflist.plugins.map((p) => p.type)).toEqual(['flannel', 'portmap']);
+    expect(conflist.plugins[0].delegate).toMatchObject({ hairpinMode: true, isDefaultGateway: true });
+    expect((await sh('node1', 'ls /opt/cni/bin')).split('\n').filter(Boolean).sort()).toEqual(['bridge', 'flannel', 'host-local', 'portmap']);
+    await sh('node1', 'cmp /usr/lib/cni/bridge /opt/cni/bin/bridge');
+
+    const env = await sh('node1', 'cat /run/flannel/subnet.env');
+    const fsub = /FLANNEL_SUBNET=(\S+)/.exec(env)![1];
+    const fmtu = Number(/FLANNEL_MTU=(\d+)/.exec(env)![1]);
+    const daemon = JSON.parse(await sh('node1', 'cat /etc/docker/daemon.json')) as Record<string, unknown>;
+    expect(daemon).toEqual({ ...foreign, bip: fsub, mtu: fmtu });
+
+    const { r, json } = await verifyPods();
+    expect(r.code, show(r)).toBe(0);
+    expect(json.pods.via).toBe('cni');
+    expect(json.pods.pairs.every((p) => p.ok && p.sourcePreserved)).toBe(true);
+    // host-local handed out the addresses (the first free one after the gateway).
+    expect(json.pods.pods.every((p) => /^10\.244\.\d+\.2$/.test(p.ip ?? ''))).toBe(true);
+    const dockerChecks = (JSON.parse(r.stdout) as { checks: Array<{ node: string; name: string; ok: boolean; skipped?: boolean; detail: string }> }).checks.filter((c) => c.name === 'docker0');
+    expect(dockerChecks).toHaveLength(3);
+    expect(dockerChecks.every((c) => c.ok && c.skipped && /Docker is not installed/.test(c.detail))).toBe(true);
+    await expectNothingLeft('cni0');
+    for (const n of nodes) {
+      const state = await sh(n, 'ls -A /var/lib/cni/flannel; ls -A /var/lib/cni/networks/cbr0 2>/dev/null || true');
+      expect(state.split('\n').filter((f) => /^\d+\.\d+\.\d+\.\d+$|flanctl/.test(f)), `${n}: ${state}`).toEqual([]);
+      expect(await sh(n, 'iptables -w -t nat -S | grep -c -e CNI- -e flanctl-verify || true')).toBe('0\n');
+    }
+
+    // Docker "present" on node2 (a dockerd on the configured path): docker0 is checked.
+    await sh('node2', 'printf "#!/bin/sh\\nexit 0\\n" > /usr/local/bin/dockerd && chmod +x /usr/local/bin/dockerd');
+    try {
+      const missing = await cli(['verify', '-i', inv, '--json']);
+      expect(missing.code, show(missing)).toBe(3);
+      expect(missing.stdout).toContain('Docker is installed but docker0 does not exist');
+      const env2 = await sh('node2', '. /run/flannel/subnet.env; echo "$FLANNEL_SUBNET $FLANNEL_MTU"');
+      const [sub2, mtu2] = env2.trim().split(' ');
+      await sh('node2', `ip link add docker0 type bridge && ip addr add ${sub2} dev docker0 && ip link set docker0 mtu ${mtu2} up`);
+      const ok = await cli(['verify', '-i', inv, '--json']);
+      expect(ok.code, show(ok)).toBe(0);
+      expect(ok.stdout).toContain(`${sub2}, MTU ${mtu2}`);
+    } finally {
+      await lab.exec('node2', ['sh', '-c', 'ip link del docker0; rm -f /usr/local/bin/dockerd']);
+    }
+
+    const reset = await cli(['reset', '-i', inv, '--yes']);
+    expect(reset.code, show(reset)).toBe(0);
+    for (const n of nodes) expect(await sh(n, 'ls /etc/cni/net.d /opt/cni/bin 2>&1 | grep -c -e flannel -e bridge -e portmap || true')).toBe('0\n');
+    expect(JSON.parse(await sh('node1', 'cat /etc/docker/daemon.json'))).toMatchObject({ 'log-driver': 'journald' });
   }, 300_000);
 });
