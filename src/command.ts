@@ -48,7 +48,7 @@ export abstract class FlanctlCommand<T extends typeof Command = typeof Command> 
     const inv = await loadInventory((this.flags as { inventory: string }).inventory);
     // Security warnings on every run, on stderr (also under --json): plain-http etcd, keys in git, loose key modes.
     const insecure = insecureEtcdWarning(inv);
-    for (const w of [...(insecure ? [insecure] : []), ...keyHygiene(inv.pki.dir)]) this.logToStderr(`Warning: ${w}`);
+    for (const w of [...(insecure ? [insecure] : []), ...keyHygiene(inv.pki.dir)]) process.stderr.write(`Warning: ${w}\n`);
     return inv;
   }
 
