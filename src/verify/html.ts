@@ -47,8 +47,12 @@ ${card('Run took', `${(report.durationMs / 1000).toFixed(1)} s`)}
 </div>`;
 }
 
+/** Grid rows/columns: every node in a pair (with --limit, peers outside it too), in the order verify planned them. */
+const gridNodes = (report: VerifyReport) => [...new Set([...report.pairs.map((p) => p.from), ...report.pairs.map((p) => p.to), ...report.nodes])];
+
 function gridHtml(report: VerifyReport): string {
-  const n = report.nodes.length;
+  const nodes = gridNodes(report);
+  const n = nodes.length;
   const byPair = new Map(report.pairs.map((p) => [`${p.from}\u0000${p.to}`, p]));
   const rtts = report.pairs.flatMap((p) => (p.ok && p.rttMs !== null && p.rttMs > 0 ? [p.rttMs] : []));
   const [min, max] = [Math.min(...rtts), Math.max(...rtts)];
@@ -58,7 +62,7 @@ function gridHtml(report: VerifyReport): string {
     if (from === to) return `<td class="cell self" title="${esc(from)}"></td>`;
     const p: PairResult | undefined = byPair.get(`${from}\u0000${to}`);
     const where = `${from} → ${to}${p?.target ? ` (${p.target})` : ''}`;
-    if (!p) return `<td class="cell notarget" data-from="${esc(from)}" data-to="${esc(to)}" title="${esc(`${where}: not checked`)}">${glyphs ? '?' : ''}</td>`;
+    if (!p) return `<td class="cell self" data-from="${esc(from)}" data-to="${esc(to)}" title="${esc(`${where}: not checked (outside --limit)`)}"></td>`;
     const attrs = `data-from="${esc(from)}" data-to="${esc(to)}"`;
     if (p.ok) {
       const title = `${where}: ${p.rttMs === null ? 'ok' : ms(p.rttMs)}`;
@@ -68,8 +72,8 @@ function gridHtml(report: VerifyReport): string {
     return `<td class="cell ${cls}" ${attrs} title="${esc(`${where}: ${p.target ? 'FAILED' : 'no target'} — ${p.error ?? 'unreachable'}`)}">${glyphs ? (p.target ? '✗' : '?') : ''}</td>`;
   };
   const failedFrom = new Set(report.pairs.filter((p) => !p.ok).flatMap((p) => [p.from, p.to]));
-  const head = report.nodes.map((to) => `<th class="col${failedFrom.has(to) ? ' bad' : ''}"><span>${esc(to)}</span></th>`).join('');
-  const rows = report.nodes.map((from) => `<tr><th class="row${failedFrom.has(from) ? ' bad' : ''}">${esc(from)}</th>${report.nodes.map((to) => cell(from, to)).join('')}</tr>`);
+  const head = nodes.map((to) => `<th class="col${failedFrom.has(to) ? ' bad' : ''}"><span>${esc(to)}</span></th>`).join('');
+  const rows = nodes.map((from) => `<tr><th class="row${failedFrom.has(from) ? ' bad' : ''}">${esc(from)}</th>${nodes.map((to) => cell(from, to)).join('')}</tr>`);
   const legend = rtts.length
     ? `<span><span class="ramp" style="background:linear-gradient(90deg, ${rttShade(min, min, max)}, ${rttShade(max, min, max)})"></span></span><span>RTT ${ms(min)} … ${ms(max)}</span>`
     : '';

@@ -57,6 +57,22 @@ describe('HTML report', () => {
     expect(html).toMatch(/<th>checked<\/th><td>3<\/td>/);
   });
 
+  it('with --limit, draws the peers outside the limit too and leaves their own pairs blank', () => {
+    const r: VerifyReport = {
+      ...small(), nodes: ['b'],
+      pairs: [
+        { from: 'a', to: 'b', target: '10.244.2.0', ok: true, rttMs: 0.2, error: null },
+        { from: 'b', to: 'a', target: '10.244.1.0', ok: true, rttMs: 0.3, error: null },
+        { from: 'b', to: 'c', target: '10.244.3.0', ok: true, rttMs: 0.3, error: null },
+        { from: 'c', to: 'b', target: '10.244.2.0', ok: true, rttMs: 0.3, error: null },
+      ],
+    };
+    const html = renderHtml(r);
+    expect(html.match(/<th class="row">/g)).toHaveLength(3);
+    expect(html.match(/<td class="cell ok"/g)).toHaveLength(4);
+    expect(html).toContain('title="a → c: not checked (outside --limit)"');
+  });
+
   it('shades faster pairs lighter', () => {
     const light = (s: string) => Number(/(\d+(?:\.\d+)?)%\)$/.exec(s)![1]);
     expect(light(rttShade(0.1, 0.1, 2))).toBeGreaterThan(light(rttShade(2, 0.1, 2)));
