@@ -132,7 +132,7 @@ export async function runBootstrap(inv: Inventory, opts: BootstrapOptions): Prom
     const fresh = desired.nodes.filter((d) => !rolling.includes(d));
     const first = await convergePhases([[etcd], fresh.map((d) => nodeTarget(d.node, d.steps))], common);
     const ok = new Set(first.targets.filter((t) => t.ok).map((t) => t.name));
-    if (!ok.has(CLUSTER_TARGET)) return finish([first]);
+    if (!ok.has(CLUSTER_TARGET)) return await finish([first]);
 
     // Which running nodes differ (checked after the etcd config, so a config change shows as restarts).
     const planned = rolling.length
@@ -146,7 +146,7 @@ export async function runBootstrap(inv: Inventory, opts: BootstrapOptions): Prom
     const peers = peerTargets.length ? await converge(peerTargets.map((d) => nodeTarget(d.node, d.peerSteps)), common) : undefined;
 
     const rollout = changing.size ? await roll(rolling.filter((d) => changing.has(d.node.name))) : undefined;
-    return finish([first, steady, peers, ...(rollout?.reports ?? [])], rollout?.report);
+    return await finish([first, steady, peers, ...(rollout?.reports ?? [])], rollout?.report);
 
     async function roll(list: typeof rolling): Promise<{ reports: Report[]; report: RolloutReport }> {
       const report: RolloutReport = { batchSize, batches: [] };
