@@ -7,9 +7,9 @@ import { existsSync, lstatSync, mkdirSync, readdirSync, realpathSync, rmSync, rm
 import { basename, dirname, join, resolve } from 'node:path';
 import { UsageError } from '../errors.js';
 
-/** Everything a lab creates directly in its dir (state.json's temp files are `.state.json.<hex>.tmp`). */
+/** Everything a lab creates directly in its dir (and their temp files `.state.json.<hex>.tmp`, `inventory.yaml.<hex>.tmp`). */
 export const LAB_ENTRIES = ['nodes', 'ssh', 'pki', 'etcd', 'inventory.yaml', 'inventory.yaml.tmp', 'state.json', 'state.json.tmp'];
-const isLabEntry = (name: string) => LAB_ENTRIES.includes(name) || /^\.state\.json\.[0-9a-f]+\.tmp$/.test(name);
+const isLabEntry = (name: string) => LAB_ENTRIES.includes(name) || /^\.?(state\.json|inventory\.yaml)\.[0-9a-f]+\.tmp$/.test(name);
 
 const FORBIDDEN_PARENTS = ['/etc', '/usr', '/var', '/proc', '/sys', '/dev', '/boot', '/run', '/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32'];
 
