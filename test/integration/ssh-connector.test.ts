@@ -184,14 +184,11 @@ describeRoot('SSH connector against a real sshd', () => {
   });
 
   it('SFTP temp files are created exclusively: a planted symlink is refused, its target untouched (issue 12)', async () => {
-    const { Client } = await import('ssh2');
-    const client = new Client();
-    await new Promise<void>((resolve, reject) => {
-      client.once('ready', () => resolve()).once('error', reject)
-        .connect({ host: '127.0.0.1', port, username: 'root', privateKey: readFileSync(join(dir, 'id_ed25519')), hostVerifier: () => true });
-    });
+    const { NodeSSH } = await import('node-ssh');
+    const client = new NodeSSH();
+    await client.connect({ host: '127.0.0.1', port, username: 'root', privateKey: readFileSync(join(dir, 'id_ed25519'), 'utf8'), hostVerifier: () => true });
     try {
-      const sftp = await new Promise<SFTPWrapper>((resolve, reject) => client.sftp((err, s) => (err ? reject(err) : resolve(s as unknown as SFTPWrapper))));
+      const sftp = (await client.requestSFTP()) as unknown as SFTPWrapper;
       const victim = join(dir, 'victim');
       await writeFile(victim, 'keep\n', { mode: 0o644 });
       const planted = join(dir, 'planted-tmp');
@@ -200,7 +197,7 @@ describeRoot('SSH connector against a real sshd', () => {
       expect(await readFile(victim, 'utf8')).toBe('keep\n');
       expect((await stat(victim)).mode & 0o777).toBe(0o644);
     } finally {
-      client.end();
+      client.dispose();
     }
   });
 
