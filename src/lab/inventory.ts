@@ -2,6 +2,7 @@
  * DIR/inventory.yaml: a complete flanctl inventory for the lab (rewritten by every `lab up`), and
  * DIR/ssh/known_hosts with each node's real sshd host key.
  */
+import { randomBytes } from 'node:crypto';
 import { writeFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
@@ -17,8 +18,9 @@ export const inventoryFile = (dir: string) => join(dir, 'inventory.yaml');
 export const knownHostsFile = (dir: string) => join(dir, 'ssh', 'known_hosts');
 
 function writeAtomic(file: string, text: string, mode = 0o644): void {
-  writeFileSync(`${file}.tmp`, text, { mode });
-  renameSync(`${file}.tmp`, file);
+  const tmp = `${file}.${randomBytes(6).toString('hex')}.tmp`; // random and exclusive: never a planted symlink
+  writeFileSync(tmp, text, { mode, flag: 'wx' });
+  renameSync(tmp, file);
 }
 
 export function writeKnownHosts(dir: string, nodes: NodeState[]): string {

@@ -23,6 +23,7 @@ import {
 } from './node.js';
 import { isAlive, sh, type RunResult } from './proc.js';
 import { emptyState, readState, saveState, type LabState, type NodeState } from './state.js';
+import { checkOwner, claimLabDir, foreignEntries, labDir, purgeLabDir } from './labdir.js';
 
 export type { LabState, NodeState } from './state.js';
 export { labStatus, type LabStatus } from './status.js';
@@ -45,7 +46,6 @@ export interface LabUpOptions {
 }
 
 const OVERLAYFS_MAGIC = 0x794c7630;
-const FORBIDDEN_PARENTS = ['/etc', '/usr', '/var', '/proc', '/sys', '/dev'];
 
 export function checkRoot(): void {
   if (typeof process.getuid === 'function' && process.getuid() !== 0) {
@@ -53,14 +53,7 @@ export function checkRoot(): void {
   }
 }
 
-/** The absolute lab dir; refuses places the nodes overlay (upper dirs may not live inside a lower dir). */
-export function labDir(dir: string): string {
-  const abs = resolve(dir);
-  if (abs === '/' || FORBIDDEN_PARENTS.some((p) => abs === p || abs.startsWith(`${p}/`))) {
-    throw new UsageError(`--dir ${abs}: the lab dir cannot be / or under ${FORBIDDEN_PARENTS.join(', ')} (nodes overlay /etc, /usr and /var)`);
-  }
-  return abs;
-}
+export { labDir } from './labdir.js';
 
 /** overlayfs refuses an upper dir on overlayfs: then the node dirs go on a tmpfs mounted at DIR/nodes. */
 async function ensureNodesFilesystem(state: LabState): Promise<void> {
@@ -80,15 +73,14 @@ export async function labUp(opts: LabUpOptions): Promise<LabState> {
   const n = opts.nodes ?? DEFAULT_NODES;
   if (!Number.isInteger(n) || n < 1 || n > MAX_NODES) throw new UsageError(`--nodes ${n}: expected 1..${MAX_NODES}`);
   checkRoot();
-  const dir = labDir(opts.dir);
+  const dir = claimLabDir(opts.dir);
   const tarball = chooseTarball({ release: opts.release, flannelTarball: opts.flannelTarball, resolvePath: (p) => resolve(p) });
   await ensurePackages(!!opts.installDeps, log);
   if (opts.fresh && readState(dir)) {
     log('--fresh: removing the existing lab');
     await labDown({ dir, purge: true });
   }
-  mkdirSync(dir, { recursive: true, mode: 0o755 });
-  const state = readState(dir) ?? emptyState(dir);
+  const state = readState(claimLabDir(dir)) ?? emptyState(dir);
   state.dir = dir;
 
   const names = await ensureIndex(state, log);
@@ -230,13 +222,15 @@ async function teardown(state: LabState): Promise<string[]> {
 export async function labDown(opts: { dir: string; purge?: boolean; log?: (line: string) => void }): Promise<{ dir: string; removed: string[]; purged: boolean }> {
   checkRoot();
   const dir = labDir(opts.dir);
-  const state = readState(dir);
+  if (existsSync(dir)) checkOwner(dir);
+  const state = readState(dir); // every value checked against the lab's own names before anything is done
   const removed = state ? await teardown(state) : [];
   for (const r of removed) opts.log?.(`removed ${r}`);
   if (opts.purge && existsSync(dir)) {
-    if (!state && !looksLikeLab(dir)) throw new UsageError(`--dir ${dir}: not a lab dir (no state.json); not deleting it`);
-    rmSync(dir, { recursive: true, force: true });
-    opts.log?.(`deleted ${dir}`);
+    // Only the lab's own entries go; anything else in DIR stays, and so does DIR then.
+    if (!state && foreignEntries(dir).length) throw new UsageError(`--dir ${dir}: not a lab dir (no state.json, and it holds other files); not deleting anything`);
+    const { deleted, kept } = purgeLabDir(dir);
+    opts.log?.(deleted ? `deleted ${dir}` : `deleted the lab's files in ${dir}; kept ${dir} (it also holds ${kept.join(', ')})`);
     return { dir, removed, purged: true };
   }
   if (state) {
@@ -244,11 +238,6 @@ export async function labDown(opts: { dir: string; purge?: boolean; log?: (line:
     saveState(state);
   }
   return { dir, removed, purged: false };
-}
-
-function looksLikeLab(dir: string): boolean {
-  const entries = readdirSync(dir);
-  return entries.length === 0 || entries.every((e) => ['nodes', 'ssh', 'pki', 'etcd', 'inventory.yaml', 'state.json.tmp'].includes(e));
 }
 
 export const labInventoryPath = (dir: string) => inventoryFile(labDir(dir));
