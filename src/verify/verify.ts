@@ -130,7 +130,8 @@ export async function runVerify(inv: Inventory, pool: ConnectorSource, kv: Kv, o
 
   // The remote checks run alongside facts and pings; their results are collected at the end.
   const remote = mapLimit(inv.nodes, limit, (node, i) => remoteChecks(inv, node, conns[i], ownLease(leases, node), opts));
-  const gathered = await mapLimit(inv.nodes, limit, (node, i) => gatherFacts(conns[i], inv.flannel.subnetFile));
+  const vxlanDev = inv.network.backend.type === 'vxlan' ? `flannel.${inv.network.backend.vni}` : undefined;
+  const gathered = await mapLimit(inv.nodes, limit, (node, i) => gatherFacts(conns[i], inv.flannel.subnetFile, vxlanDev));
   const states: NodeState[] = inv.nodes.map((node, i) => {
     const g = gathered[i];
     const facts: NodeFacts = g.ok ? g.value : { links: [], routes: [], errors: { links: errorMessage(g.error), routes: errorMessage(g.error) } };
