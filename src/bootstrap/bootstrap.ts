@@ -4,8 +4,8 @@
  * and everything below, and verify/ (bootstrap ends with a verify).
  *
  * bootstrap and plan (issue 4): preflight everywhere → the cluster-wide etcd config → every node's
- * steps (in parallel, bounded) → once all nodes are done, the peer-route check on each → verify.
- * plan is the same with mode 'check': nothing is applied.
+ * steps (in parallel, bounded) → once all nodes are done, the peer-state step on each (one repair for
+ * all stale nodes together, peer-step.ts) → verify. plan is the same with mode 'check': nothing is applied.
  */
 import { readFileSync } from 'node:fs';
 import type { Connector } from '../connector/connector.js';
@@ -22,6 +22,10 @@ import type { Report, TargetReport } from '../engine/report.js';
 import { readFlannelTarball, type FlannelTarball } from './tarball.js';
 import { etcdUsesTls } from '../model/templates.js';
 import { runVerify, type VerifyReport } from '../verify/verify.js';
+import { restartFlanneld } from '../steps/service.js';
+import { sleep } from '../steps/util.js';
+import { describeRepair, type PeerRepairReport } from './peer-repair.js';
+import { peerRepairCoordinator, peerStateStep } from './peer-step.js';
 
 export interface BootstrapOptions {
   command: string;
@@ -32,6 +36,7 @@ export interface BootstrapOptions {
   /** Run verify after a successful apply (default true). */
   verify?: boolean;
   leaseTimeoutMs?: number;
+  /** When this run (re)started flanneld: how long peers may take to appear before a node counts as stale (default 3 s). */
   peerSettleMs?: number;
   /** Tests and the lab: replace SSH / etcd. */
   connect?: (node: NodeSpec) => Promise<Connector>;
@@ -42,6 +47,8 @@ export interface BootstrapOptions {
 
 export interface BootstrapResult extends Report {
   verify?: VerifyReport;
+  /** The stale-peer-state repair, when one ran (restarts, rounds, what was stale). */
+  peerRepair?: PeerRepairReport;
 }
 
 /** The node-side TLS files: the CA etcd's server cert chains to, and the flanneld client cert/key. The CA key is never read. */
@@ -100,7 +107,7 @@ export async function runBootstrap(inv: Inventory, opts: BootstrapOptions): Prom
     if (pre.problems.length || !kv || !tarball) throw new PreflightError(pre.problems);
     const clusterKv = kv;
 
-    const desired = desiredState(inv, { tarball, tls: readTlsMaterial(inv) }, { mode: opts.mode, leaseTimeoutMs: opts.leaseTimeoutMs, peerSettleMs: opts.peerSettleMs });
+    const desired = desiredState(inv, { tarball, tls: readTlsMaterial(inv) }, { mode: opts.mode, leaseTimeoutMs: opts.leaseTimeoutMs });
     const etcd: Target = { name: CLUSTER_TARGET, steps: desired.cluster, open: async () => ({ inventory: inv, kv: clusterKv }) };
     const nodeTarget = (node: NodeSpec, steps: Target['steps']): Target => ({
       name: node.name,
@@ -110,13 +117,33 @@ export async function runBootstrap(inv: Inventory, opts: BootstrapOptions): Prom
     const common = { command: opts.command, mode: opts.mode, concurrency, output, summary: false } as const;
     const first = await convergePhases([[etcd], desired.nodes.map((d) => nodeTarget(d.node, d.steps))], common);
 
-    // Phase 3: peers have registered only once every node is done; check (and repair) routes.
+    // Phase 3: peers have registered only once every node is done; check (and repair) peer state.
     const ok = new Set(first.targets.filter((t) => t.ok).map((t) => t.name));
-    const peerTargets = ok.has(CLUSTER_TARGET) ? desired.nodes.filter((d) => ok.has(d.node.name)).map((d) => nodeTarget(d.node, d.peerSteps)) : [];
+    const okNodes = ok.has(CLUSTER_TARGET) ? desired.nodes.filter((d) => ok.has(d.node.name)) : [];
+    const started = first.targets.some((t) => t.steps.some((s) => s.id === 'service:flanneld' && (s.status === 'changed' || s.status === 'planned')));
+    const coord = peerRepairCoordinator(inv, {
+      get: (name) => pool.get(name),
+      kv: clusterKv,
+      restart: (conn, i) => restartFlanneld(i, conn),
+      now: () => Date.now(),
+      sleep,
+      concurrency,
+      settleMs: opts.mode === 'apply' && started ? (opts.peerSettleMs ?? 3_000) : 0,
+      roundTimeoutMs: 10_000,
+      nodes: okNodes.map((d) => d.node),
+    });
+    const peerTargets = okNodes.map((d) => nodeTarget(d.node, [peerStateStep(coord)]));
     const peers = peerTargets.length ? await converge(peerTargets, common) : undefined;
 
     const report: BootstrapResult = mergeReports(first, peers, Math.round(performance.now() - t0));
-    if (output !== 'silent') (opts.log ?? ((l) => process.stdout.write(`${l}\n`)))(summaryLine(report));
+    const log = opts.log ?? ((l: string) => process.stdout.write(`${l}\n`));
+    const repair = await coord.report();
+    if (repair) report.peerRepair = repair;
+    if (output !== 'silent') {
+      const line = repair && describeRepair(repair);
+      if (line) log(line);
+      log(summaryLine(report));
+    }
     if (opts.mode === 'apply' && opts.verify !== false && report.summary.failed === 0) {
       report.verify = await runVerify(inv, pool, clusterKv, { concurrency, probe: inv.network.backend.type === 'host-gw' });
     }

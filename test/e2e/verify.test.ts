@@ -92,16 +92,16 @@ describeRoot('flanctl verify / status on a 3-node lab', () => {
     const human = await cli(['verify', '-i', inv]);
     expect(human.code, show(human)).toBe(3);
     expect(human.stdout).toMatch(/failed: .*node2: service/);
-    expect(human.stdout).toMatch(/failed: .*node1: routes/);
+    expect(human.stdout).toMatch(/failed: .*node1: peers/);
     expect(human.stdout).toMatch(/failed: .*node1 → node3/);
-    expect(human.stdout).toContain(`missing ${node3Subnet}`);
+    expect(human.stdout).toContain(`node3 (${node3Subnet}) route: kernel has no route`);
 
     const v = await cli(['verify', '-i', inv, '--json', '--junit', junitFile]);
     expect(v.code, show(v)).toBe(3);
     const report = parseReport(v);
     expect(report.ok).toBe(false);
     const failedChecks = report.checks.filter((c) => !c.ok).map((c) => `${c.node}: ${c.name}`);
-    expect(failedChecks).toEqual(expect.arrayContaining(['node2: service', 'node1: routes']));
+    expect(failedChecks).toEqual(expect.arrayContaining(['node2: service', 'node1: peers']));
     const failedPairs = report.pairs.filter((p) => !p.ok).map((p) => `${p.from}->${p.to}`).sort();
     expect(failedPairs).toEqual(['node1->node3', 'node3->node1']);
     const xml = readFileSync(junitFile, 'utf8');
