@@ -30,6 +30,8 @@ export interface DesiredOptions {
   mode: 'apply' | 'check';
   /** How long a node may take to hold a lease and write subnet.env (default 60 s). */
   leaseTimeoutMs?: number;
+  /** --limit: build node steps for these nodes only (default: every inventory node; peers are always all). */
+  nodes?: NodeSpec[];
 }
 
 export interface DesiredNode {
@@ -80,7 +82,7 @@ export function desiredState(inv: Inventory, material: Material, opts: DesiredOp
   return {
     state,
     cluster: [etcdConfigStep(inv, state)],
-    nodes: inv.nodes.map((node) => ({
+    nodes: (opts.nodes ?? inv.nodes).map((node) => ({
       node,
       steps: nodeSteps(inv, node, material, state, opts),
     })),

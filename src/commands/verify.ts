@@ -4,6 +4,7 @@ import { Flags } from '@oclif/core';
 import { FlanctlCommand } from '../command.js';
 import { openPool } from '../connector/pool.js';
 import { openKv } from '../kv/index.js';
+import { limitedNames } from '../model/selection.js';
 import { renderJunit } from '../verify/junit.js';
 import { renderReport } from '../verify/matrix.js';
 import { runVerify, verifyExitCode, type VerifyReport } from '../verify/verify.js';
@@ -19,6 +20,7 @@ Exit 0 when everything passes, 3 when any pair or check fails, 1 when verify can
     '<%= config.bin %> verify --junit verify.xml --json > verify.json',
   ];
   static flags = {
+    ...FlanctlCommand.limitFlag,
     probe: Flags.boolean({ summary: 'host-gw: add a temporary flanctl-probe interface holding FLANNEL_SUBNET .1 where no bridge holds it (removed afterwards).' }),
     mtu: Flags.boolean({ summary: 'Also ping every peer with -M do -s <FLANNEL_MTU − 28> to find MTU black holes.' }),
     'warn-days': Flags.integer({ summary: 'Fail the cert check when the flanneld cert expires within this many days.', default: 30, min: 0 }),
@@ -28,6 +30,7 @@ Exit 0 when everything passes, 3 when any pair or check fails, 1 when verify can
 
   async run(): Promise<VerifyReport> {
     const inv = await this.inventory();
+    const only = limitedNames(inv, this.flags.limit);
     const kv = await openKv(inv);
     const pool = openPool(inv);
     try {
@@ -36,6 +39,7 @@ Exit 0 when everything passes, 3 when any pair or check fails, 1 when verify can
         mtu: this.flags.mtu,
         warnDays: this.flags['warn-days'],
         concurrency: this.flags.concurrency,
+        only,
       });
       if (this.flags.junit) writeFileSync(resolve(this.flags.junit), renderJunit(report));
       this.say(renderReport(report));

@@ -34,6 +34,8 @@ export interface VerifyOptions {
   /** Nodes handled at once (default: ssh.concurrency). */
   concurrency?: number;
   now?: number;
+  /** --limit: check only these nodes and the pairs to or from them (every peer is still pinged). */
+  only?: Set<string>;
 }
 
 export interface PairResult {
@@ -129,13 +131,16 @@ export async function runVerify(inv: Inventory, pool: ConnectorSource, kv: Kv, o
   const conns = await connectAll(inv, pool, limit);
 
   // The remote checks run alongside facts and pings; their results are collected at the end.
-  const remote = mapLimit(inv.nodes, limit, (node, i) => remoteChecks(inv, node, conns[i], ownLease(leases, node), opts));
+  const wanted = (name: string) => !opts.only || opts.only.has(name);
+  const remote = mapLimit(inv.nodes, limit, (node, i) =>
+    wanted(node.name) ? remoteChecks(inv, node, conns[i], ownLease(leases, node), opts) : Promise.resolve({ first: [], last: [] }),
+  );
   const vxlanDev = inv.network.backend.type === 'vxlan' ? `flannel.${inv.network.backend.vni}` : undefined;
   const gathered = await mapLimit(inv.nodes, limit, (node, i) => gatherFacts(conns[i], inv.flannel.subnetFile, vxlanDev));
   const states: NodeState[] = inv.nodes.map((node, i) => {
     const g = gathered[i];
     const facts: NodeFacts = g.ok ? g.value : { links: [], routes: [], errors: { links: errorMessage(g.error), routes: errorMessage(g.error) } };
-    return { node, conn: conns[i], facts, checks: localChecks({ inv, node, facts, leases }), lease: ownLease(leases, node) };
+    return { node, conn: conns[i], facts, checks: wanted(node.name) ? localChecks({ inv, node, facts, leases }) : [], lease: ownLease(leases, node) };
   });
 
   const type = inv.network.backend.type;
@@ -156,7 +161,7 @@ export async function runVerify(inv: Inventory, pool: ConnectorSource, kv: Kv, o
   try {
     probes = await Promise.all(plan.probes.map((p) => addProbeInterface(byName.get(p.node)!.conn, p.node, p.address)));
     await mapLimit(states, Math.max(limit, 1), async (s) => {
-      const planned = plan.pairs.filter((p) => p.from === s.node.name && p.target);
+      const planned = plan.pairs.filter((p) => p.from === s.node.name && p.target && (wanted(p.from) || wanted(p.to)));
       const targets = planned.map((p) => p.target!);
       const source = plan.sources.get(s.node.name);
       const size = opts.mtu ? mtuProbeSize(inv, s) : undefined;
@@ -165,7 +170,7 @@ export async function runVerify(inv: Inventory, pool: ConnectorSource, kv: Kv, o
         opts.mtu && size !== undefined ? pingAll(s.conn, targets, { source, size }) : Promise.resolve([]),
       ]);
       pings.set(s.node.name, basic);
-      if (opts.mtu) mtuChecks.push(mtuCheck(s, size, planned, big));
+      if (opts.mtu && wanted(s.node.name)) mtuChecks.push(mtuCheck(s, size, planned, big));
     });
   } finally {
     probes = await Promise.all(probes.map((p) => (p.created ? removeProbeInterface(byName.get(p.node)!.conn, p) : Promise.resolve(p))));
@@ -178,7 +183,7 @@ export async function runVerify(inv: Inventory, pool: ConnectorSource, kv: Kv, o
   }
 
   const probeErrors = new Map(probes.filter((p) => p.error).map((p) => [p.node, p.error!]));
-  const pairs: PairResult[] = plan.pairs.map((p) => {
+  const pairs: PairResult[] = plan.pairs.filter((p) => wanted(p.from) || wanted(p.to)).map((p) => {
     if (!p.target) return { from: p.from, to: p.to, target: null, ok: false, rttMs: null, error: p.reason ?? 'no target' };
     const r = pings.get(p.from)?.find((x) => x.target === p.target);
     const probeError = probeErrors.get(p.to);
@@ -197,7 +202,7 @@ export async function runVerify(inv: Inventory, pool: ConnectorSource, kv: Kv, o
   const checksOk = checks.filter((c) => c.ok).length;
   return {
     backend: type,
-    nodes: inv.nodes.map((n) => n.name),
+    nodes: inv.nodes.map((n) => n.name).filter(wanted),
     pairs,
     checks,
     probes,
