@@ -140,7 +140,7 @@ export async function runBootstrap(inv: Inventory, opts: BootstrapOptions): Prom
     const repairs: NonNullable<BootstrapResult['peerRepairs']> = [];
     const first = await convergePhases([[etcd], fresh.map((d) => nodeTarget(d.node, d.steps))], common);
     const ok = new Set(first.targets.filter((t) => t.ok).map((t) => t.name));
-    if (!ok.has(CLUSTER_TARGET)) return finish([first]);
+    if (!ok.has(CLUSTER_TARGET)) return await finish([first]);
 
     // Which running nodes differ (checked after the etcd config, so a config change shows as restarts).
     const planned = rolling.length
@@ -159,7 +159,7 @@ export async function runBootstrap(inv: Inventory, opts: BootstrapOptions): Prom
     if (startRepair) repairs.push({ ...startRepair, after: 'start' });
 
     const rollout = changing.size ? await roll(rolling.filter((d) => changing.has(d.node.name))) : undefined;
-    return finish([first, steady, peers, ...(rollout?.reports ?? [])], rollout?.report);
+    return await finish([first, steady, peers, ...(rollout?.reports ?? [])], rollout?.report);
 
     function repairDeps(settle: boolean, nodes: NodeSpec[]): PeerRepairDeps {
       return {
