@@ -62,6 +62,7 @@ describe('shell completion', () => {
       [['flanctl', 'verify', '--pro'], '--probe'],
       [['flanctl', 'verify', '-i', 'inv.yaml', '--limit', ''], 'alpha beta gamma'],
       [['flanctl', 'verify', '-i', 'inv.yaml', '--limit', 'alpha,g'], 'alpha,gamma'],
+      [['flanctl', 'bootstrap', '-i', 'inv.yaml', '-l', 'g'], 'gamma'],
       [['flanctl', 'verify', '--inventory', '=', 'inv.yaml', '--limit', '=', 'b'], 'beta'],
       [['flanctl', 'lab', 'exec', '-d', 'lab', ''], 'node1 node2'],
       [['flanctl', 'lab', 'exec', '-d', 'lab', 'node1', '--', ''], ''],
