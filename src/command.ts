@@ -30,6 +30,14 @@ export abstract class FlanctlCommand<T extends typeof Command = typeof Command> 
     yes: Flags.boolean({ char: 'y', summary: 'Do not ask for confirmation.' }),
   };
 
+  /** --limit (issue 16): change only these nodes; see model/selection.ts. */
+  static limitFlag = {
+    limit: Flags.string({
+      char: 'l',
+      summary: 'Only these nodes: comma-separated names or globs (node3,node4 or "node[45]"); the others are still read as peers. An unknown name is exit 2.',
+    }),
+  };
+
   protected flags!: BaseFlags<T>;
 
   async init(): Promise<void> {

@@ -14,7 +14,8 @@ import { mapLimit } from '../engine/parallel.js';
 import { bridgeExists, claimBridge, configureBridge, deleteBridge } from './bridge.js';
 import { ensurePackages } from './deps.js';
 import { ensureLabTls, etcdDir, spawnEtcd, stopEtcd, waitEtcdHealthy } from './etcd.js';
-import { STANDIN_TARBALL, inventoryFile, writeKnownHosts, writeLabInventory } from './inventory.js';
+import { inventoryFile, writeKnownHosts, writeLabInventory } from './inventory.js';
+import { STANDIN_ENV_FILE, chooseTarball, standinEnvText } from './standin.js';
 import { MAX_NODES, labNames, nodeNames, nodeNumber, type LabNames } from './names.js';
 import {
   createNodeNetwork, deleteNodeNetwork, ensureKeys, nodeDir, nodeRunning, nsenterPrefix, prepareNodeDir,
@@ -34,6 +35,10 @@ export interface LabUpOptions {
   dir: string;
   nodes?: number;
   flannelTarball?: string;
+  /** A stand-in release (v0.11.0, v0.20.2, v0.22.3); excludes flannelTarball. Default v0.20.2. */
+  release?: string;
+  /** Switch the stand-in's v0.20.2 watch bug on in every node (/etc/flanneld-standin.env); off otherwise. */
+  watchBug?: boolean;
   fresh?: boolean;
   installDeps?: boolean;
   /** Progress lines (the CLI prints them; default: silent). */
@@ -69,8 +74,7 @@ export async function labUp(opts: LabUpOptions): Promise<LabState> {
   if (!Number.isInteger(n) || n < 1 || n > MAX_NODES) throw new UsageError(`--nodes ${n}: expected 1..${MAX_NODES}`);
   checkRoot();
   const dir = claimLabDir(opts.dir);
-  const tarball = opts.flannelTarball ? resolve(opts.flannelTarball) : STANDIN_TARBALL;
-  if (opts.flannelTarball && !existsSync(tarball)) throw new UsageError(`--flannel-tarball ${tarball}: not found`);
+  const tarball = chooseTarball({ release: opts.release, flannelTarball: opts.flannelTarball, resolvePath: (p) => resolve(p) });
   await ensurePackages(!!opts.installDeps, log);
   if (opts.fresh && readState(dir)) {
     log('--fresh: removing the existing lab');
@@ -139,6 +143,7 @@ export async function labUp(opts: LabUpOptions): Promise<LabState> {
       log(`${node.name}: started (pid ${node.init.pid}) at ${node.ip}`);
     }
     await waitNodeReady(dir, node);
+    await writeStandinEnv(node, !!opts.watchBug);
   });
   const etcdResult = await etcdReady;
   const failures = results.flatMap((r, i) => (r.ok ? [] : [`${wanted[i].name}: ${errorMessage(r.error)}`]));
@@ -151,9 +156,20 @@ export async function labUp(opts: LabUpOptions): Promise<LabState> {
   writeKnownHosts(dir, state.nodes);
   state.inventory = writeLabInventory(dir, names, state.nodes, tarball);
   state.flannelTarball = tarball;
+  state.watchBug = !!opts.watchBug;
   if (!existsSync(tarball)) log(`warning: ${tarball} does not exist yet (build it with \`npm run build\`)`);
   saveState(state);
   return state;
+}
+
+/** The stand-in's settings file inside the node: the watch bug on, or no file. */
+async function writeStandinEnv(node: NodeState, watchBug: boolean): Promise<void> {
+  const text = standinEnvText(watchBug);
+  const argv = text === undefined
+    ? ['rm', '-f', STANDIN_ENV_FILE]
+    : ['sh', '-c', 'cat > "$1.tmp" && mv "$1.tmp" "$1"', 'sh', STANDIN_ENV_FILE];
+  const r = await sh([...nsenterPrefix(node.init!.pid), ...argv], { input: text });
+  if (r.code !== 0) throw new FlanctlError(`${node.name}: cannot write ${STANDIN_ENV_FILE}: ${r.stderr.trim()}`);
 }
 
 /** Reuse the recorded lab index while its bridge exists; else tear down what is left and claim one. */

@@ -37,6 +37,8 @@ export interface LabState {
   nodes: NodeState[];
   inventory?: string;
   flannelTarball?: string;
+  /** The stand-in's watch bug switched on in the nodes (`lab up --watch-bug`). */
+  watchBug?: boolean;
   createdAt: string;
   updatedAt?: string;
 }

@@ -181,7 +181,7 @@ function etcdSchemeProblems(inv: Inventory): InventoryProblem[] {
   }
   if (first !== 'http:') return [];
   if (!inv.etcd.insecure) {
-    return [{ path: 'etcd.endpoints[0]', message: `${eps[0]} is plain http: etcd traffic, leases and the network config would travel unencrypted and unauthenticated; use https:// endpoints (flanctl certs generate), or set etcd.insecure: true to accept that` }];
+    return [{ path: 'etcd.endpoints[0]', message: `${eps[0]} is plain http (unencrypted, unauthenticated): use https:// endpoints, or set etcd.insecure: true to accept that` }];
   }
   const b = inv.network.backend;
   if (b.type === 'wireguard' && b.psk) {
