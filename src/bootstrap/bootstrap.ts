@@ -127,7 +127,7 @@ export async function runBootstrap(inv: Inventory, opts: BootstrapOptions): Prom
       connect: (node) => pool.get(node.name),
       openKv: opts.openKv ?? (() => openKv(inv)),
       ensureCert: etcdUsesTls(inv) ? () => ensureFlanneldCert(inv) : undefined,
-      readTarball: () => readFlannelTarball(inv.flannel.tarball),
+      readTarball: () => readFlannelTarball(inv.flannel.tarball, { sha256: inv.flannel.tarballSha256 }),
       concurrency,
     });
     kv = pre.kv;
