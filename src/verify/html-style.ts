@@ -6,6 +6,7 @@ body { margin: 0; padding: 24px 32px 48px; font: 14px/1.45 system-ui, -apple-sys
 h1 { font-size: 22px; margin: 0 0 4px; }
 h2 { font-size: 17px; margin: 32px 0 10px; padding-bottom: 4px; border-bottom: 1px solid var(--line); }
 h2 .count { font-weight: normal; color: var(--muted); font-size: 14px; }
+h3 { font-size: 14px; margin: 18px 0 6px; color: #374151; }
 .sub { color: var(--muted); margin: 0 0 16px; }
 .badge { display: inline-block; padding: 2px 10px; border-radius: 12px; color: #fff; font-weight: 600; font-size: 14px; vertical-align: 3px; margin-left: 8px; }
 .badge.ok { background: var(--ok); } .badge.fail { background: var(--fail); }

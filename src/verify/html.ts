@@ -8,7 +8,7 @@
  * report this renderer does not know (html-extra.ts), so additions to the report still show.
  */
 import { formatTtl, type Check } from './checks.js';
-import { renderExtraSections } from './html-extra.js';
+import { countExtraFailures, renderExtraSections } from './html-extra.js';
 import { STYLE } from './html-style.js';
 import type { NodeInfo } from './node-info.js';
 import type { PairResult, VerifyReport } from './verify.js';
@@ -157,9 +157,9 @@ const embedded = (report: unknown) => JSON.stringify(report, null, 1).replace(/<
 export function renderHtml(report: VerifyReport): string {
   const failedPairs = report.pairs.filter((p) => !p.ok).length;
   const failedChecks = report.checks.filter((c) => !c.ok).length;
-  const failures = failedPairs + failedChecks;
-  const when = report.startedAt ? new Date(report.startedAt).toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC') : 'time not recorded';
   const extra = Object.fromEntries(Object.entries(report).filter(([k]) => !KNOWN.has(k)));
+  const failures = failedPairs + failedChecks + countExtraFailures(extra);
+  const when = report.startedAt ? new Date(report.startedAt).toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC') : 'time not recorded';
   const title = `flanctl verify — ${report.ok ? 'ok' : 'FAILED'} — ${report.nodes.length} nodes, ${report.backend}`;
   return `<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">

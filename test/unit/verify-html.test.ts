@@ -73,6 +73,23 @@ describe('HTML report', () => {
     expect(html).toContain('title="a → c: not checked (outside --limit)"');
   });
 
+  it('shows a pods section (verify --pods) as tables and counts its failures', () => {
+    const pods = {
+      via: 'runtime', ok: false, durationMs: 900,
+      pods: [{ node: 'a', ip: '10.244.1.5', via: 'runtime', bridge: 'cni0', bridgeCreated: true, removed: true }],
+      pairs: [{ from: 'a', to: 'b', ok: false, sourcePreserved: false, seenSource: null, error: 'nothing arrived' }],
+      checks: [{ node: 'a', name: 'masquerade out', ok: true, detail: 'ok' }, { node: 'b', name: 'cleanup', ok: false, detail: 'veth left' }],
+      summary: { pairs: 1, pairsOk: 0, sourcePreserved: 0, checks: 2, checksOk: 1 },
+    };
+    const html = renderHtml({ ...small(), pods } as VerifyReport);
+    expect(html).toContain('<span id="failure-count">4</span>');
+    const section = html.slice(html.indexOf('data-section="pods"'));
+    expect(section).toContain('<th>seen source</th>');
+    expect(section).toContain('nothing arrived');
+    expect(section).toContain('veth left');
+    expect(section.indexOf('veth left')).toBeLessThan(section.indexOf('masquerade out'));
+  });
+
   it('shades faster pairs lighter', () => {
     const light = (s: string) => Number(/(\d+(?:\.\d+)?)%\)$/.exec(s)![1]);
     expect(light(rttShade(0.1, 0.1, 2))).toBeGreaterThan(light(rttShade(2, 0.1, 2)));
