@@ -17,10 +17,10 @@ h3 { font-size: 14px; margin: 18px 0 6px; color: #374151; }
 .card.bad .v { color: var(--fail); }
 .grid-wrap { overflow-x: auto; }
 table.grid { border-collapse: separate; border-spacing: 1px; }
-table.grid th { font-weight: normal; font-size: 12px; color: #374151; white-space: nowrap; }
+table.grid th { font-weight: normal; font-size: clamp(7px, calc(var(--cell) * .85), 12px); line-height: min(var(--cell), 16px); padding: 0; color: #374151; white-space: nowrap; }
 table.grid th.row { text-align: right; padding-right: 6px; }
 table.grid th.col { vertical-align: bottom; height: 1px; }
-table.grid th.col span { writing-mode: vertical-rl; transform: rotate(180deg); display: inline-block; padding-bottom: 4px; }
+table.grid th.col span { writing-mode: vertical-rl; transform: rotate(180deg); display: inline-block; padding-bottom: 4px; width: var(--cell); }
 table.grid th.corner { text-align: left; vertical-align: bottom; color: var(--muted); font-size: 11px; }
 td.cell { width: var(--cell); height: var(--cell); min-width: var(--cell); padding: 0; border-radius: 2px; text-align: center; font-size: calc(var(--cell) * .6); line-height: var(--cell); color: #fff; }
 td.cell.self { background: #f3f4f6; }

@@ -56,7 +56,7 @@ function gridHtml(report: VerifyReport): string {
   const byPair = new Map(report.pairs.map((p) => [`${p.from}\u0000${p.to}`, p]));
   const rtts = report.pairs.flatMap((p) => (p.ok && p.rttMs !== null && p.rttMs > 0 ? [p.rttMs] : []));
   const [min, max] = [Math.min(...rtts), Math.max(...rtts)];
-  const size = n <= 24 ? 24 : n <= 48 ? 16 : n <= 80 ? 11 : 8;
+  const size = n <= 24 ? 24 : n <= 48 ? 16 : n <= 100 ? 10 : 8;
   const glyphs = size >= 16;
   const cell = (from: string, to: string) => {
     if (from === to) return `<td class="cell self" title="${esc(from)}"></td>`;
@@ -152,7 +152,7 @@ function probesHtml(report: VerifyReport): string {
 }
 
 /** The report as JSON inside the page, safe in a <script> element. */
-const embedded = (report: unknown) => JSON.stringify(report, null, 1).replace(/</g, '\\u003c').replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
+const embedded = (report: unknown) => JSON.stringify(report).replace(/</g, '\\u003c').replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
 
 export function renderHtml(report: VerifyReport): string {
   const failedPairs = report.pairs.filter((p) => !p.ok).length;
