@@ -37,7 +37,7 @@ describe('counters', () => {
 
 describe('conflist', () => {
   const inv = async (masq: string) =>
-    (await parseInventory(`network:\n  cidr: 10.244.0.0/16\netcd:\n  endpoints: [http://10.77.0.1:2379]\nflannel:\n  tarball: f.tgz\niptables:\n  masquerade: ${masq}\ncni:\n  enabled: true\n  pluginsTarball: cni.tgz\nnodes:\n  - { name: node1, host: 10.77.0.11 }\n`, '/x/inventory.yaml')).inventory;
+    (await parseInventory(`network:\n  cidr: 10.244.0.0/16\netcd:\n  endpoints: [https://10.77.0.1:2379]\nflannel:\n  tarball: f.tgz\niptables:\n  masquerade: ${masq}\ncni:\n  enabled: true\n  pluginsTarball: cni.tgz\nnodes:\n  - { name: node1, host: 10.77.0.11 }\n`, '/x/inventory.yaml')).inventory;
   it("is kube-flannel's; the delegate gets ipMasq false only when flanctl does the masquerade", async () => {
     const flannel = JSON.parse(renderConflist(await inv('flannel'))) as { plugins: Array<{ delegate?: Record<string, unknown> }> };
     expect(flannel.plugins[0].delegate).toEqual({ hairpinMode: true, isDefaultGateway: true });
@@ -51,7 +51,7 @@ describe('conflist', () => {
     expect(() => conflistPlugins('{"name":"x"}')).toThrow(/no plugins/);
   });
   it('cni.enabled without cni.pluginsTarball is an inventory error naming the key', async () => {
-    await expect(parseInventory('network:\n  cidr: 10.244.0.0/16\netcd:\n  endpoints: [http://10.77.0.1:2379]\nflannel:\n  tarball: f.tgz\ncni:\n  enabled: true\nnodes:\n  - { name: node1, host: 10.77.0.11 }\n', '/x/i.yaml')).rejects.toThrow(/cni\.pluginsTarball|pluginsTarball/);
+    await expect(parseInventory('network:\n  cidr: 10.244.0.0/16\netcd:\n  endpoints: [https://10.77.0.1:2379]\nflannel:\n  tarball: f.tgz\ncni:\n  enabled: true\nnodes:\n  - { name: node1, host: 10.77.0.11 }\n', '/x/i.yaml')).rejects.toThrow(/cni\.pluginsTarball|pluginsTarball/);
   });
 });
 
