@@ -125,9 +125,9 @@ export const inventorySchema = z.object({
     agent: z.boolean().default(false),
     knownHostsFile: localPath.default('~/.ssh/known_hosts'),
     jumpHost: z.object({ host: hostname, port: port.default(22), user: z.string().optional() }).strict().optional(),
-    concurrency: z.number().int().min(1).max(256).default(10),
+    concurrency: z.number().int().min(1).max(256).default(64),
     connectTimeoutMs: z.number().int().min(100).default(10000),
-  }).strict().default({ user: 'root', port: 22, agent: false, knownHostsFile: '~/.ssh/known_hosts', concurrency: 10, connectTimeoutMs: 10000 }),
+  }).strict().default({ user: 'root', port: 22, agent: false, knownHostsFile: '~/.ssh/known_hosts', concurrency: 64, connectTimeoutMs: 10000 }),
   nodes: z.array(nodeSchema).min(1, 'at least one node is needed'),
 }).strict();
 
