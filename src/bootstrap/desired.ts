@@ -4,8 +4,8 @@
  *
  * Order: the cluster-wide etcd config first (before any flanneld starts), then per node: certs →
  * ip_forward → binaries → iptables script → service definition → service running → lease +
- * subnet.env → iptables rules (they need the node subnet) — and, once every node is done, the peer
- * route check.
+ * subnet.env → iptables rules (they need the node subnet). Once every node is done, bootstrap adds
+ * the peer-state step (peer-step.ts).
  */
 import type { Inventory, NodeSpec } from '../model/inventory.js';
 import type { Step } from '../engine/step.js';
@@ -15,7 +15,6 @@ import { dirStep, fileStep } from '../steps/file.js';
 import { iptablesRulesStep, iptablesScriptStep } from '../steps/iptables.js';
 import { leaseWaitStep } from '../steps/lease-wait.js';
 import { moduleSteps } from '../steps/modules.js';
-import { peerRoutesStep } from '../steps/peer-routes.js';
 import { DEFINITION_ID, serviceDefinitionStep, serviceStep } from '../steps/service.js';
 import { sysctlFileStep, sysctlRuntimeStep } from '../steps/sysctl.js';
 import type { FlannelTarball } from './tarball.js';
@@ -31,8 +30,6 @@ export interface DesiredOptions {
   mode: 'apply' | 'check';
   /** How long a node may take to hold a lease and write subnet.env (default 60 s). */
   leaseTimeoutMs?: number;
-  /** apply: how long the peer-route check waits for routes a just-started flanneld is still adding (default 10 s). */
-  peerSettleMs?: number;
   /** --limit: build node steps for these nodes only (default: every inventory node; peers are always all). */
   nodes?: NodeSpec[];
 }
@@ -40,8 +37,6 @@ export interface DesiredOptions {
 export interface DesiredNode {
   node: NodeSpec;
   steps: Step[];
-  /** Run after every node's `steps` finished (peers must have registered first). */
-  peerSteps: Step[];
 }
 
 export interface Desired {
@@ -84,14 +79,12 @@ export function nodeSteps(inv: Inventory, node: NodeSpec, material: Material, st
 
 export function desiredState(inv: Inventory, material: Material, opts: DesiredOptions): Desired {
   const state: ClusterState = { configUpdated: false };
-  const apply = opts.mode === 'apply';
   return {
     state,
     cluster: [etcdConfigStep(inv, state)],
     nodes: (opts.nodes ?? inv.nodes).map((node) => ({
       node,
       steps: nodeSteps(inv, node, material, state, opts),
-      peerSteps: [peerRoutesStep(inv, { settleMs: apply ? (opts.peerSettleMs ?? 10_000) : 0, repairTimeoutMs: 30_000 })],
     })),
   };
 }

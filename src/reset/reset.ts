@@ -21,6 +21,7 @@ import { PROBE_IFACE } from '../verify/targets.js';
 import { cleanupPlan, isMissingError } from '../switch/cleanup.js';
 import { observeNode } from '../switch/plan.js';
 import { iptablesCleanup, iptablesCleanupArgv, iptablesCleanupSummary, mergeCleanups } from './reset-iptables.js';
+import { foreignTlsFiles } from './reset-tls.js';
 
 async function existing(conn: Connector, paths: string[]): Promise<Map<string, 'file' | 'dir'>> {
   const out = new Map<string, 'file' | 'dir'>();
@@ -158,7 +159,9 @@ export function resetFilesStep(inv: Inventory): Step {
       const { conn } = onNode(ctx, id);
       const lists = resetFileLists(inv);
       const found = await existing(conn, [...lists.files, ...lists.dirs]);
-      const files = lists.files.filter((f) => found.get(f) === 'file');
+      const present = lists.files.filter((f) => found.get(f) === 'file');
+      const foreign = await foreignTlsFiles(conn, inv, present); // only TLS files flanctl wrote go
+      const files = present.filter((f) => !foreign.has(f));
       const entries = async (dir: string) => (await conn.exec(['ls', '-A', '--', dir])).stdout.split('\n').filter(Boolean).map((n) => posix.join(dir, n));
       if (found.get(lists.logDir) === 'dir') files.push(...(await entries(lists.logDir)).filter((f) => LOG_FILE.test(posix.basename(f))));
       const going = new Set(files);
@@ -173,7 +176,7 @@ export function resetFilesStep(inv: Inventory): Step {
       if (!files.length && !dirs.length) return undefined;
       return {
         action: 'delete',
-        summary: `remove ${files.length} file(s)${dirs.length ? ` and ${dirs.join(', ')}` : ''}`,
+        summary: `remove ${files.length} file(s)${dirs.length ? ` and ${dirs.join(', ')}` : ''}${[...foreign].map(([f, why]) => `; keep ${f} (${why})`).join('')}`,
         diff: { before: [...files, ...dirs.map((d) => `${d}/`)].join('\n'), after: '' },
         apply: async () => {
           if (files.length) await run(conn, ['rm', '-f', '--', ...files]);

@@ -21,6 +21,10 @@ export function terminalWidth(): number {
   return process.stdout.columns || Number(process.env.COLUMNS) || 80;
 }
 
+/** Compact form: peers named per node, failed pairs listed in detail (the rest are in --json / --html). */
+const COMPACT_PEERS = 8;
+const COMPACT_DETAILS = 20;
+
 /** One line per node: its outgoing pairs ok, and the peers it failed to reach. */
 function compactRows(report: VerifyReport): string[] {
   const width = Math.max(...report.nodes.map((n) => [...n].length), 4) + 2;
@@ -28,7 +32,10 @@ function compactRows(report: VerifyReport): string[] {
     const mine = report.pairs.filter((p) => p.from === from);
     const bad = mine.filter((p) => !p.ok).map((p) => (p.target ? p.to : `${p.to} (no target)`));
     const head = `${pad(from, width)}${bad.length ? '✗' : '✓'} ${mine.length - bad.length}/${mine.length}`;
-    return bad.length ? `${head}  failed to reach: ${bad.join(', ')}` : head;
+    if (!bad.length) return head;
+    if (bad.length === mine.length && bad.length > 1) return `${head}  failed to reach any peer`;
+    const named = bad.length > COMPACT_PEERS ? [...bad.slice(0, COMPACT_PEERS), `… ${bad.length - COMPACT_PEERS} more`] : bad;
+    return `${head}  failed to reach: ${named.join(', ')}`;
   });
 }
 
@@ -45,7 +52,9 @@ export function renderMatrix(report: VerifyReport, width = terminalWidth()): str
   const failed = report.pairs.filter((p) => !p.ok);
   if (failed.length) {
     out.push('');
-    for (const p of failed) out.push(`  ✗ ${p.from} → ${p.to}${p.target ? ` (${p.target})` : ''}: ${p.error ?? 'failed'}`);
+    const shown = fits || failed.length <= COMPACT_DETAILS ? failed : failed.slice(0, COMPACT_DETAILS);
+    for (const p of shown) out.push(`  ✗ ${p.from} → ${p.to}${p.target ? ` (${p.target})` : ''}: ${p.error ?? 'failed'}`);
+    if (shown.length < failed.length) out.push(`  … and ${failed.length - shown.length} more failed pairs (all of them: --json or --html)`);
   }
   return out.join('\n');
 }

@@ -141,7 +141,8 @@ export async function runVerify(inv: Inventory, pool: ConnectorSource, kv: Kv, o
     wanted(node.name) ? remoteChecks(inv, node, conns[i], ownLease(leases, node), opts) : Promise.resolve({ first: [], last: [] }),
   );
   const info = mapLimit(inv.nodes, limit, (node, i) => (wanted(node.name) ? readNodeInfo(conns[i], inv, node.name, ownLease(leases, node)) : Promise.resolve(null)));
-  const gathered = await mapLimit(inv.nodes, limit, (node, i) => gatherFacts(conns[i], inv.flannel.subnetFile));
+  const vxlanDev = inv.network.backend.type === 'vxlan' ? `flannel.${inv.network.backend.vni}` : undefined;
+  const gathered = await mapLimit(inv.nodes, limit, (node, i) => gatherFacts(conns[i], inv.flannel.subnetFile, vxlanDev));
   const states: NodeState[] = inv.nodes.map((node, i) => {
     const g = gathered[i];
     const facts: NodeFacts = g.ok ? g.value : { links: [], routes: [], errors: { links: errorMessage(g.error), routes: errorMessage(g.error) } };
