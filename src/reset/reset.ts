@@ -16,6 +16,8 @@ import { configKey, subnetsPrefix } from '../model/leases.js';
 import { parseSupervisorStatus } from '../steps/service.js';
 import { onNode, needKv } from '../steps/util.js';
 import type { Change, Step } from '../engine/step.js';
+import { cniFiles } from '../model/cni.js';
+import { DOCKER_DROPIN_PATH } from '../model/docker.js';
 import { SUPERVISORD_CONF_CANDIDATES, SUPERVISORD_PROGRAMS, SYSCTL_CONF_PATH, SYSTEMD_UNIT_PATH, remotePaths } from '../model/templates.js';
 import { PROBE_IFACE } from '../verify/targets.js';
 import { cleanupPlan, isMissingError } from '../switch/cleanup.js';
@@ -142,8 +144,12 @@ export function resetNetworkStep(inv: Inventory): Step {
 export function resetFileLists(inv: Inventory): { files: string[]; logDir: string; dirs: string[] } {
   const p = remotePaths(inv);
   const files = [p.flanneld, p.mkDockerOpts, p.iptablesScript, p.ca, p.cert, p.key, p.subnetFile, p.iptablesState, inv.flannel.dockerOptsFile, SYSCTL_CONF_PATH];
+  // issue 17: CNI conflist and plugins, the docker.service drop-in (daemon.json is the user's: kept).
+  files.push(...cniFiles(inv), ...(inv.docker.integration ? [DOCKER_DROPIN_PATH] : []));
   const { installDir, configDir, logDir } = inv.flannel;
   const dirs = [installDir, configDir, logDir, posix.dirname(inv.flannel.subnetFile), posix.dirname(inv.flannel.dockerOptsFile)];
+  if (inv.cni.enabled) dirs.push(inv.cni.binDir, inv.cni.confDir);
+  if (inv.docker.integration) dirs.push(posix.dirname(DOCKER_DROPIN_PATH));
   if (/flannel/.test(posix.basename(posix.dirname(installDir)))) dirs.push(posix.dirname(installDir));
   return { files: [...new Set(files)], logDir, dirs: [...new Set(dirs)].sort((a, b) => b.length - a.length) };
 }
