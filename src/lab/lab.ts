@@ -16,12 +16,11 @@ import { ensurePackages } from './deps.js';
 import { ensureLabTls, etcdDir, spawnEtcd, stopEtcd, waitEtcdHealthy } from './etcd.js';
 import { STANDIN_TARBALL, inventoryFile, writeKnownHosts, writeLabInventory } from './inventory.js';
 import { MAX_NODES, labNames, nodeNames, nodeNumber, type LabNames } from './names.js';
-import {
-  createNodeNetwork, deleteNodeNetwork, ensureKeys, nodeDir, nodeRunning, nsenterPrefix, prepareNodeDir,
-  restartNodeServices, spawnNodeInit, stopNodeProcesses, waitNodeReady,
-} from './node.js';
+import { deleteNodeNetwork, ensureKeys, nodeDir, nsenterPrefix } from './node.js';
+import { currentInit, nodeUp, reviveServices, startNode, stopNode, waitReady } from './node-kind.js';
 import { isAlive, sh, type RunResult } from './proc.js';
-import { emptyState, readState, saveState, type LabState, type NodeState } from './state.js';
+import { NSPAWN_TOOLS, defaultRootfs, ensureRootfs } from './rootfs.js';
+import { emptyState, nodeInitKind, readState, saveState, type LabInit, type LabState, type NodeState } from './state.js';
 
 export type { LabState, NodeState } from './state.js';
 export { labStatus, type LabStatus } from './status.js';
@@ -35,6 +34,11 @@ export interface LabUpOptions {
   flannelTarball?: string;
   fresh?: boolean;
   installDeps?: boolean;
+  /** The nodes' init: supervisord (default) or a real systemd booted with systemd-nspawn. */
+  init?: LabInit;
+  /** systemd nodes: where the shared rootfs lives (default DIR/rootfs) and whether to build it anew. */
+  rootfs?: string;
+  rebuildRootfs?: boolean;
   /** Progress lines (the CLI prints them; default: silent). */
   log?: (line: string) => void;
 }
@@ -78,14 +82,24 @@ export async function labUp(opts: LabUpOptions): Promise<LabState> {
   const dir = labDir(opts.dir);
   const tarball = opts.flannelTarball ? resolve(opts.flannelTarball) : STANDIN_TARBALL;
   if (opts.flannelTarball && !existsSync(tarball)) throw new UsageError(`--flannel-tarball ${tarball}: not found`);
-  await ensurePackages(!!opts.installDeps, log);
+  const kind: LabInit = opts.init ?? 'supervisord';
+  if (!['supervisord', 'systemd'].includes(kind)) throw new UsageError(`--init ${kind}: expected supervisord or systemd`);
+  await ensurePackages(!!opts.installDeps, log, kind === 'systemd' ? NSPAWN_TOOLS : {});
   if (opts.fresh && readState(dir)) {
     log('--fresh: removing the existing lab');
-    await labDown({ dir, purge: true });
+    await labDown({ dir, purge: true, keepRootfs: !opts.rebuildRootfs });
   }
   mkdirSync(dir, { recursive: true, mode: 0o755 });
   const state = readState(dir) ?? emptyState(dir);
   state.dir = dir;
+  state.init = kind;
+  if (kind === 'systemd') {
+    const rootfs = opts.rootfs ? resolve(opts.rootfs) : state.rootfs ?? defaultRootfs(dir);
+    if (opts.rebuildRootfs) await Promise.all(state.nodes.filter((s) => s.system === 'systemd').map((s) => stopNode(s)));
+    state.rootfs = rootfs;
+    saveState(state);
+    await ensureRootfs(rootfs, { rebuild: opts.rebuildRootfs, log });
+  }
 
   const names = await ensureIndex(state, log);
   await configureBridge(names);
@@ -117,7 +131,7 @@ export async function labUp(opts: LabUpOptions): Promise<LabState> {
   // Nodes beyond N are removed (the lab is declarative).
   const surplus = state.nodes.filter((s) => (nodeNumber(s.name) ?? Infinity) > n);
   for (const s of surplus) {
-    await stopNodeProcesses(s);
+    await stopNode(s);
     await deleteNodeNetwork(s);
     rmSync(nodeDir(dir, s.name), { recursive: true, force: true });
     state.nodes = state.nodes.filter((x) => x !== s);
@@ -133,20 +147,15 @@ export async function labUp(opts: LabUpOptions): Promise<LabState> {
       state.nodes.sort((a, b) => (nodeNumber(a.name) ?? 0) - (nodeNumber(b.name) ?? 0));
       saveState(state);
     }
-    if (nodeRunning(node)) {
-      const restarted = await restartNodeServices(node);
-      log(`${node.name}: running (pid ${node.init?.pid})${restarted.length ? `, restarted ${restarted.join(', ')}` : ''}`);
+    if (nodeUp(node) && nodeInitKind(node) === kind) {
+      const restarted = await reviveServices(node);
+      log(`${node.name}: running (pid ${(node.launcher ?? node.init)?.pid})${restarted.length ? `, restarted ${restarted.join(', ')}` : ''}`);
     } else {
-      await stopNodeProcesses(node);
-      prepareNodeDir(dir, node.name);
-      await createNodeNetwork(names, node);
-      const p = await spawnNodeInit(dir, node);
-      node.unshare = p.unshare;
-      node.init = p.init;
+      await startNode(dir, names, node, kind, state.rootfs);
       saveState(state);
-      log(`${node.name}: started (pid ${node.init.pid}) at ${node.ip}`);
+      log(`${node.name}: started ${kind} (pid ${(node.launcher ?? node.init)?.pid}) at ${node.ip}`);
     }
-    await waitNodeReady(dir, node);
+    await waitReady(dir, node);
   });
   const etcdResult = await etcdReady;
   const failures = results.flatMap((r, i) => (r.ok ? [] : [`${wanted[i].name}: ${errorMessage(r.error)}`]));
@@ -157,7 +166,7 @@ export async function labUp(opts: LabUpOptions): Promise<LabState> {
   }
 
   writeKnownHosts(dir, state.nodes);
-  state.inventory = writeLabInventory(dir, names, state.nodes, tarball);
+  state.inventory = writeLabInventory(dir, names, state.nodes, tarball, kind);
   state.flannelTarball = tarball;
   if (!existsSync(tarball)) log(`warning: ${tarball} does not exist yet (build it with \`npm run build\`)`);
   saveState(state);
@@ -183,7 +192,7 @@ async function ensureIndex(state: LabState, log: (line: string) => void): Promis
 async function teardown(state: LabState): Promise<string[]> {
   const done: string[] = [];
   const stops = await mapLimit(state.nodes, 32, async (node) => {
-    await stopNodeProcesses(node);
+    await stopNode(node);
     await deleteNodeNetwork(node);
     done.push(node.name);
   });
@@ -211,7 +220,7 @@ async function teardown(state: LabState): Promise<string[]> {
 }
 
 /** Stop everything the lab recorded; with purge also delete DIR. Twice is fine. */
-export async function labDown(opts: { dir: string; purge?: boolean; log?: (line: string) => void }): Promise<{ dir: string; removed: string[]; purged: boolean }> {
+export async function labDown(opts: { dir: string; purge?: boolean; keepRootfs?: boolean; log?: (line: string) => void }): Promise<{ dir: string; removed: string[]; purged: boolean }> {
   checkRoot();
   const dir = labDir(opts.dir);
   const state = readState(dir);
@@ -219,8 +228,12 @@ export async function labDown(opts: { dir: string; purge?: boolean; log?: (line:
   for (const r of removed) opts.log?.(`removed ${r}`);
   if (opts.purge && existsSync(dir)) {
     if (!state && !looksLikeLab(dir)) throw new UsageError(`--dir ${dir}: not a lab dir (no state.json); not deleting it`);
-    rmSync(dir, { recursive: true, force: true });
-    opts.log?.(`deleted ${dir}`);
+    // The systemd nodes' rootfs goes with DIR when it lives there (the default); a shared --rootfs is kept.
+    const keep = opts.keepRootfs ? [defaultRootfs(dir)] : [];
+    if (keep.some((k) => existsSync(k))) for (const e of readdirSync(dir)) { if (!keep.includes(join(dir, e))) rmSync(join(dir, e), { recursive: true, force: true }); }
+    else rmSync(dir, { recursive: true, force: true });
+    opts.log?.(`deleted ${dir}${keep.some((k) => existsSync(k)) ? ' (kept its rootfs)' : ''}`);
+    if (state?.rootfs && !state.rootfs.startsWith(`${dir}/`)) opts.log?.(`kept the shared rootfs ${state.rootfs}`);
     return { dir, removed, purged: true };
   }
   if (state) {
@@ -232,7 +245,7 @@ export async function labDown(opts: { dir: string; purge?: boolean; log?: (line:
 
 function looksLikeLab(dir: string): boolean {
   const entries = readdirSync(dir);
-  return entries.length === 0 || entries.every((e) => ['nodes', 'ssh', 'pki', 'etcd', 'inventory.yaml', 'state.json.tmp'].includes(e));
+  return entries.length === 0 || entries.every((e) => ['nodes', 'ssh', 'pki', 'etcd', 'rootfs', 'inventory.yaml', 'state.json.tmp'].includes(e));
 }
 
 export const labInventoryPath = (dir: string) => inventoryFile(labDir(dir));
@@ -242,8 +255,9 @@ function runningNode(dir: string, nodeName: string): NodeState & { init: { pid: 
   if (!state) throw new UsageError(`no lab in ${labDir(dir)} (run \`flanctl lab up\`)`);
   const node = state.nodes.find((n) => n.name === nodeName);
   if (!node) throw new UsageError(`no node ${nodeName} in the lab (nodes: ${state.nodes.map((n) => n.name).join(', ') || 'none'})`);
-  if (!node.init || !nodeRunning(node)) throw new FlanctlError(`${nodeName} is not running (run \`flanctl lab up\`)`);
-  return node as NodeState & { init: { pid: number; start: number } };
+  const init = nodeUp(node) ? currentInit(node) : undefined;
+  if (!init) throw new FlanctlError(`${nodeName} is not running${nodeUp(node) ? ' (it is rebooting)' : ' (run `flanctl lab up`)'}`);
+  return { ...node, init };
 }
 
 /** The argv prefix that enters a running node (for localConnector({prefix})). */

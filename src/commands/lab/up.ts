@@ -15,6 +15,7 @@ Idempotent: running nodes are kept, stopped ones are started, nodes beyond --nod
     '<%= config.bin %> lab up --nodes 5 --dir /srv/lab',
     '<%= config.bin %> lab up --flannel-tarball ./flannel-v0.20.2-linux-amd64.tar.gz',
     '<%= config.bin %> lab up --fresh --install-deps',
+    '<%= config.bin %> lab up --init systemd --nodes 3',
   ];
 
   static flags = {
@@ -23,6 +24,9 @@ Idempotent: running nodes are kept, stopped ones are started, nodes beyond --nod
     'flannel-tarball': Flags.string({ summary: 'A flannel release tarball for the inventory (default: the built flanneld stand-in).' }),
     fresh: Flags.boolean({ summary: 'Remove an existing lab in DIR first (nodes, etcd data, keys, CA) and start anew.' }),
     'install-deps': Flags.boolean({ summary: 'apt-get install missing Debian packages (without starting their services on this machine).' }),
+    init: Flags.string({ summary: 'The nodes\' init: supervisord, or a real systemd booted with systemd-nspawn.', options: ['supervisord', 'systemd'], default: 'supervisord' }),
+    rootfs: Flags.string({ summary: '--init systemd: the nodes\' shared Debian rootfs, built once with mmdebstrap (default DIR/rootfs).', env: 'FLANCTL_LAB_ROOTFS' }),
+    'rebuild-rootfs': Flags.boolean({ summary: '--init systemd: build the rootfs again (restarts the systemd nodes).' }),
   };
 
   async run(): Promise<unknown> {
@@ -33,6 +37,9 @@ Idempotent: running nodes are kept, stopped ones are started, nodes beyond --nod
       flannelTarball: this.flags['flannel-tarball'],
       fresh: this.flags.fresh,
       installDeps: this.flags['install-deps'],
+      init: this.flags.init as 'supervisord' | 'systemd',
+      rootfs: this.flags.rootfs,
+      rebuildRootfs: this.flags['rebuild-rootfs'],
       log: (line) => this.say(line),
     });
     const seconds = ((Date.now() - t0) / 1000).toFixed(1);
@@ -47,7 +54,9 @@ Idempotent: running nodes are kept, stopped ones are started, nodes beyond --nod
       etcd: state.etcd?.endpoint,
       inventory: state.inventory,
       flannelTarball: state.flannelTarball,
-      nodes: state.nodes.map((n) => ({ name: n.name, ip: n.ip, netns: n.netns, pid: n.init?.pid })),
+      init: state.init ?? 'supervisord',
+      rootfs: state.rootfs,
+      nodes: state.nodes.map((n) => ({ name: n.name, ip: n.ip, netns: n.netns, pid: n.init?.pid, init: n.system ?? 'supervisord' })),
       seconds: Number(seconds),
     };
   }
