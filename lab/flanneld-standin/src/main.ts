@@ -16,6 +16,7 @@ import { ensureRules, forwardRules, masqRules, removeRules } from './iptables.js
 import { configKeyOf } from './lease-format.js';
 import { acquireLease, LeaseError, startRenewal, watchLeases, type OwnLease } from './lease-manager.js';
 import { logger, type Logger } from './log.js';
+import { notifyReady } from './notify.js';
 import { EtcdError, type Registry } from './registry.js';
 import { readPreviousSubnet, writeSubnetEnv } from './subnet-file.js';
 import { lookupExtIface, realSys, type ExtIface, type Sys } from './sys.js';
@@ -175,6 +176,8 @@ async function run(argv: string[]): Promise<number> {
   }
 
   log.info('Running backend.');
+  // sd_notify READY=1 like flanneld (daemon.SdNotify after "Running backend."); nothing without NOTIFY_SOCKET.
+  void notifyReady().then((err) => err && log.error(err));
   startRenewal(reg, own, opts.subnetLeaseRenewMargin, log);
   const pollMs = Number(process.env.FLANNELD_STANDIN_POLL_MS) || 1000;
   return await new Promise<number>((resolve) => {
