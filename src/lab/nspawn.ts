@@ -42,6 +42,9 @@ export function nspawnArgs(s: NspawnSpec): string[] {
     if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(v)) throw new FlanctlError(`nspawn: unexpected ${k} ${JSON.stringify(v)}`);
   }
   return [
+    // /proc/sys/net writable (nspawn leaves it read-only when the netns is not its own): flanctl sets
+    // net.ipv4.ip_forward, and the netns is the node's alone.
+    'env', 'SYSTEMD_NSPAWN_API_VFS_WRITABLE=network',
     'systemd-nspawn', '--quiet', '--boot',
     `--directory=${s.root}`,
     `--machine=${s.machine}`,
