@@ -14,15 +14,15 @@ const SUPERVISOR_CONF = '/etc/supervisor/conf.d/flanneld.conf';
 
 /** The certificates both sides need are issued before the clock starts (same work for both). */
 async function prepare(lab) {
-  const { ensureFlanneldCert } = await distImport('pki.js');
+  const { ensureFlanneldCert } = await distImport('pki/index.js');
   await ensureFlanneldCert(lab.inv);
 }
 
 /** Staging dir for the loop: certs, the tarball's binaries, one supervisord file per node, the config. */
 async function stage(lab, dir) {
-  const { etcdTlsFiles } = await distImport('inventory.js');
-  const { renderSupervisordConf } = await distImport('templates.js');
-  const { networkConfigText } = await distImport('flannel-config.js');
+  const { etcdTlsFiles } = await distImport('model/inventory.js');
+  const { renderSupervisordConf } = await distImport('model/templates.js');
+  const { networkConfigText } = await distImport('model/flannel-config.js');
   const inv = lab.inv;
   const tls = etcdTlsFiles(inv);
   for (const d of ['certs', 'bin', 'conf']) mkdirSync(join(dir, d));

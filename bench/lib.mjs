@@ -186,7 +186,7 @@ export function tempDir(prefix) {
  */
 export async function withLab(nodes, fn) {
   const { labUp, labDown, labExec } = await distImport('lab/lab.js');
-  const { loadInventory } = await distImport('inventory.js');
+  const { loadInventory } = await distImport('model/inventory.js');
   const dir = mkdtempSync(join(tmpdir(), 'flanctl-bench-lab-'));
   const down = onCleanup(() => labDown({ dir, purge: true }));
   try {

@@ -5,6 +5,8 @@
 # plan → bootstrap → verify → status → a second, idempotent bootstrap.
 # Needs root. Does its own set-up first (scripts/setup.sh: Debian packages, npm ci, build).
 # The lab stays up afterwards; remove it with: node bin/run.js lab down --purge --dir "$DIR"
+#   RELEASE=v0.11.0|v0.20.2|v0.22.3   the flannel release the stand-in emulates (default v0.20.2)
+#   FLANNEL_TARBALL=./flannel-v0.22.3-linux-amd64.tar.gz   a real flannel release instead of the stand-in
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,8 +31,10 @@ if [ "$(id -u)" != 0 ]; then echo "demo: needs root (network namespaces, mounts,
 step "set-up (scripts/setup.sh): Debian packages, npm ci, build — only what is missing"
 bash scripts/setup.sh $([[ $INIT == systemd ]] && echo --systemd)
 
-step "flanctl lab up --init $INIT --nodes $NODES --dir $DIR"
-flanctl lab up --init "$INIT" --nodes "$NODES" --dir "$DIR"
+RELEASE=${RELEASE:-v0.20.2}
+if [ -n "${FLANNEL_TARBALL:-}" ]; then FLANNEL=(--flannel-tarball "$FLANNEL_TARBALL"); else FLANNEL=(--release "$RELEASE"); fi
+step "flanctl lab up --init $INIT --nodes $NODES --dir $DIR ${FLANNEL[*]}"
+flanctl lab up --init "$INIT" --nodes "$NODES" --dir "$DIR" "${FLANNEL[@]}"
 flanctl lab status --dir "$DIR"
 
 step "flanctl validate -i $INV"

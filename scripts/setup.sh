@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# scripts/setup.sh [--systemd] — the set-up behind the README's two commands (`npm run demo`,
+# scripts/setup.sh [--systemd] [--tests] — the set-up behind the README's two commands (`npm run demo`,
 # `npm test`) and .ci/run, on a fresh Debian machine or on one that already has everything:
 #   1. Debian packages the lab and the tests need. Only missing ones are installed (as root), with
 #      --no-install-recommends and a temporary /usr/sbin/policy-rc.d that keeps apt from starting
@@ -10,11 +10,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-systemd=0
+systemd=0 tests=0
 for a in "$@"; do
   case $a in
     --systemd) systemd=1 ;;
-    *) echo "setup: unknown argument $a (usage: scripts/setup.sh [--systemd])" >&2; exit 2 ;;
+    --tests) tests=1 ;;
+    *) echo "setup: unknown argument $a (usage: scripts/setup.sh [--systemd] [--tests])" >&2; exit 2 ;;
   esac
 done
 
@@ -35,9 +36,12 @@ declare -A why=(
   [systemd]="systemd-analyze verify for the rendered units"
   [systemd-container]="systemd-nspawn: lab nodes that boot a real systemd (--init systemd)"
   [mmdebstrap]="builds the systemd nodes' Debian rootfs once"
+  [chromium]="renders verify's HTML report in the tests"
+  [zsh]="the shell-completion tests"
 )
 pkgs=(etcd-server etcd-client openssh-server openssh-client supervisor iptables iproute2 iputils-ping openssl jq procps util-linux systemd)
 ((systemd)) && pkgs+=(systemd-container mmdebstrap)
+((tests)) && pkgs+=(chromium zsh)
 
 missing=()
 for p in "${pkgs[@]}"; do

@@ -17,11 +17,15 @@ import { openKv } from '../kv/index.js';
 import type { Kv } from '../kv/kv.js';
 import { CLUSTER_TARGET, summaryLine, type OutputMode } from '../engine/output.js';
 import { certFiles, ensureFlanneldCert } from '../pki/index.js';
+import { PkiError } from '../errors.js';
 import { PreflightError, preflight } from './preflight.js';
 import type { Report, TargetReport } from '../engine/report.js';
 import { readFlannelTarball, type FlannelTarball } from './tarball.js';
 import { etcdUsesTls } from '../model/templates.js';
 import { runVerify, type VerifyReport } from '../verify/verify.js';
+import { listLeases } from '../kv/flannel-keys.js';
+import { limitedNames, withNodes } from '../model/selection.js';
+import { batches, changingTargets, parseBatchSize, renderRollout, restartDowntime, type RolloutReport } from './rollout.js';
 
 export interface BootstrapOptions {
   command: string;
@@ -36,12 +40,18 @@ export interface BootstrapOptions {
   /** Tests and the lab: replace SSH / etcd. */
   connect?: (node: NodeSpec) => Promise<Connector>;
   openKv?: () => Promise<Kv>;
+  /** --limit: node names or globs to change (others are read as peers). */
+  limit?: string;
+  /** --batch-size: N nodes or "P%" per batch of a rolling change on running nodes (default 1). */
+  batchSize?: string;
   /** Where the one-line summary goes (default stdout; not written when output is 'silent'). */
   log?: (line: string) => void;
 }
 
 export interface BootstrapResult extends Report {
   verify?: VerifyReport;
+  /** Present when running nodes were changed in batches. */
+  rollout?: RolloutReport;
 }
 
 /** The node-side TLS files: the CA etcd's server cert chains to, and the flanneld client cert/key. The CA key is never read. */
@@ -49,25 +59,40 @@ export function readTlsMaterial(inv: Inventory): Material['tls'] {
   if (!etcdUsesTls(inv)) return undefined;
   const flanneld = certFiles(inv.pki.dir, 'flanneld');
   return {
-    ca: readFileSync(etcdTlsFiles(inv).ca, 'utf8'),
-    cert: readFileSync(flanneld.certFile, 'utf8'),
+    ca: publicPem(etcdTlsFiles(inv).ca, inv.etcd.caFile ? 'etcd.caFile' : 'pki.dir'),
+    cert: publicPem(flanneld.certFile, 'pki.dir'),
     key: readFileSync(flanneld.keyFile, 'utf8'),
   };
 }
 
-/** Report of phases 1–2 with each node's phase-3 (peer routes) steps appended. */
-export function mergeReports(first: Report, peers: Report | undefined, durationMs: number): Report {
-  const extra = new Map((peers?.targets ?? []).map((t) => [t.name, t]));
-  const targets: TargetReport[] = first.targets.map((t) => {
-    const p = extra.get(t.name);
-    if (!p) return t;
-    return { ...t, ok: t.ok && p.ok, steps: [...t.steps, ...p.steps], ...(t.error || p.error ? { error: t.error ?? p.error } : {}), durationMs: t.durationMs + p.durationMs };
-  });
+/** A certificate file that goes to every node world-readable (0644): refused when it holds a private key. */
+function publicPem(file: string, setting: string): string {
+  const text = readFileSync(file, 'utf8');
+  if (/-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/.test(text)) {
+    throw new PkiError(`${file} (${setting}) contains a PRIVATE KEY block; it would be uploaded world-readable (0644) to every node, so nothing was uploaded`, {
+      hint: 'Keep only the CERTIFICATE block(s) in it; the CA key (ca-key.pem) never leaves this machine.',
+    });
+  }
+  return text;
+}
+
+/** One Report from several runs: a target's steps from later runs are appended to its earlier ones. */
+export function mergeReports(parts: Array<Report | undefined>, durationMs: number): Report {
+  const present = parts.filter((p): p is Report => !!p);
+  const byName = new Map<string, TargetReport>();
+  for (const t of present.flatMap((p) => p.targets)) {
+    const prev = byName.get(t.name);
+    byName.set(
+      t.name,
+      prev ? { ...prev, ok: prev.ok && t.ok, steps: [...prev.steps, ...t.steps], ...(prev.error || t.error ? { error: prev.error ?? t.error } : {}), durationMs: prev.durationMs + t.durationMs } : t,
+    );
+  }
+  const targets = [...byName.values()];
   const steps = targets.flatMap((t) => t.steps);
   const changes = steps.filter((s) => s.status === 'changed' || s.status === 'planned');
   return {
-    command: first.command,
-    mode: first.mode,
+    command: present[0].command,
+    mode: present[0].mode,
     targets,
     summary: {
       targets: targets.length,
@@ -82,13 +107,16 @@ export function mergeReports(first: Report, peers: Report | undefined, durationM
 
 export async function runBootstrap(inv: Inventory, opts: BootstrapOptions): Promise<BootstrapResult> {
   const t0 = performance.now();
+  const only = limitedNames(inv, opts.limit);
+  const scope = withNodes(inv, only);
   const concurrency = opts.concurrency ?? inv.ssh.concurrency;
   const output = opts.output ?? 'auto';
+  const batchSize = parseBatchSize(opts.batchSize, scope.nodes.length);
   const pool: Pool = openPool(inv, { trustNewHosts: opts.trustNewHosts, connect: opts.connect });
   let kv: Kv | undefined;
   let tarball: FlannelTarball | undefined;
   try {
-    const pre = await preflight(inv, {
+    const pre = await preflight(scope, {
       connect: (node) => pool.get(node.name),
       openKv: opts.openKv ?? (() => openKv(inv)),
       ensureCert: etcdUsesTls(inv) ? () => ensureFlanneldCert(inv) : undefined,
@@ -100,7 +128,7 @@ export async function runBootstrap(inv: Inventory, opts: BootstrapOptions): Prom
     if (pre.problems.length || !kv || !tarball) throw new PreflightError(pre.problems);
     const clusterKv = kv;
 
-    const desired = desiredState(inv, { tarball, tls: readTlsMaterial(inv) }, { mode: opts.mode, leaseTimeoutMs: opts.leaseTimeoutMs, peerSettleMs: opts.peerSettleMs });
+    const desired = desiredState(inv, { tarball, tls: readTlsMaterial(inv) }, { mode: opts.mode, leaseTimeoutMs: opts.leaseTimeoutMs, peerSettleMs: opts.peerSettleMs, nodes: scope.nodes });
     const etcd: Target = { name: CLUSTER_TARGET, steps: desired.cluster, open: async () => ({ inventory: inv, kv: clusterKv }) };
     const nodeTarget = (node: NodeSpec, steps: Target['steps']): Target => ({
       name: node.name,
@@ -108,21 +136,89 @@ export async function runBootstrap(inv: Inventory, opts: BootstrapOptions): Prom
       open: async () => ({ inventory: inv, node, conn: await pool.get(node.name), kv: clusterKv }),
     });
     const common = { command: opts.command, mode: opts.mode, concurrency, output, summary: false } as const;
-    const first = await convergePhases([[etcd], desired.nodes.map((d) => nodeTarget(d.node, d.steps))], common);
+    const verifyOpts = { concurrency, probe: inv.network.backend.type === 'host-gw' };
+
+    // Nodes that already hold a lease run flanneld: changes that restart it roll out in batches.
+    const leased = new Set((await listLeases(clusterKv, inv.etcd.prefix)).map((l) => l.publicIp));
+    const rolling = opts.mode === 'apply' ? desired.nodes.filter((d) => leased.has(d.node.publicIp)) : [];
+    const fresh = desired.nodes.filter((d) => !rolling.includes(d));
+    const first = await convergePhases([[etcd], fresh.map((d) => nodeTarget(d.node, d.steps))], common);
+    const ok = new Set(first.targets.filter((t) => t.ok).map((t) => t.name));
+    if (!ok.has(CLUSTER_TARGET)) return await finish([first]);
+
+    // Which running nodes differ (checked after the etcd config, so a config change shows as restarts).
+    const planned = rolling.length
+      ? await converge(rolling.map((d) => nodeTarget(d.node, d.steps)), { ...common, mode: 'check', output: 'silent' })
+      : undefined;
+    const changing = planned ? changingTargets(planned) : new Set<string>();
+    const steady = planned ? { ...planned, targets: planned.targets.filter((t) => !changing.has(t.name)) } : undefined;
 
     // Phase 3: peers have registered only once every node is done; check (and repair) routes.
-    const ok = new Set(first.targets.filter((t) => t.ok).map((t) => t.name));
-    const peerTargets = ok.has(CLUSTER_TARGET) ? desired.nodes.filter((d) => ok.has(d.node.name)).map((d) => nodeTarget(d.node, d.peerSteps)) : [];
-    const peers = peerTargets.length ? await converge(peerTargets, common) : undefined;
+    const peerTargets = [...fresh.filter((d) => ok.has(d.node.name)), ...rolling.filter((d) => !changing.has(d.node.name))];
+    const peers = peerTargets.length ? await converge(peerTargets.map((d) => nodeTarget(d.node, d.peerSteps)), common) : undefined;
 
-    const report: BootstrapResult = mergeReports(first, peers, Math.round(performance.now() - t0));
-    if (output !== 'silent') (opts.log ?? ((l) => process.stdout.write(`${l}\n`)))(summaryLine(report));
-    if (opts.mode === 'apply' && opts.verify !== false && report.summary.failed === 0) {
-      report.verify = await runVerify(inv, pool, clusterKv, { concurrency, probe: inv.network.backend.type === 'host-gw' });
+    const rollout = changing.size ? await roll(rolling.filter((d) => changing.has(d.node.name))) : undefined;
+    return await finish([first, steady, peers, ...(rollout?.reports ?? [])], rollout?.report);
+
+    async function roll(list: typeof rolling): Promise<{ reports: Report[]; report: RolloutReport }> {
+      const report: RolloutReport = { batchSize, batches: [] };
+      const reports: Report[] = [];
+      const groups = batches(list, batchSize);
+      for (const [i, group] of groups.entries()) {
+        const b0 = performance.now();
+        const names = group.map((d) => d.node.name);
+        const r = await converge(group.map((d) => nodeTarget(d.node, [...d.steps, ...d.peerSteps])), common);
+        reports.push(r);
+        const failedTargets = r.targets.filter((t) => !t.ok);
+        let verifyFailures: string[] | undefined;
+        if (!failedTargets.length && opts.verify !== false) {
+          const v = await runVerify(inv, pool, clusterKv, { ...verifyOpts, only: new Set(names) });
+          if (!v.ok) verifyFailures = verifyProblems(v);
+        }
+        const downtimeMs = Math.max(0, ...group.map((d) => restartDowntime(r.targets.find((t) => t.name === d.node.name))));
+        const error = failedTargets.length ? failedTargets.map((t) => `${t.name}: ${t.error}`).join('; ') : verifyFailures ? `verify: ${verifyFailures.join('; ')}` : undefined;
+        report.batches.push({ index: i + 1, nodes: names, ok: !error, downtimeMs, durationMs: Math.round(performance.now() - b0), ...(verifyFailures ? { verifyFailures } : {}), ...(error ? { error } : {}) });
+        if (error) {
+          const untouched = groups.slice(i + 1).flat().map((d) => d.node.name);
+          report.stopped = { batch: i + 1, nodes: names, untouched, reason: error };
+          if (untouched.length) reports.push(untouchedReport(opts, untouched, `not started: the rollout stopped at batch ${i + 1} (${names.join(', ')})`));
+          break;
+        }
+      }
+      return { reports, report };
     }
-    return report;
+
+    async function finish(parts: Array<Report | undefined>, rollout?: RolloutReport): Promise<BootstrapResult> {
+      const report: BootstrapResult = mergeReports(parts, Math.round(performance.now() - t0));
+      if (rollout) {
+        report.rollout = rollout;
+        if (rollout.stopped) report.targets.filter((t) => rollout.stopped!.nodes.includes(t.name)).forEach((t) => (t.ok = false, t.error ??= rollout.stopped!.reason));
+        report.summary.failed = report.targets.filter((t) => !t.ok).length;
+      }
+      if (output !== 'silent') {
+        const log = opts.log ?? ((l) => process.stdout.write(`${l}\n`));
+        if (rollout) renderRollout(rollout).forEach((l) => log(l));
+        log(summaryLine(report));
+      }
+      if (opts.mode === 'apply' && opts.verify !== false && report.summary.failed === 0) {
+        report.verify = await runVerify(inv, pool, clusterKv, { ...verifyOpts, only });
+      }
+      return report;
+    }
   } finally {
     await pool.closeAll();
     await kv?.close().catch(() => {});
   }
+}
+
+function verifyProblems(v: VerifyReport): string[] {
+  return [
+    ...v.pairs.filter((p) => !p.ok).map((p) => `${p.from} → ${p.to}: ${p.error ?? 'failed'}`),
+    ...v.checks.filter((c) => !c.ok).map((c) => `${c.node} ${c.name}: ${c.detail}`),
+  ];
+}
+
+function untouchedReport(opts: BootstrapOptions, names: string[], why: string): Report {
+  const targets: TargetReport[] = names.map((name) => ({ name, ok: false, steps: [], error: why, durationMs: 0 }));
+  return { command: opts.command, mode: opts.mode, targets, summary: { targets: targets.length, changed: 0, unchanged: 0, failed: targets.length, restarts: 0 }, durationMs: 0 };
 }

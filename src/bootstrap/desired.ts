@@ -34,6 +34,8 @@ export interface DesiredOptions {
   leaseTimeoutMs?: number;
   /** apply: how long the peer-route check waits for routes a just-started flanneld is still adding (default 10 s). */
   peerSettleMs?: number;
+  /** --limit: build node steps for these nodes only (default: every inventory node; peers are always all). */
+  nodes?: NodeSpec[];
 }
 
 export interface DesiredNode {
@@ -89,7 +91,7 @@ export function desiredState(inv: Inventory, material: Material, opts: DesiredOp
   return {
     state,
     cluster: [etcdConfigStep(inv, state)],
-    nodes: inv.nodes.map((node) => ({
+    nodes: (opts.nodes ?? inv.nodes).map((node) => ({
       node,
       steps: nodeSteps(inv, node, material, state, opts),
       peerSteps: [peerRoutesStep(inv, { settleMs: apply ? (opts.peerSettleMs ?? 10_000) : 0, repairTimeoutMs: 30_000 })],

@@ -5,9 +5,9 @@
  * `--rootfs PATH` shares one between labs. A stamp file records what it was built from; a different
  * recipe, or --rebuild-rootfs, builds it again.
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { FlanctlError } from '../errors.js';
+import { FlanctlError, UsageError } from '../errors.js';
 import { aptLine } from './deps.js';
 import { sh } from './proc.js';
 
@@ -101,6 +101,10 @@ export async function ensureRootfs(path: string, opts: { rebuild?: boolean; log?
   const log = opts.log ?? (() => {});
   const recipe = rootfsRecipe();
   if (!opts.rebuild && stampMatches(path, recipe)) return false;
+  // Only a rootfs this lab built (it has the stamp) is ever replaced; never someone's directory.
+  if (existsSync(path) && !existsSync(join(path, STAMP)) && readdirSync(path).length) {
+    throw new UsageError(`--rootfs ${path}: exists and is not a lab rootfs (no ${STAMP}); not replacing it`, { hint: 'Give a new path, or remove it yourself.' });
+  }
   const tools = missingNspawnTools();
   if (tools.missing.length) {
     throw new FlanctlError(`--init systemd needs ${tools.missing.join(', ')} on this machine`, { hint: `Install with \`${tools.hint}\`.` });

@@ -8,6 +8,7 @@ import { currentInit, nodeUp } from './node-kind.js';
 import { systemState } from './nspawn.js';
 import { readState, nodeInitKind, type LabInit } from './state.js';
 import { isAlive } from './proc.js';
+import { realPath } from './labdir.js';
 import { resolve } from 'node:path';
 
 export interface NodeStatus {
@@ -38,7 +39,7 @@ export interface LabStatus {
 }
 
 export async function labStatus(dir: string): Promise<LabStatus> {
-  const abs = resolve(dir);
+  const abs = realPath(dir);
   const state = readState(abs);
   if (!state) return { dir: abs, exists: false, nodes: [], healthy: false };
   const tlsDir = join(etcdDir(abs), 'tls');

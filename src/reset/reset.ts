@@ -10,7 +10,8 @@
  */
 import { posix } from 'node:path';
 import { run, type Connector } from '../connector/connector.js';
-import type { Inventory } from '../model/inventory.js';
+import type { Inventory, NodeSpec } from '../model/inventory.js';
+import { listLeases } from '../kv/flannel-keys.js';
 import { configKey, subnetsPrefix } from '../model/leases.js';
 import { parseSupervisorStatus } from '../steps/service.js';
 import { onNode, needKv } from '../steps/util.js';
@@ -173,16 +174,22 @@ export function resetNodeSteps(inv: Inventory): Step[] {
   return [resetServiceStep(inv), resetIptablesStep(), resetNetworkStep(inv), resetFilesStep(inv)];
 }
 
-/** `<prefix>/config` and every lease under `<prefix>/subnets/`. */
-export function resetEtcdStep(inv: Inventory): Step {
+/**
+ * `<prefix>/config` and every lease under `<prefix>/subnets/`; with `only` (reset --limit, node remove)
+ * just the leases of those nodes (by PublicIP), so their subnets return to the pool.
+ */
+export function resetEtcdStep(inv: Inventory, only?: NodeSpec[]): Step {
   const id = 'reset:etcd';
   return {
     id,
-    title: `${inv.etcd.prefix}/config and leases`,
+    title: only ? `leases of ${only.map((n) => n.name).join(', ')}` : `${inv.etcd.prefix}/config and leases`,
     async check(ctx): Promise<Change | undefined> {
       const kv = needKv(ctx, id);
       const key = configKey(inv.etcd.prefix);
-      const keys = [...((await kv.get(key)) !== undefined ? [key] : []), ...(await kv.list(subnetsPrefix(inv.etcd.prefix))).map((e) => e.key)];
+      const ips = only && new Set(only.map((n) => n.publicIp));
+      const keys = ips
+        ? (await listLeases(kv, inv.etcd.prefix)).filter((l) => ips.has(l.publicIp)).map((l) => l.key)
+        : [...((await kv.get(key)) !== undefined ? [key] : []), ...(await kv.list(subnetsPrefix(inv.etcd.prefix))).map((e) => e.key)];
       if (!keys.length) return undefined;
       return {
         action: 'delete',

@@ -7,7 +7,7 @@
  *   await lab.exec('node1', ['ip', '-br', 'addr']);   // nsenter, no SSH
  *   const inv = await loadInventory(lab.inventoryPath);
  */
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { labDown, labExec, labNodePrefix, labUp } from '../../src/lab/lab.js';
@@ -45,6 +45,7 @@ export async function startLab(opts: { nodes: number; tarball?: string; init?: '
     state = await labUp({ dir, nodes: opts.nodes, flannelTarball: opts.tarball, init: opts.init, rootfs: opts.init === 'systemd' ? TEST_ROOTFS : undefined });
   } catch (err) {
     await labDown({ dir, purge: true }).catch(() => {});
+    rmSync(dir, { recursive: true, force: true });
     throw err;
   }
   let downed = false;
@@ -61,6 +62,8 @@ export async function startLab(opts: { nodes: number; tarball?: string; init?: '
       if (downed) return;
       downed = true;
       await labDown({ dir, purge: true });
+      // purge deletes only the lab's own entries: the files a test wrote into its temp dir go here.
+      rmSync(dir, { recursive: true, force: true });
     },
   };
 }

@@ -38,10 +38,13 @@ describe('iptables guard units', () => {
     mkdirSync(bin, { recursive: true });
     writeFileSync(join(bin, 'flanctl-iptables.sh'), '#!/bin/sh\nexit 0\n');
     chmodSync(join(bin, 'flanctl-iptables.sh'), 0o755);
-    const inv = await inventory('systemd', bin);
+    // ExecStart must exist for systemd-analyze: point the rendered path at an executable temp file.
+    const inv = await inventory('systemd');
+    const service = renderGuardUnit(inv, 'service').replace('/opt/flannel/bin/', `${bin}/`);
+    expect(service).toContain(`ExecStart=-${bin}/flanctl-iptables.sh`);
     const verify = (timerText: string) => {
       const d = mkdtempSync(join(tmp, 'units-'));
-      writeFileSync(join(d, 'flanctl-iptables.service'), renderGuardUnit(inv, 'service'));
+      writeFileSync(join(d, 'flanctl-iptables.service'), service);
       writeFileSync(join(d, 'flanctl-iptables.timer'), timerText);
       const r = spawnSync('systemd-analyze', ['verify', join(d, 'flanctl-iptables.service'), join(d, 'flanctl-iptables.timer')], { encoding: 'utf8' });
       return { code: r.status, stderr: r.stderr.trim() };
