@@ -74,7 +74,9 @@ export function checkState<T>(raw: unknown, dir: string, file: string): T {
       if (!want || n[f] !== want[f]) bad(`nodes[${i}].${f}`, `${JSON.stringify(n[f])} is not the lab's ${f} for ${n.name}`);
     }
     const mark = join(dir, 'nodes', n.name);
-    n.init = checkProc(n.init, `nodes[${i}].init`, mark, bad);
+    // A systemd node's PID 1 is the container's systemd (its argv names nothing of ours): never acted on
+    // from state.json; it is found again from the launcher, whose argv is checked below.
+    n.init = n.system === 'systemd' ? undefined : checkProc(n.init, `nodes[${i}].init`, mark, bad);
     n.unshare = checkProc(n.unshare, `nodes[${i}].unshare`, mark, bad);
     n.launcher = checkProc(n.launcher, `nodes[${i}].launcher`, mark, bad); // its argv names the node dir
     if (n.system !== undefined && n.system !== 'systemd') bad(`nodes[${i}].system`, `${JSON.stringify(n.system)} is not systemd`);

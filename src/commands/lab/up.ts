@@ -9,6 +9,8 @@ export default class LabUp extends FlanctlCommand<typeof LabUp> {
   static summary = 'Start a local cluster of network-namespace nodes, with TLS etcd, and write its inventory (root).';
   static description = `Creates a host bridge and N nodes. A node has its own network, mount, uts, ipc and pid namespaces, an eth0 on the bridge, copy-on-write /etc /usr /var over the host's, fresh /opt /root /run /tmp /var/log, and runs its own sshd and supervisord. One etcd listens with TLS and client-cert auth on the bridge address (v2 API enabled too). Writes DIR/inventory.yaml, ready for \`flanctl bootstrap -i DIR/inventory.yaml\`.
 
+With --init systemd every node boots a real systemd instead (systemd-nspawn in the same netns; sshd as a unit) from a shared Debian rootfs built once with mmdebstrap (DIR/rootfs, or --rootfs); the inventory then says flannel.service: systemd.
+
 Idempotent: running nodes are kept, stopped ones are started, nodes beyond --nodes are removed. Several labs (different --dir) can run side by side.`;
 
   static examples = [
