@@ -38,10 +38,11 @@ declare -A why=(
   [mmdebstrap]="builds the systemd nodes' Debian rootfs once"
   [chromium]="renders verify's HTML report in the tests"
   [zsh]="the shell-completion tests"
+  [containernetworking-plugins]="the CNI plugins (bridge, host-local) the pod tests run"
 )
 pkgs=(etcd-server etcd-client openssh-server openssh-client supervisor iptables iproute2 iputils-ping openssl jq procps util-linux systemd)
 ((systemd)) && pkgs+=(systemd-container mmdebstrap)
-((tests)) && pkgs+=(chromium zsh)
+((tests)) && pkgs+=(chromium zsh containernetworking-plugins)
 
 missing=()
 for p in "${pkgs[@]}"; do
