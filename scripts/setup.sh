@@ -39,10 +39,12 @@ declare -A why=(
   [chromium]="renders verify's HTML report in the tests"
   [zsh]="the shell-completion tests"
   [containernetworking-plugins]="the CNI plugins (bridge, host-local) the pod tests run"
+  [git]="the key-in-git warning tests (a real work tree)"
+  [dash]="the iptables script is tested under dash too"
 )
 pkgs=(etcd-server etcd-client openssh-server openssh-client supervisor iptables iproute2 iputils-ping openssl jq procps util-linux systemd)
 ((systemd)) && pkgs+=(systemd-container mmdebstrap)
-((tests)) && pkgs+=(chromium zsh containernetworking-plugins)
+((tests)) && pkgs+=(chromium zsh containernetworking-plugins git dash)
 
 missing=()
 for p in "${pkgs[@]}"; do
