@@ -6,6 +6,8 @@ import { defineConfig } from 'vitest/config';
 // spend most of their time waiting on daemons and the network, and one at a time took over 20 minutes.
 export default defineConfig({
   test: {
+    // At most three test files at once in either project (system: three labs; unit: 2 cores).
+    poolOptions: { forks: { maxForks: 3, minForks: 1 } },
     projects: [
       { test: { name: 'unit', include: ['test/unit/**/*.test.ts'], testTimeout: 20_000 } },
       {
@@ -15,8 +17,7 @@ export default defineConfig({
           testTimeout: 180_000,
           hookTimeout: 180_000,
           pool: 'forks',
-          poolOptions: { forks: { minForks: 1, maxForks: 3 } },
-        },
+                  },
       },
     ],
   },
