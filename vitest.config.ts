@@ -17,7 +17,7 @@ export default defineConfig({
           testTimeout: 180_000,
           hookTimeout: 180_000,
           pool: 'forks',
-                  },
+        },
       },
     ],
   },
