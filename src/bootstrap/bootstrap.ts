@@ -138,15 +138,20 @@ export async function runBootstrap(inv: Inventory, opts: BootstrapOptions): Prom
     const planned = rolling.length
       ? await converge(rolling.map((d) => nodeTarget(d.node, d.steps)), { ...common, mode: 'check', output: 'silent' })
       : undefined;
-    const changing = planned ? changingTargets(planned) : new Set<string>();
+    const { changing, restarting } = planned ? changingTargets(planned) : { changing: new Set<string>(), restarting: new Set<string>() };
     const steady = planned ? { ...planned, targets: planned.targets.filter((t) => !changing.has(t.name)) } : undefined;
 
+    // Running nodes whose changes keep flanneld running (rules, the iptables script) converge at once.
+    const quiet = rolling.filter((d) => changing.has(d.node.name) && !restarting.has(d.node.name));
+    const quietReport = quiet.length ? await converge(quiet.map((d) => nodeTarget(d.node, d.steps)), common) : undefined;
+    const quietOk = new Set(quietReport?.targets.filter((t) => t.ok).map((t) => t.name) ?? []);
+
     // Phase 3: peers have registered only once every node is done; check (and repair) routes.
-    const peerTargets = [...fresh.filter((d) => ok.has(d.node.name)), ...rolling.filter((d) => !changing.has(d.node.name))];
+    const peerTargets = [...fresh.filter((d) => ok.has(d.node.name)), ...rolling.filter((d) => !changing.has(d.node.name) || quietOk.has(d.node.name))];
     const peers = peerTargets.length ? await converge(peerTargets.map((d) => nodeTarget(d.node, d.peerSteps)), common) : undefined;
 
-    const rollout = changing.size ? await roll(rolling.filter((d) => changing.has(d.node.name))) : undefined;
-    return await finish([first, steady, peers, ...(rollout?.reports ?? [])], rollout?.report);
+    const rollout = restarting.size ? await roll(rolling.filter((d) => restarting.has(d.node.name))) : undefined;
+    return await finish([first, steady, quietReport, peers, ...(rollout?.reports ?? [])], rollout?.report);
 
     async function roll(list: typeof rolling): Promise<{ reports: Report[]; report: RolloutReport }> {
       const report: RolloutReport = { batchSize, batches: [] };

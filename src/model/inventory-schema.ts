@@ -106,7 +106,9 @@ export const inventorySchema = z.object({
     masquerade: z.enum(['tightened', 'flannel', 'none']).default('tightened'),
     bridge: iface.default('docker0'),
     forwardAccept: z.boolean().default(true),
-  }).strict().default({ masquerade: 'tightened', bridge: 'docker0', forwardAccept: true }),
+    /** Insert flanctl's own ACCEPT rules for the backend's traffic ahead of a host firewall's REJECT/DROP (issue 16). */
+    openBackend: z.boolean().default(false),
+  }).strict().default({ masquerade: 'tightened', bridge: 'docker0', forwardAccept: true, openBackend: false }),
   ssh: z.object({
     user: z.string().regex(/^[a-z_][a-z0-9_-]*$/, 'expected a user name').default('root'),
     port: port.default(22),
