@@ -5,6 +5,8 @@
 import { Command, Flags, Interfaces } from '@oclif/core';
 import { ExitCode, FlanctlError, InventoryError, exitCodeOf, errorMessage, type ExitCodeValue } from './errors.js';
 import { loadInventory, type Inventory } from './model/inventory.js';
+import { insecureEtcdWarning } from './model/network.js';
+import { keyHygiene } from './pki/index.js';
 
 export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof FlanctlCommand)['baseFlags'] & T['flags']>;
 
@@ -51,7 +53,11 @@ export abstract class FlanctlCommand<T extends typeof Command = typeof Command> 
   }
 
   protected async inventory(): Promise<Inventory> {
-    return loadInventory((this.flags as { inventory: string }).inventory);
+    const inv = await loadInventory((this.flags as { inventory: string }).inventory);
+    // Security warnings on every run, on stderr (also under --json): plain-http etcd, keys in git, loose key modes.
+    const insecure = insecureEtcdWarning(inv);
+    for (const w of [...(insecure ? [insecure] : []), ...keyHygiene(inv.pki.dir)]) process.stderr.write(`Warning: ${w}\n`);
+    return inv;
   }
 
   /** Human output; silent under --json. */

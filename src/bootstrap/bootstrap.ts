@@ -17,6 +17,7 @@ import { openKv } from '../kv/index.js';
 import type { Kv } from '../kv/kv.js';
 import { CLUSTER_TARGET, summaryLine, type OutputMode } from '../engine/output.js';
 import { certFiles, ensureFlanneldCert } from '../pki/index.js';
+import { PkiError } from '../errors.js';
 import { PreflightError, preflight } from './preflight.js';
 import type { Report, TargetReport } from '../engine/report.js';
 import { readFlannelTarball, type FlannelTarball } from './tarball.js';
@@ -58,10 +59,21 @@ export function readTlsMaterial(inv: Inventory): Material['tls'] {
   if (!etcdUsesTls(inv)) return undefined;
   const flanneld = certFiles(inv.pki.dir, 'flanneld');
   return {
-    ca: readFileSync(etcdTlsFiles(inv).ca, 'utf8'),
-    cert: readFileSync(flanneld.certFile, 'utf8'),
+    ca: publicPem(etcdTlsFiles(inv).ca, inv.etcd.caFile ? 'etcd.caFile' : 'pki.dir'),
+    cert: publicPem(flanneld.certFile, 'pki.dir'),
     key: readFileSync(flanneld.keyFile, 'utf8'),
   };
+}
+
+/** A certificate file that goes to every node world-readable (0644): refused when it holds a private key. */
+function publicPem(file: string, setting: string): string {
+  const text = readFileSync(file, 'utf8');
+  if (/-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/.test(text)) {
+    throw new PkiError(`${file} (${setting}) contains a PRIVATE KEY block; it would be uploaded world-readable (0644) to every node, so nothing was uploaded`, {
+      hint: 'Keep only the CERTIFICATE block(s) in it; the CA key (ca-key.pem) never leaves this machine.',
+    });
+  }
+  return text;
 }
 
 /** One Report from several runs: a target's steps from later runs are appended to its earlier ones. */

@@ -7,7 +7,7 @@
  * (InventoryError, exit 2). The schema and types are in inventory-schema.ts, the semantic network
  * rules in network.ts.
  */
-import { readFileSync, existsSync } from 'node:fs';
+import { lstatSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { LineCounter, parseDocument, isNode, type Document } from 'yaml';
 import type { z } from 'zod';
@@ -47,21 +47,78 @@ export async function loadInventory(file: string): Promise<Inventory> {
 }
 
 export async function loadInventoryDocument(file: string): Promise<LoadedInventory> {
+  return parseInventory(readInventoryFile(file), resolve(file));
+}
+
+const WHERE = 'pass -i/--inventory (env FLANCTL_INVENTORY)';
+
+/** The inventory's text; every way the path can be wrong is an InventoryError (exit 2) naming the path. */
+export function readInventoryFile(file: string): string {
+  if (file.trim() === '') throw new InventoryError('(empty path)', [{ path: '(file)', message: 'the inventory path is empty' }], `Give a file: ${WHERE}.`);
   const abs = resolve(file);
-  if (!existsSync(abs)) {
-    throw new InventoryError(abs, [{ path: '(file)', message: 'not found' }], 'Create one with `flanctl init`, or pass -i/--inventory (env FLANCTL_INVENTORY).');
+  const bad = (message: string, hint = `Give the inventory file itself: ${WHERE}.`) => new InventoryError(abs, [{ path: '(file)', message }], hint);
+  let st;
+  try {
+    st = statSync(abs);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ELOOP') throw bad('is a symbolic link loop (following it leads back to itself)');
+    if (code === 'ENOENT') {
+      const link = (() => { try { return lstatSync(abs).isSymbolicLink() ? readlinkSync(abs) : undefined; } catch { return undefined; } })();
+      if (link !== undefined) throw bad(`is a symbolic link to ${clipInput(link)}, which does not exist`);
+      throw bad('not found', `Create one with \`flanctl init\`, or ${WHERE}.`);
+    }
+    if (code === 'ENOTDIR') throw bad('not found (a part of the path is not a directory)');
+    if (code === 'EACCES') throw bad('cannot be read (permission denied)', 'Run as a user who can read it, or fix its permissions.');
+    throw bad(`cannot be read (${code ?? 'unknown error'})`);
   }
-  return parseInventory(readFileSync(abs, 'utf8'), abs);
+  if (st.isDirectory()) throw bad('is a directory, not an inventory file');
+  if (!st.isFile()) throw bad('is not a regular file');
+  try {
+    return readFileSync(abs, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw bad(code === 'EACCES' ? 'cannot be read (permission denied)' : `cannot be read (${code ?? 'unknown error'})`);
+  }
+}
+
+/** Input quoted back in a message: control characters escaped, at most `max` characters. */
+export function clipInput(text: string, max = 40): string {
+  const clean = [...text.replace(/\uFFFD+/g, '\uFFFD')].map((c) => (/[\u0000-\u001f\u007f-\u009f]/.test(c) ? `\\x${c.codePointAt(0)!.toString(16).padStart(2, '0')}` : c));
+  return clean.length > max ? `${clean.slice(0, max).join('')}…` : clean.join('');
+}
+
+/** One line per problem, input echoed in it cut (a garbage file must not be printed back). */
+function clipProblems(problems: InventoryProblem[]): InventoryProblem[] {
+  return problems.map((p) => ({
+    ...p,
+    path: p.path.split('.').map((seg) => clipInput(seg)).join('.'),
+    message: clipMessage(p.message),
+  }));
+}
+
+function clipMessage(message: string): string {
+  // Quoted input ("…", '…', `…`) and long unbroken tokens are cut to 40 characters; the whole to one line.
+  const one = message.split('\n')[0].replace(/(["'`])([^"'`]{41,})\1/g, (_m, q: string, inner: string) => `${q}${clipInput(inner)}${q}`);
+  const tokens = one.replace(/\S{61,}/g, (t) => clipInput(t, 60));
+  return clipInput(tokens, 200);
 }
 
 export async function parseInventory(text: string, file: string): Promise<LoadedInventory> {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false });
   if (doc.errors.length) {
-    throw new InventoryError(file, doc.errors.map((e) => ({ path: '(yaml)', message: e.message.split('\n')[0], line: e.linePos?.[0].line ?? lineCounter.linePos(e.pos[0]).line })));
+    throw new InventoryError(file, clipProblems(doc.errors.map((e) => ({ path: '(yaml)', message: e.message.split('\n')[0], line: e.linePos?.[0].line ?? lineCounter.linePos(e.pos[0]).line }))));
   }
-  const parsed = inventorySchema.safeParse(doc.toJS() ?? {});
-  if (!parsed.success) throw new InventoryError(file, problemsFromZod(parsed.error, doc, lineCounter));
+  let js: unknown;
+  try {
+    js = doc.toJS({ maxAliasCount: 100 }) ?? {};
+  } catch (e) {
+    // e.g. "Excessive alias count" (an alias bomb) or a circular alias: the YAML is not data we can use.
+    throw new InventoryError(file, clipProblems([{ path: '(yaml)', message: e instanceof Error ? e.message : String(e) }]));
+  }
+  const parsed = inventorySchema.safeParse(js);
+  if (!parsed.success) throw new InventoryError(file, clipProblems(problemsFromZod(parsed.error, doc, lineCounter)));
   const raw = parsed.data;
   const baseDir = dirname(file);
   const inventory: Inventory = {
@@ -84,7 +141,7 @@ export async function parseInventory(text: string, file: string): Promise<Loaded
     nodes: raw.nodes.map((n) => ({ ...n, publicIp: n.publicIp ?? n.host })),
   };
   const problems = checkNetworkRules(inventory).map((p) => ({ ...p, line: p.line ?? lineOf(doc, lineCounter, pathToKeys(p.path)) }));
-  if (problems.length) throw new InventoryError(file, problems);
+  if (problems.length) throw new InventoryError(file, clipProblems(problems));
   return { inventory, doc, lineCounter };
 }
 

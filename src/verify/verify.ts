@@ -21,6 +21,7 @@ import { gatherFacts, interfaceHolding, type NodeFacts } from './facts.js';
 import { flanctlIptablesRules, flanneldCertPath, healthzHost } from './node-layout.js';
 import { addProbeInterface, pingAll, removeProbeInterface, type PingResult, type ProbeInterface } from './probes.js';
 import { checkCert, checkHealthz, checkIptables, checkService } from './remote-checks.js';
+import { readNodeInfo, type NodeInfo } from './node-info.js';
 import { PROBE_IFACE, bridgeAddress, planTargets, type PlannedPair } from './targets.js';
 import { listLeases } from '../kv/flannel-keys.js';
 
@@ -57,6 +58,10 @@ export interface VerifyReport {
   probes: ProbeInterface[];
   summary: { pairs: number; pairsOk: number; checks: number; checksOk: number };
   ok: boolean;
+  /** When verify started (ISO 8601). */
+  startedAt?: string;
+  /** Per node: flanneld version, lease subnet/ttl/age, cert expiry (node-info.ts). */
+  nodeInfo?: NodeInfo[];
   durationMs: number;
 }
 
@@ -135,6 +140,7 @@ export async function runVerify(inv: Inventory, pool: ConnectorSource, kv: Kv, o
   const remote = mapLimit(inv.nodes, limit, (node, i) =>
     wanted(node.name) ? remoteChecks(inv, node, conns[i], ownLease(leases, node), opts) : Promise.resolve({ first: [], last: [] }),
   );
+  const info = mapLimit(inv.nodes, limit, (node, i) => (wanted(node.name) ? readNodeInfo(conns[i], inv, node.name, ownLease(leases, node)) : Promise.resolve(null)));
   const gathered = await mapLimit(inv.nodes, limit, (node, i) => gatherFacts(conns[i], inv.flannel.subnetFile));
   const states: NodeState[] = inv.nodes.map((node, i) => {
     const g = gathered[i];
@@ -176,6 +182,7 @@ export async function runVerify(inv: Inventory, pool: ConnectorSource, kv: Kv, o
   }
 
   const remoteResults = await remote;
+  const nodeInfo = (await info).flatMap((r) => (r.ok && r.value ? [r.value] : []));
   for (const [i, s] of states.entries()) {
     const r = remoteResults[i];
     s.checks = r.ok ? [...r.value.first, ...s.checks, ...r.value.last] : [...s.checks, fail(s.node.name, 'remote checks', errorMessage(r.error))];
@@ -207,6 +214,8 @@ export async function runVerify(inv: Inventory, pool: ConnectorSource, kv: Kv, o
     probes,
     summary: { pairs: pairs.length, pairsOk, checks: checks.length, checksOk },
     ok: pairsOk === pairs.length && checksOk === checks.length,
+    startedAt: new Date(opts.now ?? started).toISOString(),
+    nodeInfo,
     durationMs: Date.now() - started,
   };
 }

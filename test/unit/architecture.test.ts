@@ -35,7 +35,8 @@ function layer(path: string): { rank: number; group: string } {
     engine: 2,
     steps: 3,
     verify: 4, reset: 4, switch: 4, bootstrap: 4, lab: 4,
-    'command.ts': 5, commands: 6,
+    cli: 4,
+    'command.ts': 5, commands: 6, hooks: 6,
   };
   if (!(top in ranks)) throw new Error(`${path}: no layer for ${top} (add it to ARCHITECTURE.md and this test)`);
   return { rank: ranks[top], group: top };

@@ -57,6 +57,7 @@ network:
   backend: ${backendYaml}
 etcd:
   endpoints: [http://127.0.0.1:2379]
+  insecure: true
 flannel:
   tarball: flannel.tar.gz
   service: supervisord
