@@ -3,6 +3,8 @@
  * ACCEPT rules flanctl inserts ahead of a firewall's REJECT/DROP with `iptables.openBackend: true`:
  *   filter INPUT   -s <node public IP> -p udp --dport <backend port> -m comment --comment flanctl -j ACCEPT
  *                  (vxlan, udp, wireguard; ipip: -p 4; host-gw: nothing arrives for the node itself)
+ *   filter INPUT   -s <network> -d <network> … -j ACCEPT (decapsulated / routed overlay traffic to the
+ *                  node's own overlay addresses: flannel.<VNI>'s .0, the bridge's .1)
  *   filter FORWARD -s <network> / -d <network> -m comment --comment flanctl -j ACCEPT (pod traffic)
  * Pure.
  */
@@ -47,6 +49,7 @@ export function openBackendRules(inv: Inventory): Array<{ chain: 'INPUT' | 'FORW
       rules.push({ chain: 'INPUT', spec: ['-s', ip, '-p', t.input.proto, ...(t.input.port ? ['--dport', String(t.input.port)] : []), ...FLANCTL_COMMENT_ARGS, '-j', 'ACCEPT'] });
     }
   }
+  rules.push({ chain: 'INPUT', spec: ['-s', inv.network.cidr, '-d', inv.network.cidr, ...FLANCTL_COMMENT_ARGS, '-j', 'ACCEPT'] });
   rules.push({ chain: 'FORWARD', spec: ['-s', inv.network.cidr, ...FLANCTL_COMMENT_ARGS, '-j', 'ACCEPT'] });
   rules.push({ chain: 'FORWARD', spec: ['-d', inv.network.cidr, ...FLANCTL_COMMENT_ARGS, '-j', 'ACCEPT'] });
   return rules;

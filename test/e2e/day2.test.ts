@@ -210,6 +210,13 @@ describeRoot('day-2 operations on one lab (stand-in, etcd v3, supervisord)', () 
       if (have.every((h) => h.code === 0)) break;
       await new Promise((r) => setTimeout(r, 500));
     }
+    // Peers pick up node2's new VTEP MAC from its rewritten lease within seconds: wait for verify.
+    let v = await cli(['verify', '-i', inventory, '--json']);
+    for (let tries = 0; v.code !== 0 && tries < 20; tries++) {
+      await new Promise((r) => setTimeout(r, 1000));
+      v = await cli(['verify', '-i', inventory, '--json']);
+    }
+    expect(v.code, showCli(v)).toBe(0);
     const env = await lab.exec('node2', ['cat', i.flannel.subnetFile]);
     expect(env.stdout).toContain(`FLANNEL_SUBNET=${lease.subnet.replace(/\.0\//, '.1/')}`);
     for (const r of rules) expect((await lab.exec('node2', iptablesCheckArgv(r))).code, r.spec.join(' ')).toBe(0);

@@ -48,6 +48,7 @@ describe('host firewall preflight', async () => {
     expect(rules).toEqual([
       'INPUT -s 10.77.0.11 -p udp --dport 8472 -m comment --comment flanctl -j ACCEPT',
       'INPUT -s 10.77.0.12 -p udp --dport 8472 -m comment --comment flanctl -j ACCEPT',
+      'INPUT -s 10.244.0.0/16 -d 10.244.0.0/16 -m comment --comment flanctl -j ACCEPT',
       'FORWARD -s 10.244.0.0/16 -m comment --comment flanctl -j ACCEPT',
       'FORWARD -d 10.244.0.0/16 -m comment --comment flanctl -j ACCEPT',
     ]);
@@ -56,6 +57,6 @@ describe('host firewall preflight', async () => {
     expect(script.indexOf('ensure_first filter FORWARD -s 10.244.0.0/16')).toBeLessThan(script.indexOf('ensure filter FORWARD -s "$NETWORK"'));
     // No duplicate of the FORWARD rules forwardAccept already owns.
     expect(flanctlRules(open, '10.244.5.0/24').ensure.filter((r) => r.chain === 'FORWARD')).toHaveLength(2);
-    expect(flanctlRules(open, '10.244.5.0/24').ensure.filter((r) => r.chain === 'INPUT')).toHaveLength(2);
+    expect(flanctlRules(open, '10.244.5.0/24').ensure.filter((r) => r.chain === 'INPUT')).toHaveLength(3);
   });
 });
