@@ -4,8 +4,8 @@
  * and everything below, and verify/ (bootstrap ends with a verify).
  *
  * bootstrap and plan (issue 4): preflight everywhere → the cluster-wide etcd config → every node's
- * steps (in parallel, bounded) → once all nodes are done, the peer-route check on each → verify.
- * plan is the same with mode 'check': nothing is applied.
+ * steps (in parallel, bounded) → once all nodes are done, the peer-state step on each (one repair for
+ * all stale nodes together, peer-step.ts) → verify. plan is the same with mode 'check': nothing is applied.
  */
 import { readFileSync } from 'node:fs';
 import type { Connector } from '../connector/connector.js';
@@ -21,8 +21,13 @@ import { PkiError } from '../errors.js';
 import { PreflightError, preflight } from './preflight.js';
 import type { Report, TargetReport } from '../engine/report.js';
 import { readFlannelTarball, type FlannelTarball } from './tarball.js';
+import { readCniMaterial } from './cni-tarball.js';
 import { etcdUsesTls } from '../model/templates.js';
 import { runVerify, type VerifyReport } from '../verify/verify.js';
+import { restartFlanneld } from '../steps/service.js';
+import { sleep } from '../steps/util.js';
+import { describeRepair, repairPeerState, type PeerRepairDeps, type PeerRepairReport } from './peer-repair.js';
+import { peerRepairCoordinator, peerStateStep } from './peer-step.js';
 import { listLeases } from '../kv/flannel-keys.js';
 import { limitedNames, withNodes } from '../model/selection.js';
 import { batches, changingTargets, parseBatchSize, renderRollout, restartDowntime, type RolloutReport } from './rollout.js';
@@ -36,6 +41,7 @@ export interface BootstrapOptions {
   /** Run verify after a successful apply (default true). */
   verify?: boolean;
   leaseTimeoutMs?: number;
+  /** When this run (re)started flanneld: how long peers may take to appear before a node counts as stale (default 3 s). */
   peerSettleMs?: number;
   /** Tests and the lab: replace SSH / etcd. */
   connect?: (node: NodeSpec) => Promise<Connector>;
@@ -52,6 +58,8 @@ export interface BootstrapResult extends Report {
   verify?: VerifyReport;
   /** Present when running nodes were changed in batches. */
   rollout?: RolloutReport;
+  /** Every stale-peer-state repair that found something: after the start, after each rollout batch. */
+  peerRepairs?: Array<PeerRepairReport & { after: string }>;
 }
 
 /** The node-side TLS files: the CA etcd's server cert chains to, and the flanneld client cert/key. The CA key is never read. */
@@ -120,7 +128,7 @@ export async function runBootstrap(inv: Inventory, opts: BootstrapOptions): Prom
       connect: (node) => pool.get(node.name),
       openKv: opts.openKv ?? (() => openKv(inv)),
       ensureCert: etcdUsesTls(inv) ? () => ensureFlanneldCert(inv) : undefined,
-      readTarball: () => readFlannelTarball(inv.flannel.tarball),
+      readTarball: () => readFlannelTarball(inv.flannel.tarball, { sha256: inv.flannel.tarballSha256 }),
       concurrency,
     });
     kv = pre.kv;
@@ -128,7 +136,7 @@ export async function runBootstrap(inv: Inventory, opts: BootstrapOptions): Prom
     if (pre.problems.length || !kv || !tarball) throw new PreflightError(pre.problems);
     const clusterKv = kv;
 
-    const desired = desiredState(inv, { tarball, tls: readTlsMaterial(inv) }, { mode: opts.mode, leaseTimeoutMs: opts.leaseTimeoutMs, peerSettleMs: opts.peerSettleMs, nodes: scope.nodes });
+    const desired = desiredState(inv, { tarball, tls: readTlsMaterial(inv), cni: await readCniMaterial(inv) }, { mode: opts.mode, leaseTimeoutMs: opts.leaseTimeoutMs, nodes: scope.nodes });
     const etcd: Target = { name: CLUSTER_TARGET, steps: desired.cluster, open: async () => ({ inventory: inv, kv: clusterKv }) };
     const nodeTarget = (node: NodeSpec, steps: Target['steps']): Target => ({
       name: node.name,
@@ -142,6 +150,7 @@ export async function runBootstrap(inv: Inventory, opts: BootstrapOptions): Prom
     const leased = new Set((await listLeases(clusterKv, inv.etcd.prefix)).map((l) => l.publicIp));
     const rolling = opts.mode === 'apply' ? desired.nodes.filter((d) => leased.has(d.node.publicIp)) : [];
     const fresh = desired.nodes.filter((d) => !rolling.includes(d));
+    const repairs: NonNullable<BootstrapResult['peerRepairs']> = [];
     const first = await convergePhases([[etcd], fresh.map((d) => nodeTarget(d.node, d.steps))], common);
     const ok = new Set(first.targets.filter((t) => t.ok).map((t) => t.name));
     if (!ok.has(CLUSTER_TARGET)) return await finish([first]);
@@ -158,12 +167,31 @@ export async function runBootstrap(inv: Inventory, opts: BootstrapOptions): Prom
     const quietReport = quiet.length ? await converge(quiet.map((d) => nodeTarget(d.node, d.steps)), common) : undefined;
     const quietOk = new Set(quietReport?.targets.filter((t) => t.ok).map((t) => t.name) ?? []);
 
-    // Phase 3: peers have registered only once every node is done; check (and repair) routes.
-    const peerTargets = [...fresh.filter((d) => ok.has(d.node.name)), ...rolling.filter((d) => !changing.has(d.node.name) || quietOk.has(d.node.name))];
-    const peers = peerTargets.length ? await converge(peerTargets.map((d) => nodeTarget(d.node, d.peerSteps)), common) : undefined;
+    // Phase 3: peers have registered only once every node is done; check (and repair) peer state:
+    // one look at every node, one repair restarting all stale nodes together (peer-step.ts).
+    const peerNodes = [...fresh.filter((d) => ok.has(d.node.name)), ...rolling.filter((d) => !changing.has(d.node.name) || quietOk.has(d.node.name))];
+    const started = first.targets.some((t) => t.steps.some((s) => s.id === 'service:flanneld' && (s.status === 'changed' || s.status === 'planned')));
+    const coord = peerRepairCoordinator(inv, repairDeps(started, peerNodes.map((d) => d.node)));
+    const peers = peerNodes.length ? await converge(peerNodes.map((d) => nodeTarget(d.node, [peerStateStep(coord)])), common) : undefined;
+    const startRepair = await coord.report();
+    if (startRepair) repairs.push({ ...startRepair, after: 'start' });
 
     const rollout = restarting.size ? await roll(rolling.filter((d) => restarting.has(d.node.name))) : undefined;
     return await finish([first, steady, quietReport, peers, ...(rollout?.reports ?? [])], rollout?.report);
+
+    function repairDeps(settle: boolean, nodes: NodeSpec[]): PeerRepairDeps {
+      return {
+        get: (name) => pool.get(name),
+        kv: clusterKv,
+        restart: (conn, i) => restartFlanneld(i, conn),
+        now: () => Date.now(),
+        sleep,
+        concurrency,
+        settleMs: opts.mode === 'apply' && settle ? (opts.peerSettleMs ?? 3_000) : 0,
+        roundTimeoutMs: 10_000,
+        nodes,
+      };
+    }
 
     async function roll(list: typeof rolling): Promise<{ reports: Report[]; report: RolloutReport }> {
       const report: RolloutReport = { batchSize, batches: [] };
@@ -172,9 +200,14 @@ export async function runBootstrap(inv: Inventory, opts: BootstrapOptions): Prom
       for (const [i, group] of groups.entries()) {
         const b0 = performance.now();
         const names = group.map((d) => d.node.name);
-        const r = await converge(group.map((d) => nodeTarget(d.node, [...d.steps, ...d.peerSteps])), common);
+        const r = await converge(group.map((d) => nodeTarget(d.node, d.steps)), common);
         reports.push(r);
         const failedTargets = r.targets.filter((t) => !t.ok);
+        // The batch restarted flanneld: every node (the batch's peers too) must hold its peers' leases.
+        if (!failedTargets.length) {
+          const rep = await repairPeerState(inv, repairDeps(true, scope.nodes));
+          if (Object.keys(rep.found).length) repairs.push({ ...rep, after: `batch ${i + 1}` });
+        }
         let verifyFailures: string[] | undefined;
         if (!failedTargets.length && opts.verify !== false) {
           const v = await runVerify(inv, pool, clusterKv, { ...verifyOpts, only: new Set(names) });
@@ -200,8 +233,10 @@ export async function runBootstrap(inv: Inventory, opts: BootstrapOptions): Prom
         if (rollout.stopped) report.targets.filter((t) => rollout.stopped!.nodes.includes(t.name)).forEach((t) => (t.ok = false, t.error ??= rollout.stopped!.reason));
         report.summary.failed = report.targets.filter((t) => !t.ok).length;
       }
+      if (repairs.length) report.peerRepairs = repairs;
       if (output !== 'silent') {
         const log = opts.log ?? ((l) => process.stdout.write(`${l}\n`));
+        for (const rep of repairs) log(`${describeRepair(rep)}${rep.after === 'start' ? '' : ` (after rollout ${rep.after})`}`);
         if (rollout) renderRollout(rollout).forEach((l) => log(l));
         log(summaryLine(report));
       }

@@ -4,8 +4,8 @@
  *
  * Order: the cluster-wide etcd config first (before any flanneld starts), then per node: certs →
  * ip_forward → binaries → iptables script → service definition → service running → lease +
- * subnet.env → iptables rules (they need the node subnet) — and, once every node is done, the peer
- * route check.
+ * subnet.env → iptables rules (they need the node subnet). Once every node is done, bootstrap adds
+ * the peer-state step (peer-step.ts).
  */
 import type { Inventory, NodeSpec } from '../model/inventory.js';
 import type { Step } from '../engine/step.js';
@@ -15,14 +15,18 @@ import { dirStep, fileStep } from '../steps/file.js';
 import { iptablesRulesStep, iptablesScriptStep } from '../steps/iptables.js';
 import { leaseWaitStep } from '../steps/lease-wait.js';
 import { moduleSteps } from '../steps/modules.js';
-import { peerRoutesStep } from '../steps/peer-routes.js';
 import { DEFINITION_ID, serviceDefinitionStep, serviceStep } from '../steps/service.js';
 import { sysctlFileStep, sysctlRuntimeStep } from '../steps/sysctl.js';
 import type { FlannelTarball } from './tarball.js';
+import { dockerSteps } from '../steps/docker.js';
+import { cniSteps } from '../steps/cni.js';
+import type { CniMaterial } from './cni-tarball.js';
 import { etcdUsesTls, flanctlManagesIptables, remotePaths } from '../model/templates.js';
 
 export interface Material {
   tarball: FlannelTarball;
+  /** cni.enabled: the flannel CNI plugin (and reference plugins) read from the inventory's tarballs. */
+  cni?: CniMaterial;
   /** PEM texts for the node (CA that signed etcd's server cert, flanneld client cert and key); undefined for plain-http etcd. */
   tls?: { ca: string; cert: string; key: string };
 }
@@ -31,8 +35,6 @@ export interface DesiredOptions {
   mode: 'apply' | 'check';
   /** How long a node may take to hold a lease and write subnet.env (default 60 s). */
   leaseTimeoutMs?: number;
-  /** apply: how long the peer-route check waits for routes a just-started flanneld is still adding (default 10 s). */
-  peerSettleMs?: number;
   /** --limit: build node steps for these nodes only (default: every inventory node; peers are always all). */
   nodes?: NodeSpec[];
 }
@@ -40,8 +42,6 @@ export interface DesiredOptions {
 export interface DesiredNode {
   node: NodeSpec;
   steps: Step[];
-  /** Run after every node's `steps` finished (peers must have registered first). */
-  peerSteps: Step[];
 }
 
 export interface Desired {
@@ -69,7 +69,8 @@ export function nodeSteps(inv: Inventory, node: NodeSpec, material: Material, st
   const iptables = flanctlManagesIptables(inv);
   if (iptables) steps.push(iptablesScriptStep(inv));
   if (inv.flannel.service === 'supervisord') steps.push(dirStep('dir:log', inv.flannel.logDir, 'log directory'));
-  steps.push(serviceDefinitionStep(inv, node, { hasMkDockerOpts: !!material.tarball.mkDockerOpts }));
+  const docker = dockerSteps(inv);
+  steps.push(serviceDefinitionStep(inv, node, { hasMkDockerOpts: !!material.tarball.mkDockerOpts }), ...docker.beforeService);
   steps.push(
     serviceStep(inv, {
       dependsOn: [...(etcdUsesTls(inv) ? CERT_STEP_IDS : []), 'binary:flanneld', DEFINITION_ID],
@@ -79,19 +80,18 @@ export function nodeSteps(inv: Inventory, node: NodeSpec, material: Material, st
   );
   steps.push(leaseWaitStep(inv, { timeoutMs: opts.leaseTimeoutMs ?? 60_000 }));
   if (iptables) steps.push(iptablesRulesStep(inv));
+  steps.push(...docker.afterLease, ...cniSteps(inv, material.cni));
   return steps;
 }
 
 export function desiredState(inv: Inventory, material: Material, opts: DesiredOptions): Desired {
   const state: ClusterState = { configUpdated: false };
-  const apply = opts.mode === 'apply';
   return {
     state,
     cluster: [etcdConfigStep(inv, state)],
     nodes: (opts.nodes ?? inv.nodes).map((node) => ({
       node,
       steps: nodeSteps(inv, node, material, state, opts),
-      peerSteps: [peerRoutesStep(inv, { settleMs: apply ? (opts.peerSettleMs ?? 10_000) : 0, repairTimeoutMs: 30_000 })],
     })),
   };
 }

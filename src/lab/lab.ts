@@ -167,7 +167,7 @@ async function writeStandinEnv(node: NodeState, watchBug: boolean): Promise<void
   const text = standinEnvText(watchBug);
   const argv = text === undefined
     ? ['rm', '-f', STANDIN_ENV_FILE]
-    : ['sh', '-c', 'cat > "$1.tmp" && mv "$1.tmp" "$1"', 'sh', STANDIN_ENV_FILE];
+    : ['sh', '-c', 't=$(mktemp "$1.XXXXXX") && cat > "$t" && chmod 0644 "$t" && mv -f "$t" "$1"', 'sh', STANDIN_ENV_FILE];
   const r = await sh([...nsenterPrefix(node.init!.pid), ...argv], { input: text });
   if (r.code !== 0) throw new FlanctlError(`${node.name}: cannot write ${STANDIN_ENV_FILE}: ${r.stderr.trim()}`);
 }

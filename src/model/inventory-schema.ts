@@ -120,6 +120,22 @@ export const inventorySchema = z.object({
     /** Insert flanctl's own ACCEPT rules for the backend's traffic ahead of a host firewall's REJECT/DROP (issue 16). */
     openBackend: z.boolean().default(false),
   }).strict().default({ masquerade: 'tightened', bridge: 'docker0', forwardAccept: true, openBackend: false }),
+  /** Docker wiring (issue 17): systemd drop-in for docker.service, or daemon.json bip/mtu under supervisord. */
+  docker: z.object({
+    integration: z.boolean().default(false),
+    dockerd: remotePath.default('/usr/bin/dockerd'),
+    daemonJson: remotePath.default('/etc/docker/daemon.json'),
+  }).strict().default({ integration: false, dockerd: '/usr/bin/dockerd', daemonJson: '/etc/docker/daemon.json' }),
+  /** CNI for kubelet (issue 17): the flannel conflist and plugin binaries. */
+  cni: z.object({
+    enabled: z.boolean().default(false),
+    /** The flannel CNI plugin tarball (e.g. cni-plugin-flannel-linux-amd64-v1.1.2.tgz). */
+    pluginsTarball: localPath.optional(),
+    /** A containernetworking-plugins tarball for bridge/host-local/portmap; default: the node's /usr/lib/cni. */
+    referencePluginsTarball: localPath.optional(),
+    binDir: remotePath.default('/opt/cni/bin'),
+    confDir: remotePath.default('/etc/cni/net.d'),
+  }).strict().refine((c) => !c.enabled || !!c.pluginsTarball, { message: 'cni.enabled needs cni.pluginsTarball (the flannel CNI plugin tarball)', path: ['pluginsTarball'] }).default({ enabled: false, binDir: '/opt/cni/bin', confDir: '/etc/cni/net.d' }),
   ssh: z.object({
     user: z.string().regex(/^[a-z_][a-z0-9_-]*$/, 'expected a user name').default('root'),
     port: port.default(22),
@@ -127,9 +143,9 @@ export const inventorySchema = z.object({
     agent: z.boolean().default(false),
     knownHostsFile: localPath.default('~/.ssh/known_hosts'),
     jumpHost: z.object({ host: hostname, port: port.default(22), user: z.string().optional() }).strict().optional(),
-    concurrency: z.number().int().min(1).max(256).default(10),
+    concurrency: z.number().int().min(1).max(256).default(64),
     connectTimeoutMs: z.number().int().min(100).default(10000),
-  }).strict().default({ user: 'root', port: 22, agent: false, knownHostsFile: '~/.ssh/known_hosts', concurrency: 10, connectTimeoutMs: 10000 }),
+  }).strict().default({ user: 'root', port: 22, agent: false, knownHostsFile: '~/.ssh/known_hosts', concurrency: 64, connectTimeoutMs: 10000 }),
   nodes: z.array(nodeSchema).min(1, 'at least one node is needed'),
 }).strict();
 

@@ -16,11 +16,14 @@ import { configKey, subnetsPrefix } from '../model/leases.js';
 import { parseSupervisorStatus } from '../steps/service.js';
 import { onNode, needKv } from '../steps/util.js';
 import type { Change, Step } from '../engine/step.js';
+import { cniFiles } from '../model/cni.js';
+import { DOCKER_DROPIN_PATH } from '../model/docker.js';
 import { SUPERVISORD_CONF_CANDIDATES, SUPERVISORD_PROGRAMS, SYSCTL_CONF_PATH, SYSTEMD_UNIT_PATH, remotePaths } from '../model/templates.js';
 import { PROBE_IFACE } from '../verify/targets.js';
 import { cleanupPlan, isMissingError } from '../switch/cleanup.js';
 import { observeNode } from '../switch/plan.js';
 import { iptablesCleanup, iptablesCleanupArgv, iptablesCleanupSummary, mergeCleanups } from './reset-iptables.js';
+import { foreignTlsFiles } from './reset-tls.js';
 
 async function existing(conn: Connector, paths: string[]): Promise<Map<string, 'file' | 'dir'>> {
   const out = new Map<string, 'file' | 'dir'>();
@@ -141,8 +144,12 @@ export function resetNetworkStep(inv: Inventory): Step {
 export function resetFileLists(inv: Inventory): { files: string[]; logDir: string; dirs: string[] } {
   const p = remotePaths(inv);
   const files = [p.flanneld, p.mkDockerOpts, p.iptablesScript, p.ca, p.cert, p.key, p.subnetFile, p.iptablesState, inv.flannel.dockerOptsFile, SYSCTL_CONF_PATH];
+  // issue 17: CNI conflist and plugins, the docker.service drop-in (daemon.json is the user's: kept).
+  files.push(...cniFiles(inv), ...(inv.docker.integration ? [DOCKER_DROPIN_PATH] : []));
   const { installDir, configDir, logDir } = inv.flannel;
   const dirs = [installDir, configDir, logDir, posix.dirname(inv.flannel.subnetFile), posix.dirname(inv.flannel.dockerOptsFile)];
+  if (inv.cni.enabled) dirs.push(inv.cni.binDir, inv.cni.confDir);
+  if (inv.docker.integration) dirs.push(posix.dirname(DOCKER_DROPIN_PATH));
   if (/flannel/.test(posix.basename(posix.dirname(installDir)))) dirs.push(posix.dirname(installDir));
   return { files: [...new Set(files)], logDir, dirs: [...new Set(dirs)].sort((a, b) => b.length - a.length) };
 }
@@ -158,7 +165,9 @@ export function resetFilesStep(inv: Inventory): Step {
       const { conn } = onNode(ctx, id);
       const lists = resetFileLists(inv);
       const found = await existing(conn, [...lists.files, ...lists.dirs]);
-      const files = lists.files.filter((f) => found.get(f) === 'file');
+      const present = lists.files.filter((f) => found.get(f) === 'file');
+      const foreign = await foreignTlsFiles(conn, inv, present); // only TLS files flanctl wrote go
+      const files = present.filter((f) => !foreign.has(f));
       const entries = async (dir: string) => (await conn.exec(['ls', '-A', '--', dir])).stdout.split('\n').filter(Boolean).map((n) => posix.join(dir, n));
       if (found.get(lists.logDir) === 'dir') files.push(...(await entries(lists.logDir)).filter((f) => LOG_FILE.test(posix.basename(f))));
       const going = new Set(files);
@@ -173,7 +182,7 @@ export function resetFilesStep(inv: Inventory): Step {
       if (!files.length && !dirs.length) return undefined;
       return {
         action: 'delete',
-        summary: `remove ${files.length} file(s)${dirs.length ? ` and ${dirs.join(', ')}` : ''}`,
+        summary: `remove ${files.length} file(s)${dirs.length ? ` and ${dirs.join(', ')}` : ''}${[...foreign].map(([f, why]) => `; keep ${f} (${why})`).join('')}`,
         diff: { before: [...files, ...dirs.map((d) => `${d}/`)].join('\n'), after: '' },
         apply: async () => {
           if (files.length) await run(conn, ['rm', '-f', '--', ...files]);

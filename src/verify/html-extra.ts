@@ -53,3 +53,10 @@ export function renderExtraSections(extra: Record<string, unknown>, esc: Esc): s
     .map(([k, v]) => `<section class="extra" data-section="${esc(k)}">\n<h2>${esc(humanKey(k))}</h2>\n${valueHtml(v, esc, 0)}\n</section>`)
     .join('\n');
 }
+
+/** Failures inside sections html.ts does not know: records with ok: false in their lists, at any depth. */
+export function countExtraFailures(v: unknown): number {
+  if (Array.isArray(v)) return v.reduce((n: number, x) => n + (isRecord(x) && x.ok === false ? 1 : 0) + countExtraFailures(x), 0);
+  if (isRecord(v)) return Object.values(v).reduce((n: number, x) => n + countExtraFailures(x), 0);
+  return 0;
+}

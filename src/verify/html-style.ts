@@ -6,6 +6,7 @@ body { margin: 0; padding: 24px 32px 48px; font: 14px/1.45 system-ui, -apple-sys
 h1 { font-size: 22px; margin: 0 0 4px; }
 h2 { font-size: 17px; margin: 32px 0 10px; padding-bottom: 4px; border-bottom: 1px solid var(--line); }
 h2 .count { font-weight: normal; color: var(--muted); font-size: 14px; }
+h3 { font-size: 14px; margin: 18px 0 6px; color: #374151; }
 .sub { color: var(--muted); margin: 0 0 16px; }
 .badge { display: inline-block; padding: 2px 10px; border-radius: 12px; color: #fff; font-weight: 600; font-size: 14px; vertical-align: 3px; margin-left: 8px; }
 .badge.ok { background: var(--ok); } .badge.fail { background: var(--fail); }
@@ -16,10 +17,10 @@ h2 .count { font-weight: normal; color: var(--muted); font-size: 14px; }
 .card.bad .v { color: var(--fail); }
 .grid-wrap { overflow-x: auto; }
 table.grid { border-collapse: separate; border-spacing: 1px; }
-table.grid th { font-weight: normal; font-size: 12px; color: #374151; white-space: nowrap; }
+table.grid th { font-weight: normal; font-size: clamp(7px, calc(var(--cell) * .85), 12px); line-height: min(var(--cell), 16px); padding: 0; color: #374151; white-space: nowrap; }
 table.grid th.row { text-align: right; padding-right: 6px; }
 table.grid th.col { vertical-align: bottom; height: 1px; }
-table.grid th.col span { writing-mode: vertical-rl; transform: rotate(180deg); display: inline-block; padding-bottom: 4px; }
+table.grid th.col span { writing-mode: vertical-rl; transform: rotate(180deg); display: inline-block; padding-bottom: 4px; width: var(--cell); }
 table.grid th.corner { text-align: left; vertical-align: bottom; color: var(--muted); font-size: 11px; }
 td.cell { width: var(--cell); height: var(--cell); min-width: var(--cell); padding: 0; border-radius: 2px; text-align: center; font-size: calc(var(--cell) * .6); line-height: var(--cell); color: #fff; }
 td.cell.self { background: #f3f4f6; }

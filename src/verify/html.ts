@@ -8,7 +8,7 @@
  * report this renderer does not know (html-extra.ts), so additions to the report still show.
  */
 import { formatTtl, type Check } from './checks.js';
-import { renderExtraSections } from './html-extra.js';
+import { countExtraFailures, renderExtraSections } from './html-extra.js';
 import { STYLE } from './html-style.js';
 import type { NodeInfo } from './node-info.js';
 import type { PairResult, VerifyReport } from './verify.js';
@@ -56,7 +56,7 @@ function gridHtml(report: VerifyReport): string {
   const byPair = new Map(report.pairs.map((p) => [`${p.from}\u0000${p.to}`, p]));
   const rtts = report.pairs.flatMap((p) => (p.ok && p.rttMs !== null && p.rttMs > 0 ? [p.rttMs] : []));
   const [min, max] = [Math.min(...rtts), Math.max(...rtts)];
-  const size = n <= 24 ? 24 : n <= 48 ? 16 : n <= 80 ? 11 : 8;
+  const size = n <= 24 ? 24 : n <= 48 ? 16 : n <= 100 ? 10 : 8;
   const glyphs = size >= 16;
   const cell = (from: string, to: string) => {
     if (from === to) return `<td class="cell self" title="${esc(from)}"></td>`;
@@ -152,14 +152,14 @@ function probesHtml(report: VerifyReport): string {
 }
 
 /** The report as JSON inside the page, safe in a <script> element. */
-const embedded = (report: unknown) => JSON.stringify(report, null, 1).replace(/</g, '\\u003c').replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
+const embedded = (report: unknown) => JSON.stringify(report).replace(/</g, '\\u003c').replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
 
 export function renderHtml(report: VerifyReport): string {
   const failedPairs = report.pairs.filter((p) => !p.ok).length;
   const failedChecks = report.checks.filter((c) => !c.ok).length;
-  const failures = failedPairs + failedChecks;
-  const when = report.startedAt ? new Date(report.startedAt).toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC') : 'time not recorded';
   const extra = Object.fromEntries(Object.entries(report).filter(([k]) => !KNOWN.has(k)));
+  const failures = failedPairs + failedChecks + countExtraFailures(extra);
+  const when = report.startedAt ? new Date(report.startedAt).toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC') : 'time not recorded';
   const title = `flanctl verify — ${report.ok ? 'ok' : 'FAILED'} — ${report.nodes.length} nodes, ${report.backend}`;
   return `<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">

@@ -4,6 +4,7 @@
  * only failures expanded, probe notes, and a one-line summary naming what failed.
  */
 import type { VerifyReport } from './verify.js';
+import { podFailureNames, renderPods } from './pods/render.js';
 
 const pad = (s: string, n: number) => s + ' '.repeat(Math.max(0, n - [...s].length));
 
@@ -21,6 +22,10 @@ export function terminalWidth(): number {
   return process.stdout.columns || Number(process.env.COLUMNS) || 80;
 }
 
+/** Compact form: peers named per node, failed pairs listed in detail (the rest are in --json / --html). */
+const COMPACT_PEERS = 8;
+const COMPACT_DETAILS = 20;
+
 /** One line per node: its outgoing pairs ok, and the peers it failed to reach. */
 function compactRows(report: VerifyReport): string[] {
   const width = Math.max(...report.nodes.map((n) => [...n].length), 4) + 2;
@@ -28,7 +33,10 @@ function compactRows(report: VerifyReport): string[] {
     const mine = report.pairs.filter((p) => p.from === from);
     const bad = mine.filter((p) => !p.ok).map((p) => (p.target ? p.to : `${p.to} (no target)`));
     const head = `${pad(from, width)}${bad.length ? '✗' : '✓'} ${mine.length - bad.length}/${mine.length}`;
-    return bad.length ? `${head}  failed to reach: ${bad.join(', ')}` : head;
+    if (!bad.length) return head;
+    if (bad.length === mine.length && bad.length > 1) return `${head}  failed to reach any peer`;
+    const named = bad.length > COMPACT_PEERS ? [...bad.slice(0, COMPACT_PEERS), `… ${bad.length - COMPACT_PEERS} more`] : bad;
+    return `${head}  failed to reach: ${named.join(', ')}`;
   });
 }
 
@@ -45,7 +53,9 @@ export function renderMatrix(report: VerifyReport, width = terminalWidth()): str
   const failed = report.pairs.filter((p) => !p.ok);
   if (failed.length) {
     out.push('');
-    for (const p of failed) out.push(`  ✗ ${p.from} → ${p.to}${p.target ? ` (${p.target})` : ''}: ${p.error ?? 'failed'}`);
+    const shown = fits || failed.length <= COMPACT_DETAILS ? failed : failed.slice(0, COMPACT_DETAILS);
+    for (const p of shown) out.push(`  ✗ ${p.from} → ${p.to}${p.target ? ` (${p.target})` : ''}: ${p.error ?? 'failed'}`);
+    if (shown.length < failed.length) out.push(`  … and ${failed.length - shown.length} more failed pairs (all of them: --json or --html)`);
   }
   return out.join('\n');
 }
@@ -86,6 +96,7 @@ export function failureNames(report: VerifyReport): string[] {
   return [
     ...report.checks.filter((c) => !c.ok).map((c) => `${c.node}: ${c.name}`),
     ...report.pairs.filter((p) => !p.ok).map((p) => `${p.from} → ${p.to}`),
+    ...podFailureNames(report.pods),
   ];
 }
 
@@ -95,7 +106,8 @@ const MAX_NAMED = 16;
 export function renderSummary(report: VerifyReport): string {
   const { pairs, pairsOk, checks, checksOk } = report.summary;
   const secs = (report.durationMs / 1000).toFixed(1);
-  const counts = `${pairsOk}/${pairs} pairs, ${checksOk}/${checks} checks ok in ${secs} s`;
+  const pods = report.pods && `, ${report.pods.summary.pairsOk}/${report.pods.summary.pairs} pod pairs, ${report.pods.summary.checksOk}/${report.pods.summary.checks} pod checks`;
+  const counts = `${pairsOk}/${pairs} pairs, ${checksOk}/${checks} checks${pods ?? ''} ok in ${secs} s`;
   if (report.ok) return `verify: ok — ${report.nodes.length} nodes, ${counts}`;
   const names = failureNames(report);
   const shown = names.length > MAX_NAMED ? [...names.slice(0, MAX_NAMED), `… and ${names.length - MAX_NAMED} more (listed above)`] : names;
@@ -103,7 +115,7 @@ export function renderSummary(report: VerifyReport): string {
 }
 
 export function renderReport(report: VerifyReport, width = terminalWidth()): string {
-  return [renderMatrix(report, width), '', renderChecks(report), renderProbes(report), '', renderSummary(report)]
+  return [renderMatrix(report, width), '', renderChecks(report), renderProbes(report), report.pods && `\n${renderPods(report.pods)}`, '', renderSummary(report)]
     .filter((s) => s !== undefined)
     .join('\n');
 }

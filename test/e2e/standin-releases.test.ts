@@ -65,7 +65,10 @@ describeRoot('each emulated flanneld release on a 3-node lab', () => {
   };
   const pids = async () => {
     const out: Record<string, string> = {};
-    for (const n of lab.nodes) out[n.name] = (await lab.exec(n.name, ['supervisorctl', 'status', 'flanneld'])).stdout.trim();
+    for (const n of lab.nodes) {
+      const r = await lab.exec(n.name, ['supervisorctl', 'status', 'flanneld']);
+      out[n.name] = /RUNNING\s+pid (\d+)/.exec(r.stdout)?.[1] ?? `not running: ${r.stdout.trim()}`;
+    }
     return out;
   };
   const json = async (node: string, argv: string[]) => JSON.parse((await lab.exec(node, argv)).stdout || '[]');
@@ -123,51 +126,62 @@ describeRoot('each emulated flanneld release on a 3-node lab', () => {
   }, 120_000);
 
   for (const release of RELEASES) {
-    it(`${release}: host-gw bootstrap, verify, plan, idempotent rerun; switch to vxlan; verify, plan, rerun${release === 'v0.11.0' ? '' : '; simultaneous restart'}; reset`, async () => {
+    it(`${release}: host-gw bootstrap, verify, plan, idempotent rerun; switch to vxlan, bootstrap, verify, plan, rerun${release === 'v0.11.0' ? '' : '; simultaneous restart'}; reset`, async () => {
       await labUp(release);
-      const doc = parseDocument(readFileSync(inv(), 'utf8'));
-      expect(doc.getIn(['flannel', 'tarball'])).toContain(`flannel-${release}-standin-linux-amd64.tar.gz`);
-      expect(doc.getIn(['etcd', 'api'])).toBe(release === 'v0.11.0' ? 'v2' : 'v3');
-      doc.setIn(['network', 'backend'], doc.createNode({ type: 'host-gw' }));
-      writeFileSync(inv(), doc.toString());
-
-      const boot = await timed(`${release} host-gw bootstrap`, ['bootstrap', '-i', inv(), '--json']);
-      expect(boot.code, showCli(boot)).toBe(0);
-      expect(boot.json.verify.ok).toBe(true);
-      const version = await lab.exec('node1', ['/opt/flannel/bin/flanneld', '-version']);
-      expect(version.stderr.split('\n')[0]).toBe(release);
-      const i = await loadInventory(inv());
-      const ls = await leases(i);
-      expect(ls.map((l) => l.backendType)).toEqual(['host-gw', 'host-gw', 'host-gw']);
-      await cell(release, 'host-gw');
-
-      const sw = await timed(`${release} switch-backend host-gw → vxlan`, ['switch-backend', 'vxlan', '-i', inv(), '--yes', '--json']);
-      expect(sw.code, showCli(sw)).toBe(0);
-      expect(sw.json.outcome).toBe('switched');
-      const vx = await leases(i);
-      expect(vx.every((l) => l.backendType === 'vxlan')).toBe(true);
-      // Lease JSON of the release: v0.11.0 has no VNI and no PublicIPv6.
-      expect(vx.every((l) => (l.backendData as { VNI?: number }).VNI === (release === 'v0.11.0' ? undefined : 1))).toBe(true);
-      await cell(release, 'vxlan');
-
-      if (release !== 'v0.11.0') {
-        // The watch bug switched on (only v0.20.2 has it): all nodes restart together after flannel.1 was recreated.
-        await labUp(release, true);
-        await simultaneousRestart(i);
-        const found = await stale(i);
-        if (release === 'v0.20.2') {
-          expect(found.length, 'v0.20.2 leaves stale peer state after a simultaneous restart').toBeGreaterThan(0);
-          const logs = await Promise.all(lab.nodes.map((n) => lab.exec(n.name, ['cat', '/var/log/flanneld/flanneld.log'])));
-          expect(logs.map((l) => l.stdout).join('\n')).toContain('v0.20.2 watch bug');
-          console.log(`v0.20.2 stale peer state after a simultaneous restart:\n  ${found.join('\n  ')}`);
-        } else {
-          expect(found).toEqual([]);
-        }
-        await labUp(release); // the switch off again
+      try {
+        await releaseCell(release);
+      } finally {
+        // Every release starts from a reset lab, whatever happened (reset with this release's API).
+        const reset = await cli(['reset', '-i', inv(), '--yes']);
+        expect(reset.code, showCli(reset)).toBe(0);
       }
-
-      const reset = await cli(['reset', '-i', inv(), '--yes']);
-      expect(reset.code, showCli(reset)).toBe(0);
     }, 600_000);
+  }
+
+  async function releaseCell(release: Release) {
+    const doc = parseDocument(readFileSync(inv(), 'utf8'));
+    expect(doc.getIn(['flannel', 'tarball'])).toContain(`flannel-${release}-standin-linux-amd64.tar.gz`);
+    expect(doc.getIn(['etcd', 'api'])).toBe(release === 'v0.11.0' ? 'v2' : 'v3');
+    doc.setIn(['network', 'backend'], doc.createNode({ type: 'host-gw' }));
+    writeFileSync(inv(), doc.toString());
+
+    const boot = await timed(`${release} host-gw bootstrap`, ['bootstrap', '-i', inv(), '--json']);
+    expect(boot.code, showCli(boot)).toBe(0);
+    expect(boot.json.verify.ok).toBe(true);
+    const version = await lab.exec('node1', ['/opt/flannel/bin/flanneld', '-version']);
+    expect(version.stderr.split('\n')[0]).toBe(release);
+    const i = await loadInventory(inv());
+    const ls = await leases(i);
+    expect(ls.map((l) => l.backendType)).toEqual(['host-gw', 'host-gw', 'host-gw']);
+    await cell(release, 'host-gw');
+
+    const sw = await timed(`${release} switch-backend host-gw → vxlan`, ['switch-backend', 'vxlan', '-i', inv(), '--yes', '--json']);
+    expect(sw.code, showCli(sw)).toBe(0);
+    expect(sw.json.outcome).toBe('switched');
+    // switch-backend leaves /etc/modules-load.d/flanctl.conf for the old backend: bootstrap brings it in line.
+    const vboot = await timed(`${release} vxlan bootstrap after the switch`, ['bootstrap', '-i', inv(), '--json']);
+    expect(vboot.code, showCli(vboot)).toBe(0);
+    expect(vboot.json.summary.restarts).toBe(0);
+    const vx = await leases(i);
+    expect(vx.every((l) => l.backendType === 'vxlan')).toBe(true);
+    // Lease JSON of the release: v0.11.0 has no VNI and no PublicIPv6.
+    expect(vx.every((l) => (l.backendData as { VNI?: number }).VNI === (release === 'v0.11.0' ? undefined : 1))).toBe(true);
+    await cell(release, 'vxlan');
+
+    if (release !== 'v0.11.0') {
+      // The watch bug switched on (only v0.20.2 has it): all nodes restart together after flannel.1 was recreated.
+      await labUp(release, true);
+      await simultaneousRestart(i);
+      const found = await stale(i);
+      if (release === 'v0.20.2') {
+        expect(found.length, 'v0.20.2 leaves stale peer state after a simultaneous restart').toBeGreaterThan(0);
+        const logs = await Promise.all(lab.nodes.map((n) => lab.exec(n.name, ['cat', '/var/log/flanneld/flanneld.log'])));
+        expect(logs.map((l) => l.stdout).join('\n')).toContain('v0.20.2 watch bug');
+        console.log(`v0.20.2 stale peer state after a simultaneous restart:\n  ${found.join('\n  ')}`);
+      } else {
+        expect(found).toEqual([]);
+      }
+      await labUp(release); // the switch off again
+    }
   }
 });

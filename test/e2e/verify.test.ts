@@ -102,9 +102,9 @@ describeRoot('flanctl verify / status on a 3-node lab', () => {
     const human = await cli(['verify', '-i', inv]);
     expect(human.code, show(human)).toBe(3);
     expect(human.stdout).toMatch(/failed: .*node2: service/);
-    expect(human.stdout).toMatch(/failed: .*node1: routes/);
+    expect(human.stdout).toMatch(/failed: .*node1: peers/);
     expect(human.stdout).toMatch(/failed: .*node1 → node3/);
-    expect(human.stdout).toContain(`missing ${node3Subnet}`);
+    expect(human.stdout).toContain(`node3 (${node3Subnet}) route: kernel has no route`);
 
     const htmlFile = join(work, 'fail.html');
     const v = await cli(['verify', '-i', inv, '--json', '--junit', junitFile, '--html', htmlFile]);
@@ -118,7 +118,7 @@ describeRoot('flanctl verify / status on a 3-node lab', () => {
     expect(html).toContain(`<span id="failure-count">${report.pairs.filter((p) => !p.ok).length + report.checks.filter((c) => !c.ok).length}</span>`);
     expect(report.ok).toBe(false);
     const failedChecks = report.checks.filter((c) => !c.ok).map((c) => `${c.node}: ${c.name}`);
-    expect(failedChecks).toEqual(expect.arrayContaining(['node2: service', 'node1: routes']));
+    expect(failedChecks).toEqual(expect.arrayContaining(['node2: service', 'node1: peers']));
     const failedPairs = report.pairs.filter((p) => !p.ok).map((p) => `${p.from}->${p.to}`).sort();
     expect(failedPairs).toEqual(['node1->node3', 'node3->node1']);
     const xml = readFileSync(junitFile, 'utf8');

@@ -82,6 +82,16 @@ describe('source tree architecture', () => {
     expect(cycles).toEqual([]);
   });
 
+  it('the benchmarks import built modules that exist (bench/*.mjs distImport)', () => {
+    const bench = resolve(SRC, '../bench');
+    const missing = readdirSync(bench)
+      .filter((f) => f.endsWith('.mjs'))
+      .flatMap((f) => [...readFileSync(join(bench, f), 'utf8').matchAll(/distImport\('([^']+)'\)/g)].map((m) => ({ f, mod: m[1] })))
+      .filter(({ mod }) => !graph.has(mod.replace(/\.js$/, '.ts')))
+      .map(({ f, mod }) => `bench/${f}: dist/${mod}`);
+    expect(missing).toEqual([]);
+  });
+
   it('keeps files short: src ≤ 300 lines, commands ≤ 80', () => {
     const long = files
       .map((f) => ({ f: rel(f), n: readFileSync(f, 'utf8').split('\n').length - 1 }))

@@ -188,7 +188,7 @@ describe('stand-in settings and sd_notify', () => {
     expect(await notifyReady({}, ok)).toBeUndefined();
     expect(calls).toEqual([]);
     expect(await notifyReady({ NOTIFY_SOCKET: '/run/systemd/notify' }, ok)).toBeUndefined();
-    expect(calls).toEqual([['systemd-notify', '--ready']]);
+    expect(calls).toEqual([['systemd-notify', '--ready', '--no-block']]);
     const bad = async () => ({ code: 1, stderr: 'No such file or directory' });
     expect(await notifyReady({ NOTIFY_SOCKET: '/nope' }, bad)).toBe('Failed to notify systemd the message READY=1 No such file or directory');
   });
