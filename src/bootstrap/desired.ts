@@ -13,6 +13,7 @@ import { binaryStep } from '../steps/binary.js';
 import { etcdConfigStep, type ClusterState } from '../steps/etcd-config.js';
 import { dirStep, fileStep } from '../steps/file.js';
 import { iptablesRulesStep, iptablesScriptStep } from '../steps/iptables.js';
+import { iptablesGuardSteps } from '../steps/iptables-guard.js';
 import { leaseWaitStep } from '../steps/lease-wait.js';
 import { moduleSteps } from '../steps/modules.js';
 import { DEFINITION_ID, serviceDefinitionStep, serviceStep } from '../steps/service.js';
@@ -81,6 +82,8 @@ export function nodeSteps(inv: Inventory, node: NodeSpec, material: Material, st
   steps.push(leaseWaitStep(inv, { timeoutMs: opts.leaseTimeoutMs ?? 60_000 }));
   if (iptables) steps.push(iptablesRulesStep(inv));
   steps.push(...docker.afterLease, ...cniSteps(inv, material.cni));
+  // systemd has no watcher program: a oneshot after flanneld + docker and a timer do that job.
+  if (iptables && inv.flannel.service === 'systemd') steps.push(...iptablesGuardSteps(inv));
   return steps;
 }
 

@@ -23,6 +23,15 @@ const cidr4 = z.string().regex(/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/, 'expected an 
 const hostname = z.string().regex(/^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$/, 'expected an IPv4 address or hostname');
 const nodeName = z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'expected a lower-case DNS label (a-z, 0-9, -)');
 const iface = z.string().regex(/^[A-Za-z0-9_.:][A-Za-z0-9_.:-]{0,14}$/, 'expected an interface name (at most 15 of A-Z a-z 0-9 _ . : -, not starting with -)');
+/** WHATWG URL parsing, as the etcd clients will do it (e.g. a host "A192.168.10.1" is refused). */
+const isUrl = (v: string) => {
+  try {
+    new URL(v);
+    return true;
+  } catch {
+    return false;
+  }
+};
 const port = z.number().int().min(1).max(65535);
 const duration = z.string().regex(/^\d+h$/, 'expected hours such as 8760h');
 
@@ -71,7 +80,7 @@ export const inventorySchema = z.object({
     backend: backendSchema.default({ type: 'vxlan', vni: 1, port: 8472, directRouting: false, gbp: false }),
   }).strict(),
   etcd: z.object({
-    endpoints: z.array(z.string().regex(/^https?:\/\/[A-Za-z0-9.-]+(:\d+)?\/?$/, 'expected http(s)://host:port')).min(1),
+    endpoints: z.array(z.string().regex(/^https?:\/\/[A-Za-z0-9.-]+(:\d+)?\/?$/, 'expected http(s)://host:port').refine(isUrl, 'expected http(s)://host:port with a valid host (a name, or an IPv4 address)')).min(1),
     prefix: z.string().regex(/^(\/[A-Za-z0-9._-]+)+$/, 'expected an absolute key prefix such as /coreos.com/network')
       .refine((v) => !v.split('/').some((seg) => /^\.+$/.test(seg)), { message: 'must not contain . or .. segments (etcd v2 requests would leave /v2/keys)' })
       .default('/coreos.com/network'),

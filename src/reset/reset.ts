@@ -18,10 +18,11 @@ import { onNode, needKv } from '../steps/util.js';
 import type { Change, Step } from '../engine/step.js';
 import { cniFiles } from '../model/cni.js';
 import { DOCKER_DROPIN_PATH } from '../model/docker.js';
-import { SUPERVISORD_CONF_CANDIDATES, SUPERVISORD_PROGRAMS, SYSCTL_CONF_PATH, SYSTEMD_UNIT_PATH, remotePaths } from '../model/templates.js';
+import { SUPERVISORD_CONF_CANDIDATES, SUPERVISORD_PROGRAMS, SYSCTL_CONF_PATH, remotePaths } from '../model/templates.js';
 import { PROBE_IFACE } from '../verify/targets.js';
 import { cleanupPlan, isMissingError } from '../switch/cleanup.js';
 import { observeNode } from '../switch/plan.js';
+import { systemdResetChange } from './reset-systemd.js';
 import { iptablesCleanup, iptablesCleanupArgv, iptablesCleanupSummary, mergeCleanups } from './reset-iptables.js';
 import { foreignTlsFiles } from './reset-tls.js';
 
@@ -44,22 +45,7 @@ export function resetServiceStep(inv: Inventory): Step {
     title: `flanneld service (${inv.flannel.service})`,
     async check(ctx): Promise<Change | undefined> {
       const { conn } = onNode(ctx, id);
-      if (inv.flannel.service === 'systemd') {
-        const unit = (await existing(conn, [SYSTEMD_UNIT_PATH])).size > 0;
-        const active = (await conn.exec(['systemctl', 'is-active', 'flanneld'])).stdout.trim();
-        const running = active === 'active' || active === 'activating';
-        if (!unit && !running) return undefined;
-        return {
-          action: 'delete',
-          summary: `${running ? 'stop, disable and ' : ''}remove ${SYSTEMD_UNIT_PATH}`,
-          apply: async () => {
-            await conn.exec(['systemctl', 'disable', '--now', 'flanneld']);
-            await run(conn, ['rm', '-f', '--', SYSTEMD_UNIT_PATH]);
-            await conn.exec(['systemctl', 'daemon-reload']);
-            await conn.exec(['systemctl', 'reset-failed', 'flanneld']);
-          },
-        };
-      }
+      if (inv.flannel.service === 'systemd') return systemdResetChange(conn, (paths) => existing(conn, paths));
       const names = [SUPERVISORD_PROGRAMS.flanneld, SUPERVISORD_PROGRAMS.iptables];
       const files = [...(await existing(conn, SUPERVISORD_CONF_CANDIDATES.map((c) => c.path))).keys()];
       const st = await conn.exec(['supervisorctl', 'status', ...names]);

@@ -66,6 +66,8 @@ describe('shell completion', () => {
       [['flanctl', 'verify', '--inventory', '=', 'inv.yaml', '--limit', '=', 'b'], 'beta'],
       [['flanctl', 'lab', 'exec', '-d', 'lab', ''], 'node1 node2'],
       [['flanctl', 'lab', 'exec', '-d', 'lab', 'node1', '--', ''], ''],
+      [['flanctl', 'lab', 'reboot', '-d', 'lab', 'n'], 'node1 node2'],
+      [['flanctl', 'node', 'remove', '-i', 'inv.yaml', 'b'], 'beta'],
     ];
     const script = [
       `source ${join(fnDir(), 'bash/flanctl.bash')}`,
@@ -85,6 +87,7 @@ describe('shell completion', () => {
       'flanctl verify -i inv.yaml --limit alpha,b',
       'flanctl verify -i inv.yaml --limit=be',
       'flanctl lab exec -d lab node2',
+      'flanctl node remove -i inv.yaml al',
       'flanctl verif',
       'flanctl lab ex',
       'flanctl verify --pro',
@@ -109,6 +112,7 @@ describe('shell completion', () => {
       '[flanctl verify -i inv.yaml --limit alpha,beta]',
       '[flanctl verify -i inv.yaml --limit=beta]',
       '[flanctl lab exec -d lab node2 ]',
+      '[flanctl node remove -i inv.yaml alpha ]',
       '[flanctl verify ]',
       '[flanctl lab exec ]',
       '[flanctl verify --probe ]',

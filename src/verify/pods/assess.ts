@@ -86,7 +86,9 @@ function judgePair(a: PodNodeState, b: PodNodeState, nodes: Map<string, PodNodeS
   if (!sourcePreserved && arrived) {
     const [tag, addr] = seen[0] ?? ['other', '?'];
     seenSource = tag === 'other' ? null : addr;
-    const culprits = natCulprits(a, opts, 'mid').concat(natCulprits(b, opts, 'mid'));
+    // SNAT of a's packet happens on a; b's own moved rules (its pod's traffic out) are only a fallback.
+    const fromA = natCulprits(a, opts, 'mid');
+    const culprits = fromA.length ? fromA : natCulprits(b, opts, 'mid');
     const by = culprits.length ? `; SNAT by ${[...new Set(culprits)].join('; ')}` : '';
     const src = `source not preserved: ${b.name}'s pod saw ${a.name}'s pod as ${nameSource(tag, addr, nodes)}, not ${a.pod.ip}${by}`;
     error = error ? `${error}; ${src}` : src;
