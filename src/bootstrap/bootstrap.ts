@@ -159,20 +159,25 @@ export async function runBootstrap(inv: Inventory, opts: BootstrapOptions): Prom
     const planned = rolling.length
       ? await converge(rolling.map((d) => nodeTarget(d.node, d.steps)), { ...common, mode: 'check', output: 'silent' })
       : undefined;
-    const changing = planned ? changingTargets(planned) : new Set<string>();
+    const { changing, restarting } = planned ? changingTargets(planned) : { changing: new Set<string>(), restarting: new Set<string>() };
     const steady = planned ? { ...planned, targets: planned.targets.filter((t) => !changing.has(t.name)) } : undefined;
+
+    // Running nodes whose changes keep flanneld running (rules, the iptables script) converge at once.
+    const quiet = rolling.filter((d) => changing.has(d.node.name) && !restarting.has(d.node.name));
+    const quietReport = quiet.length ? await converge(quiet.map((d) => nodeTarget(d.node, d.steps)), common) : undefined;
+    const quietOk = new Set(quietReport?.targets.filter((t) => t.ok).map((t) => t.name) ?? []);
 
     // Phase 3: peers have registered only once every node is done; check (and repair) peer state:
     // one look at every node, one repair restarting all stale nodes together (peer-step.ts).
-    const peerNodes = [...fresh.filter((d) => ok.has(d.node.name)), ...rolling.filter((d) => !changing.has(d.node.name))];
+    const peerNodes = [...fresh.filter((d) => ok.has(d.node.name)), ...rolling.filter((d) => !changing.has(d.node.name) || quietOk.has(d.node.name))];
     const started = first.targets.some((t) => t.steps.some((s) => s.id === 'service:flanneld' && (s.status === 'changed' || s.status === 'planned')));
     const coord = peerRepairCoordinator(inv, repairDeps(started, peerNodes.map((d) => d.node)));
     const peers = peerNodes.length ? await converge(peerNodes.map((d) => nodeTarget(d.node, [peerStateStep(coord)])), common) : undefined;
     const startRepair = await coord.report();
     if (startRepair) repairs.push({ ...startRepair, after: 'start' });
 
-    const rollout = changing.size ? await roll(rolling.filter((d) => changing.has(d.node.name))) : undefined;
-    return await finish([first, steady, peers, ...(rollout?.reports ?? [])], rollout?.report);
+    const rollout = restarting.size ? await roll(rolling.filter((d) => restarting.has(d.node.name))) : undefined;
+    return await finish([first, steady, quietReport, peers, ...(rollout?.reports ?? [])], rollout?.report);
 
     function repairDeps(settle: boolean, nodes: NodeSpec[]): PeerRepairDeps {
       return {

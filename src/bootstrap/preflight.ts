@@ -15,6 +15,7 @@ import { configKey } from '../model/leases.js';
 import { mapLimit } from '../engine/parallel.js';
 import { moduleAvailable, moduleLoadable, requiredModules } from '../steps/modules.js';
 import type { FlannelTarball } from './tarball.js';
+import { firewallProblems } from './firewall-check.js';
 
 export interface PreflightProblem {
   /** Node name, "etcd", "pki" or "tarball". */
@@ -85,6 +86,7 @@ export async function checkNode(inv: Inventory, node: NodeSpec, conn: Connector)
       const ips = [...addr.stdout.matchAll(/\binet (\d+\.\d+\.\d+\.\d+)\//g)].map((m) => m[1]);
       return ips.includes(node.publicIp) ? [] : [`interface ${node.iface} does not carry the public IP ${node.publicIp} (it has ${ips.join(', ') || 'no IPv4 address'}; nodes[].publicIp / iface)`];
     }),
+    firewallProblems(inv, node, conn),
   ];
   for (const found of await Promise.all(checks)) problems.push(...found);
   return problems;

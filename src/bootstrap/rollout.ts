@@ -51,9 +51,11 @@ export function restartDowntime(t: TargetReport | undefined): number {
   return s?.durationMs ?? 0;
 }
 
-/** Targets of a check-mode report that would change something. */
-export function changingTargets(plan: Report): Set<string> {
-  return new Set(plan.targets.filter((t) => t.steps.some((s) => s.status === 'planned')).map((t) => t.name));
+/** Targets of a check-mode report that would change something, and those of them that would restart flanneld. */
+export function changingTargets(plan: Report): { changing: Set<string>; restarting: Set<string> } {
+  const changing = plan.targets.filter((t) => t.steps.some((s) => s.status === 'planned'));
+  const restarts = (t: TargetReport) => t.steps.some((s) => s.status === 'planned' && s.change?.action === 'restart' && /\brestart flanneld\b/.test(s.change.summary));
+  return { changing: new Set(changing.map((t) => t.name)), restarting: new Set(changing.filter(restarts).map((t) => t.name)) };
 }
 
 export function renderRollout(r: RolloutReport): string[] {

@@ -1,20 +1,36 @@
+import { Flags } from '@oclif/core';
 import { FlanctlCommand } from '../command.js';
+import { openPool } from '../connector/pool.js';
 import { openKv } from '../kv/index.js';
 import { readStatus, renderStatus, type StatusReport } from '../verify/status.js';
+import { readNodeCerts, renderNodeCerts, type NodeCert } from '../verify/status-certs.js';
 
 export default class Status extends FlanctlCommand<typeof Status> {
-  static summary = 'Show the subnet leases in etcd joined with the inventory.';
+  static summary = 'Show the subnet leases in etcd joined with the inventory, and each node\'s flanneld certificate expiry.';
   static description = `One row per lease under <prefix>/subnets: subnet, node (matched by PublicIP), public IP, backend type, VtepMAC and time left on the lease.
-Leases of hosts not in the inventory and inventory nodes without a lease are flagged. Works with etcd.api v3 and v2.`;
-  static examples = ['<%= config.bin %> status', '<%= config.bin %> status --json | jq ".leases[] | {subnet, node}"'];
+Leases of hosts not in the inventory and inventory nodes without a lease are flagged. Works with etcd.api v3 and v2.
+Then the expiry of the flanneld certificate as installed on each node (read over SSH, not the control machine's copy), flagged under --warn-days; --no-certs skips it.`;
+  static examples = ['<%= config.bin %> status', '<%= config.bin %> status --json | jq ".leases[] | {subnet, node}"', '<%= config.bin %> status --json | jq ".certs"'];
+  static flags = {
+    certs: Flags.boolean({ summary: 'Read each node\'s flanneld certificate over SSH (--no-certs: etcd only).', default: true, allowNo: true }),
+    'warn-days': Flags.integer({ summary: 'Flag certificates expiring within this many days.', default: 30, min: 0 }),
+  };
 
-  async run(): Promise<StatusReport> {
+  async run(): Promise<StatusReport & { certs?: NodeCert[] }> {
     const inv = await this.inventory();
     const kv = await openKv(inv);
     try {
       const report = await readStatus(inv, kv);
       this.say(renderStatus(report));
-      return report;
+      if (!this.flags.certs) return report;
+      const pool = openPool(inv);
+      try {
+        const certs = await readNodeCerts(inv, pool);
+        for (const l of renderNodeCerts(certs, this.flags['warn-days'])) this.say(l);
+        return { ...report, certs };
+      } finally {
+        await pool.closeAll();
+      }
     } finally {
       await kv.close();
     }

@@ -29,6 +29,9 @@ function labNode(dir: string, name: string): { state: LabState; node: NodeState 
 
 export async function labPowerOff(dir: string, name: string): Promise<void> {
   const { state, node } = labNode(dir, name);
+  if (node.system === 'systemd') {
+    throw new UsageError(`${name} is a systemd node: reboot it from inside (\`flanctl lab exec ${name} -- systemctl reboot\`); lab reboot/--power-off handle supervisord nodes only`);
+  }
   await stopNode(node);
   await deleteNodeNetwork(node);
   node.init = undefined;

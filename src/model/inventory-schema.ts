@@ -126,7 +126,9 @@ export const inventorySchema = z.object({
     masquerade: z.enum(['tightened', 'flannel', 'none']).default('tightened'),
     bridge: iface.default('docker0'),
     forwardAccept: z.boolean().default(true),
-  }).strict().default({ masquerade: 'tightened', bridge: 'docker0', forwardAccept: true }),
+    /** Insert flanctl's own ACCEPT rules for the backend's traffic ahead of a host firewall's REJECT/DROP (issue 16). */
+    openBackend: z.boolean().default(false),
+  }).strict().default({ masquerade: 'tightened', bridge: 'docker0', forwardAccept: true, openBackend: false }),
   /** Docker wiring (issue 17): systemd drop-in for docker.service, or daemon.json bip/mtu under supervisord. */
   docker: z.object({
     integration: z.boolean().default(false),

@@ -8,6 +8,7 @@ import { posix } from 'node:path';
 import { createRequire } from 'node:module';
 import type HandlebarsNS from 'handlebars';
 import type { Inventory, NodeSpec } from './inventory.js';
+import { openBackendRules } from './firewall.js';
 
 export const SYSTEMD_UNIT_PATH = '/etc/systemd/system/flanneld.service';
 /** systemd: the iptables guard (oneshot after flanneld + docker, re-run by a timer), same role as the supervisord watcher. */
@@ -61,7 +62,7 @@ export const etcdUsesTls = (inv: Inventory) => inv.etcd.endpoints.some((e) => e.
 /** flanctl (not flanneld) owns the FORWARD ACCEPT rules unless flanneld does the masquerading. */
 export const flanctlOwnsForwardRules = (inv: Inventory) => inv.iptables.masquerade !== 'flannel' && inv.iptables.forwardAccept;
 /** flanctl installs an iptables script at all (tightened masquerade or its own FORWARD rules). */
-export const flanctlManagesIptables = (inv: Inventory) => inv.iptables.masquerade === 'tightened' || flanctlOwnsForwardRules(inv);
+export const flanctlManagesIptables = (inv: Inventory) => inv.iptables.masquerade === 'tightened' || flanctlOwnsForwardRules(inv) || inv.iptables.openBackend;
 
 /** flanneld's flags from the inventory (FLANNEL.md §3), one `-flag=value` per element. */
 export function flanneldArgs(inv: Inventory, node: NodeSpec): string[] {
@@ -149,6 +150,7 @@ export function renderIptablesScript(inv: Inventory): string {
     network: inv.network.cidr,
     bridge: inv.iptables.bridge,
     stateFile: p.iptablesState,
+    openRules: openBackendRules(inv).map((r) => ['filter', r.chain, ...r.spec].join(' ')),
   });
 }
 

@@ -13,6 +13,7 @@
 import type { Inventory } from '../model/inventory.js';
 import type { Change, Step, StepContext } from '../engine/step.js';
 import { FlanctlError } from '../errors.js';
+import { openBackendRules } from '../model/firewall.js';
 import { flanctlOwnsForwardRules, remotePaths, renderIptablesScript } from '../model/templates.js';
 import { fileStep } from './file.js';
 import { leaseSubnetFromEnv, onNode, parseEnvFile } from './util.js';
@@ -38,6 +39,9 @@ export function flanctlRules(inv: Inventory, subnet: string): { ensure: Iptables
   if (flanctlOwnsForwardRules(inv)) {
     ensure.push({ table: 'filter', chain: 'FORWARD', spec: ['-s', cidr, ...FLANCTL_COMMENT, '-j', 'ACCEPT'] });
     ensure.push({ table: 'filter', chain: 'FORWARD', spec: ['-d', cidr, ...FLANCTL_COMMENT, '-j', 'ACCEPT'] });
+  }
+  for (const r of openBackendRules(inv)) {
+    if (!ensure.some((e) => e.chain === r.chain && e.spec.join(' ') === r.spec.join(' '))) ensure.push({ table: 'filter', chain: r.chain, spec: r.spec });
   }
   return { ensure, absent };
 }

@@ -4,12 +4,13 @@
  * with a broken batch, certificate rotation, a host firewall REJECT rule both ways. Every case ends
  * with verify green and a second run reporting 0 changes. Root; must run under CI=true.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { readFileSync } from 'node:fs';
+import { parseDocument } from 'yaml';
+import * as tar from 'tar';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { labUp } from '../../src/lab/lab.js';
-import { labPowerOff, labReboot } from '../../src/lab/node-ops.js';
+import { labFirewall, labPowerOff, labReboot } from '../../src/lab/node-ops.js';
 import { loadInventory, type Inventory } from '../../src/model/inventory.js';
 import { openKv } from '../../src/kv/index.js';
 import { listLeases } from '../../src/kv/flannel-keys.js';
@@ -28,6 +29,25 @@ async function leasesOf(inv: Inventory): Promise<Lease[]> {
   } finally {
     await kv.close();
   }
+}
+
+function editInventory(file: string, edit: (doc: ReturnType<typeof parseDocument>) => void): void {
+  const doc = parseDocument(readFileSync(file, 'utf8'));
+  edit(doc);
+  writeFileSync(file, doc.toString());
+}
+
+/** The stand-in's "v0.22.3" release: lab/dist's when the build makes one, else v0.20.2 repacked with that version. */
+async function v0223(dir: string): Promise<string> {
+  const built = join(root, 'lab', 'dist', 'flannel-v0.22.3-standin-linux-amd64.tar.gz');
+  if (existsSync(built)) return built;
+  const stage = join(dir, 'v0.22.3');
+  mkdirSync(stage, { recursive: true });
+  await tar.x({ file: join(root, 'lab', 'dist', 'flannel-v0.20.2-standin-linux-amd64.tar.gz'), cwd: stage });
+  writeFileSync(join(stage, 'flanneld'), readFileSync(join(stage, 'flanneld'), 'utf8').replaceAll('v0.20.2', 'v0.22.3'), { mode: 0o755 });
+  const file = join(dir, 'flannel-v0.22.3-standin-linux-amd64.tar.gz');
+  await tar.c({ gzip: true, file, cwd: stage, portable: true }, ['flanneld', 'mk-docker-opts.sh', 'README.md']);
+  return file;
 }
 
 async function flanneldPid(lab: TestLab, node: string): Promise<string> {
@@ -142,7 +162,42 @@ describeRoot('day-2 operations on one lab (stand-in, etcd v3, supervisord)', () 
     await greenAndIdempotent();
   });
 
-  it('a reboot brings flanneld back with the same subnet and flanctl\'s rules back, without bootstrap', async () => {
+  it('rolls v0.20.2 → v0.22.3 out in batches of 1; a broken batch stops the rollout; a rerun continues', async () => {
+    const tarball = await v0223(lab.dir);
+    editInventory(inventory, (doc) => doc.setIn(['flannel', 'tarball'], tarball));
+    const bin = (await inv()).flannel.installDir;
+    const version = async (node: string) => ((await lab.exec(node, ['grep', '-c', 'v0.22.3', `${bin}/flanneld`])).stdout.trim() !== '0' ? 'v0.22.3' : 'v0.20.2');
+    const before = { node2: await flanneldPid(lab, 'node2'), node3: await flanneldPid(lab, 'node3') };
+    // node2's install dir is read-only: its batch fails.
+    const ro = await lab.exec('node2', ['sh', '-c', `mount --bind ${bin} ${bin} && mount -o remount,bind,ro ${bin}`]);
+    expect(ro.code, ro.stderr).toBe(0);
+    const broken = await cli(['bootstrap', '-i', inventory, '--batch-size', '1', '--json']);
+    expect(broken.code, showCli(broken)).toBe(1);
+    const rollout = broken.json.rollout;
+    expect(rollout.batches.map((b: { nodes: string[]; ok: boolean }) => [b.nodes.join(), b.ok])).toEqual([['node1', true], ['node2', false]]);
+    expect(rollout.stopped).toMatchObject({ batch: 2, nodes: ['node2'], untouched: ['node3'] });
+    expect(rollout.batches[0].downtimeMs).toBeGreaterThan(0);
+    expect(await version('node1')).toBe('v0.22.3');
+    expect(await version('node2')).toBe('v0.20.2');
+    expect(await version('node3')).toBe('v0.20.2');
+    expect(await flanneldPid(lab, 'node2')).toBe(before.node2); // still the old flanneld, still serving
+    expect(await flanneldPid(lab, 'node3')).toBe(before.node3); // untouched
+    const human = await cli(['bootstrap', '-i', inventory, '--batch-size', '1', '--no-verify']);
+    // The rerun continues where it stopped: node1 is done, node2 is now the first batch.
+    expect(human.stdout + human.stderr).toMatch(/rollout stopped at batch 1 \(node2\)/);
+    expect(human.stdout + human.stderr).toMatch(/untouched: node3/);
+
+    await lab.exec('node2', ['umount', bin]);
+    const rerun = await cli(['bootstrap', '-i', inventory, '--batch-size', '1', '--json']);
+    expect(rerun.code, showCli(rerun)).toBe(0);
+    expect(rerun.json.rollout.batches.map((b: { nodes: string[]; ok: boolean }) => [b.nodes.join(), b.ok])).toEqual([['node2', true], ['node3', true]]);
+    for (const b of rerun.json.rollout.batches) expect(b.downtimeMs).toBeGreaterThan(0);
+    for (const n of ['node1', 'node2', 'node3']) expect(await version(n), n).toBe('v0.22.3');
+    expect(rerun.json.verify.ok).toBe(true);
+    await greenAndIdempotent();
+  });
+
+  it('a reboot (after the upgrade: v0.20.2 misses peer updates, issue 13) brings flanneld back with the same subnet and flanctl\'s rules back, without bootstrap', async () => {
     const i = await inv();
     const node2 = i.nodes.find((n) => n.name === 'node2')!;
     const lease = (await leasesOf(i)).find((l) => l.publicIp === node2.publicIp)!;
@@ -155,9 +210,77 @@ describeRoot('day-2 operations on one lab (stand-in, etcd v3, supervisord)', () 
       if (have.every((h) => h.code === 0)) break;
       await new Promise((r) => setTimeout(r, 500));
     }
+    // Peers pick up node2's new VTEP MAC from its rewritten lease within seconds: wait for verify.
+    let v = await cli(['verify', '-i', inventory, '--json']);
+    for (let tries = 0; v.code !== 0 && tries < 20; tries++) {
+      await new Promise((r) => setTimeout(r, 1000));
+      v = await cli(['verify', '-i', inventory, '--json']);
+    }
+    expect(v.code, showCli(v)).toBe(0);
     const env = await lab.exec('node2', ['cat', i.flannel.subnetFile]);
     expect(env.stdout).toContain(`FLANNEL_SUBNET=${lease.subnet.replace(/\.0\//, '.1/')}`);
     for (const r of rules) expect((await lab.exec('node2', iptablesCheckArgv(r))).code, r.spec.join(' ')).toBe(0);
+    await greenAndIdempotent();
+  });
+
+  it('a host firewall REJECT rule: verify fails, preflight names the rule and the option; openBackend opens it; reset removes only flanctl\'s rules', async () => {
+    await labFirewall(lab.dir, 'node2');
+    const v = await cli(['verify', '-i', inventory, '--json']);
+    expect(v.code).toBe(3);
+    expect(v.json.pairs.filter((p: { ok: boolean }) => !p.ok).every((p: { from: string; to: string }) => p.to === 'node2' || p.from === 'node2')).toBe(true);
+    const refused = await cli(['bootstrap', '-i', inventory]);
+    expect(refused.code, showCli(refused)).toBe(1);
+    expect(refused.stderr).toContain('-A INPUT -j REJECT --reject-with icmp-host-prohibited');
+    // FORWARD is not reported: flanctl's forwardAccept rules were appended before the REJECT arrived.
+    expect(refused.stderr).not.toContain('FORWARD');
+    expect(refused.stderr).toContain('iptables.openBackend: true');
+    expect(refused.stderr).toContain('nothing was changed');
+
+    editInventory(inventory, (doc) => doc.setIn(['iptables', 'openBackend'], true));
+    const pids = [await flanneldPid(lab, 'node1'), await flanneldPid(lab, 'node2'), await flanneldPid(lab, 'node3')];
+    const opened = await cli(['bootstrap', '-i', inventory, '--json']);
+    expect(opened.code, showCli(opened)).toBe(0);
+    // Only rules and the iptables script changed: no flanneld restarted, no rolling batches.
+    expect(opened.json.rollout).toBeUndefined();
+    expect([await flanneldPid(lab, 'node1'), await flanneldPid(lab, 'node2'), await flanneldPid(lab, 'node3')]).toEqual(pids);
+    expect(opened.json.verify.ok).toBe(true);
+    const input = (await lab.exec('node2', ['iptables', '-S', 'INPUT'])).stdout.split('\n').filter((l) => l.startsWith('-A'));
+    expect(input[0]).toMatch(/--comment flanctl -j ACCEPT/);
+    expect(input.indexOf('-A INPUT -j REJECT --reject-with icmp-host-prohibited')).toBeGreaterThan(input.findIndex((l) => /dport 8472 .*flanctl/.test(l)));
+    await greenAndIdempotent();
+
+    const reset = await cli(['reset', '-i', inventory, '--limit', 'node2', '--keep-etcd', '--yes', '--json']);
+    expect(reset.code, showCli(reset)).toBe(0);
+    const after = (await lab.exec('node2', ['iptables', '-S'])).stdout;
+    expect(after).not.toContain('flanctl');
+    expect(after).toContain('-A INPUT -j REJECT --reject-with icmp-host-prohibited'); // not ours: kept
+    expect(after).toContain('-A FORWARD -j REJECT --reject-with icmp-host-prohibited');
+    const back = await cli(['bootstrap', '-i', inventory, '--limit', 'node2', '--json']);
+    expect(back.code, showCli(back)).toBe(0);
+    expect(back.json.verify.ok).toBe(true);
+    await greenAndIdempotent();
+  });
+
+  it('certs rotate: a new client cert rolled out in verified batches; status shows the expiry read from each node; --ca is refused', async () => {
+    const before = await cli(['status', '-i', inventory, '--json']);
+    expect(before.code, showCli(before)).toBe(0);
+    const oldSerials = before.json.certs.map((c: { serial: string }) => c.serial);
+    expect(new Set(oldSerials).size).toBe(1);
+    const r = await cli(['certs', 'rotate', '-i', inventory, '--json']);
+    expect(r.code, showCli(r)).toBe(0);
+    expect(r.json.certificate.after.serial).not.toBe(r.json.certificate.before.serial);
+    expect(r.json.rollout.batches.map((b: { nodes: string[]; ok: boolean }) => [b.nodes.join(), b.ok])).toEqual([['node1', true], ['node2', true], ['node3', true]]);
+    expect(r.json.verify.ok).toBe(true);
+    const after = await cli(['status', '-i', inventory, '--json']);
+    for (const c of after.json.certs) {
+      expect(c.serial, c.node).toBe(r.json.certificate.after.serial);
+      expect(c.daysLeft).toBeGreaterThan(300);
+    }
+    const human = await cli(['status', '-i', inventory]);
+    expect(human.stdout).toMatch(/node2: expires \d{4}-\d\d-\d\d \(\d+ days\)/);
+    const ca = await cli(['certs', 'rotate', '-i', inventory, '--ca']);
+    expect(ca.code).toBe(2);
+    expect(ca.stderr).toContain('--ca is not implemented');
     await greenAndIdempotent();
   });
 });
