@@ -17,6 +17,7 @@ import { onNode, needKv } from '../steps/util.js';
 import type { Change, Step } from '../engine/step.js';
 import { SUPERVISORD_CONF_CANDIDATES, SUPERVISORD_PROGRAMS, SYSCTL_CONF_PATH, SYSTEMD_UNIT_PATH, remotePaths } from '../model/templates.js';
 import { PROBE_IFACE } from '../verify/targets.js';
+import { MODULES_LOAD_PATH } from '../steps/modules.js';
 import { cleanupPlan, isMissingError } from '../switch/cleanup.js';
 import { observeNode } from '../switch/plan.js';
 import { iptablesCleanup, iptablesCleanupArgv, iptablesCleanupSummary, mergeCleanups } from './reset-iptables.js';
@@ -139,7 +140,7 @@ export function resetNetworkStep(inv: Inventory): Step {
 /** Every file flanctl (or flanneld under it) put on a node, and the folders that held only those. */
 export function resetFileLists(inv: Inventory): { files: string[]; logDir: string; dirs: string[] } {
   const p = remotePaths(inv);
-  const files = [p.flanneld, p.mkDockerOpts, p.iptablesScript, p.ca, p.cert, p.key, p.subnetFile, p.iptablesState, inv.flannel.dockerOptsFile, SYSCTL_CONF_PATH];
+  const files = [p.flanneld, p.mkDockerOpts, p.iptablesScript, p.ca, p.cert, p.key, p.subnetFile, p.iptablesState, inv.flannel.dockerOptsFile, SYSCTL_CONF_PATH, MODULES_LOAD_PATH];
   const { installDir, configDir, logDir } = inv.flannel;
   const dirs = [installDir, configDir, logDir, posix.dirname(inv.flannel.subnetFile), posix.dirname(inv.flannel.dockerOptsFile)];
   if (/flannel/.test(posix.basename(posix.dirname(installDir)))) dirs.push(posix.dirname(installDir));

@@ -8,6 +8,7 @@ import { UsageError } from '../errors.js';
 import { openKv } from '../kv/index.js';
 import { networkConfigText } from '../model/flannel-config.js';
 import { backendSchema, type Backend, type Inventory } from '../model/inventory.js';
+import { moduleSteps } from '../steps/modules.js';
 import { peerRoutesStep } from '../steps/peer-routes.js';
 import { startFlanneld, stopFlanneld } from '../steps/service.js';
 import { sleep } from '../steps/util.js';
@@ -84,6 +85,12 @@ export async function runSwitchBackend(inv: Inventory, o: RunSwitchOptions): Pro
           if (!change) return undefined;
           await change.apply();
           return change.summary;
+        },
+        persistNode: async (conn, i, node) => {
+          for (const step of moduleSteps(i).filter((s) => s.id === 'modules:file')) {
+            const change = await step.check({ inventory: i, node, conn, kv, touched: new Set() });
+            await change?.apply();
+          }
         },
         log,
         now: () => Date.now(),
