@@ -14,6 +14,8 @@ import { desiredState, type Material } from './desired.js';
 import { converge, convergePhases, type Target } from '../engine/engine.js';
 import { etcdTlsFiles, type Inventory, type NodeSpec } from '../model/inventory.js';
 import { openKv } from '../kv/index.js';
+import { acquireClusterLock, lockNotice, LockError, type ClusterLock } from '../kv/lock.js';
+import { interrupted } from '../engine/interrupt.js';
 import type { Kv } from '../kv/kv.js';
 import { CLUSTER_TARGET, summaryLine, type OutputMode } from '../engine/output.js';
 import { certFiles, ensureFlanneldCert } from '../pki/index.js';
@@ -38,6 +40,10 @@ export interface BootstrapOptions {
   openKv?: () => Promise<Kv>;
   /** Where the one-line summary goes (default stdout; not written when output is 'silent'). */
   log?: (line: string) => void;
+  /** apply: how long to wait for another flanctl's cluster lock (--wait-lock); default 0 = fail at once. */
+  lockWaitMs?: number;
+  /** Lock notes and warnings (default stderr). */
+  note?: (line: string) => void;
 }
 
 export interface BootstrapResult extends Report {
@@ -87,10 +93,25 @@ export async function runBootstrap(inv: Inventory, opts: BootstrapOptions): Prom
   const pool: Pool = openPool(inv, { trustNewHosts: opts.trustNewHosts, connect: opts.connect });
   let kv: Kv | undefined;
   let tarball: FlannelTarball | undefined;
+  let lock: ClusterLock | undefined;
+  const note = opts.note ?? ((l: string) => process.stderr.write(`${l}\n`));
+  const takeLock = (k: Kv) => acquireClusterLock(k, inv.etcd.prefix, opts.command, { waitMs: opts.lockWaitMs, log: note });
+  let early: Kv | undefined;
   try {
+    if (opts.mode === 'apply') {
+      // The lock comes first, so a second run fails at once; etcd trouble is left to preflight to report.
+      try {
+        early = await (opts.openKv ?? (() => openKv(inv)))();
+        lock = await takeLock(early);
+      } catch (e) {
+        if (e instanceof LockError) throw e;
+        await early?.close().catch(() => {});
+        early = undefined;
+      }
+    }
     const pre = await preflight(inv, {
       connect: (node) => pool.get(node.name),
-      openKv: opts.openKv ?? (() => openKv(inv)),
+      openKv: early ? async () => early! : opts.openKv ?? (() => openKv(inv)),
       ensureCert: etcdUsesTls(inv) ? () => ensureFlanneldCert(inv) : undefined,
       readTarball: () => readFlannelTarball(inv.flannel.tarball),
       concurrency,
@@ -99,6 +120,11 @@ export async function runBootstrap(inv: Inventory, opts: BootstrapOptions): Prom
     tarball = pre.tarball;
     if (pre.problems.length || !kv || !tarball) throw new PreflightError(pre.problems);
     const clusterKv = kv;
+    if (opts.mode === 'apply') lock ??= await takeLock(clusterKv);
+    else {
+      const busy = await lockNotice(clusterKv, inv.etcd.prefix);
+      if (busy) note(busy);
+    }
 
     const desired = desiredState(inv, { tarball, tls: readTlsMaterial(inv) }, { mode: opts.mode, leaseTimeoutMs: opts.leaseTimeoutMs, peerSettleMs: opts.peerSettleMs });
     const etcd: Target = { name: CLUSTER_TARGET, steps: desired.cluster, open: async () => ({ inventory: inv, kv: clusterKv }) };
@@ -116,13 +142,17 @@ export async function runBootstrap(inv: Inventory, opts: BootstrapOptions): Prom
     const peers = peerTargets.length ? await converge(peerTargets, common) : undefined;
 
     const report: BootstrapResult = mergeReports(first, peers, Math.round(performance.now() - t0));
+    const sig = interrupted();
+    if (sig) report.interrupted = sig;
     if (output !== 'silent') (opts.log ?? ((l) => process.stdout.write(`${l}\n`)))(summaryLine(report));
-    if (opts.mode === 'apply' && opts.verify !== false && report.summary.failed === 0) {
+    if (opts.mode === 'apply' && opts.verify !== false && report.summary.failed === 0 && !sig) {
       report.verify = await runVerify(inv, pool, clusterKv, { concurrency, probe: inv.network.backend.type === 'host-gw' });
     }
     return report;
   } finally {
+    await lock?.release();
     await pool.closeAll();
     await kv?.close().catch(() => {});
+    if (early !== kv) await early?.close().catch(() => {});
   }
 }

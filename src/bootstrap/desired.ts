@@ -14,6 +14,7 @@ import { etcdConfigStep, type ClusterState } from '../steps/etcd-config.js';
 import { dirStep, fileStep } from '../steps/file.js';
 import { iptablesRulesStep, iptablesScriptStep } from '../steps/iptables.js';
 import { leaseWaitStep } from '../steps/lease-wait.js';
+import { litterStep } from '../steps/litter.js';
 import { moduleSteps } from '../steps/modules.js';
 import { peerRoutesStep } from '../steps/peer-routes.js';
 import { DEFINITION_ID, serviceDefinitionStep, serviceStep } from '../steps/service.js';
@@ -52,7 +53,7 @@ export const CERT_STEP_IDS = ['cert:ca', 'cert:flanneld', 'cert:flanneld-key'];
 
 export function nodeSteps(inv: Inventory, node: NodeSpec, material: Material, state: ClusterState, opts: DesiredOptions): Step[] {
   const p = remotePaths(inv);
-  const steps: Step[] = [];
+  const steps: Step[] = [litterStep(inv)];
   if (etcdUsesTls(inv)) {
     if (!material.tls) throw new Error('desired: https etcd endpoints need the TLS material');
     steps.push(

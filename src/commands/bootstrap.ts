@@ -26,6 +26,7 @@ A second run changes nothing and restarts nothing.`;
   async run(): Promise<BootstrapResult> {
     const inv = await this.inventory();
     const dryRun = this.flags['dry-run'];
+    if (!dryRun) this.catchInterrupts();
     const report = await runBootstrap(inv, {
       command: dryRun ? 'plan' : 'bootstrap',
       mode: dryRun ? 'check' : 'apply',
@@ -34,8 +35,11 @@ A second run changes nothing and restarts nothing.`;
       trustNewHosts: this.flags['trust-new-hosts'],
       verify: this.flags.verify,
       leaseTimeoutMs: this.flags['lease-timeout'] * 1000,
+      lockWaitMs: this.lockWaitMs(),
+      note: (l) => this.logToStderr(l),
     });
     if (dryRun) this.say(renderPlan(report));
+    if (this.endInterrupted(report, 'flanctl bootstrap')) return report;
     const failures = failureLines(report);
     if (failures.length) {
       if (!this.jsonEnabled()) for (const l of failures) this.logToStderr(`FAILED ${l}`);

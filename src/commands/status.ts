@@ -1,5 +1,6 @@
 import { FlanctlCommand } from '../command.js';
 import { openKv } from '../kv/index.js';
+import { lockNotice } from '../kv/lock.js';
 import { readStatus, renderStatus, type StatusReport } from '../verify/status.js';
 
 export default class Status extends FlanctlCommand<typeof Status> {
@@ -13,6 +14,8 @@ Leases of hosts not in the inventory and inventory nodes without a lease are fla
     const kv = await openKv(inv);
     try {
       const report = await readStatus(inv, kv);
+      const busy = await lockNotice(kv, inv.etcd.prefix);
+      if (busy) this.logToStderr(busy);
       this.say(renderStatus(report));
       return report;
     } finally {

@@ -4,6 +4,7 @@ import { Flags } from '@oclif/core';
 import { FlanctlCommand } from '../command.js';
 import { openPool } from '../connector/pool.js';
 import { openKv } from '../kv/index.js';
+import { lockNotice } from '../kv/lock.js';
 import { renderJunit } from '../verify/junit.js';
 import { renderReport } from '../verify/matrix.js';
 import { runVerify, verifyExitCode, type VerifyReport } from '../verify/verify.js';
@@ -31,6 +32,8 @@ Exit 0 when everything passes, 3 when any pair or check fails, 1 when verify can
     const kv = await openKv(inv);
     const pool = openPool(inv);
     try {
+      const busy = await lockNotice(kv, inv.etcd.prefix);
+      if (busy) this.logToStderr(busy);
       const report = await runVerify(inv, pool, kv, {
         probe: this.flags.probe,
         mtu: this.flags.mtu,

@@ -18,6 +18,7 @@ import type { Change, Step } from '../engine/step.js';
 import { SUPERVISORD_CONF_CANDIDATES, SUPERVISORD_PROGRAMS, SYSCTL_CONF_PATH, SYSTEMD_UNIT_PATH, remotePaths } from '../model/templates.js';
 import { PROBE_IFACE } from '../verify/targets.js';
 import { MODULES_LOAD_PATH } from '../steps/modules.js';
+import { litterStep } from '../steps/litter.js';
 import { cleanupPlan, isMissingError } from '../switch/cleanup.js';
 import { observeNode } from '../switch/plan.js';
 import { iptablesCleanup, iptablesCleanupArgv, iptablesCleanupSummary, mergeCleanups } from './reset-iptables.js';
@@ -185,7 +186,7 @@ export function resetFilesStep(inv: Inventory): Step {
 }
 
 export function resetNodeSteps(inv: Inventory): Step[] {
-  return [resetServiceStep(inv), resetIptablesStep(), resetNetworkStep(inv), resetFilesStep(inv)];
+  return [litterStep(inv), resetServiceStep(inv), resetIptablesStep(), resetNetworkStep(inv), resetFilesStep(inv)];
 }
 
 /** `<prefix>/config` and every lease under `<prefix>/subnets/`. */

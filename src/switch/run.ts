@@ -6,6 +6,7 @@
 import { openPool } from '../connector/pool.js';
 import { UsageError } from '../errors.js';
 import { openKv } from '../kv/index.js';
+import { acquireClusterLock, type ClusterLock } from '../kv/lock.js';
 import { networkConfigText } from '../model/flannel-config.js';
 import { backendSchema, type Backend, type Inventory } from '../model/inventory.js';
 import { moduleSteps } from '../steps/modules.js';
@@ -46,6 +47,8 @@ export interface RunSwitchOptions {
   yes: boolean;
   concurrency: number;
   log(line: string): void;
+  /** --wait-lock in ms (0: fail at once when another flanctl holds the cluster lock). */
+  lockWaitMs?: number;
 }
 
 /** Open the pool and etcd, switch, close both. */
@@ -53,7 +56,9 @@ export async function runSwitchBackend(inv: Inventory, o: RunSwitchOptions): Pro
   const kv = await openKv(inv);
   const pool = openPool(inv);
   const { log, concurrency } = o;
+  let lock: ClusterLock | undefined;
   try {
+    if (!o.dryRun) lock = await acquireClusterLock(kv, inv.etcd.prefix, 'switch-backend', { waitMs: o.lockWaitMs, log });
     return await switchBackend(
       inv,
       {
@@ -104,6 +109,7 @@ export async function runSwitchBackend(inv: Inventory, o: RunSwitchOptions): Pro
       },
     );
   } finally {
+    await lock?.release();
     await pool.closeAll();
     await kv.close();
   }
