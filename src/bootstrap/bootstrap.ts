@@ -22,7 +22,8 @@ import { certFiles, ensureFlanneldCert } from '../pki/index.js';
 import { PreflightError, preflight } from './preflight.js';
 import type { Report, TargetReport } from '../engine/report.js';
 import { readFlannelTarball, type FlannelTarball } from './tarball.js';
-import { etcdUsesTls } from '../model/templates.js';
+import { etcdUsesTls, remotePaths } from '../model/templates.js';
+import type { SpaceNeed } from '../steps/space.js';
 import { runVerify, type VerifyReport } from '../verify/verify.js';
 
 export interface BootstrapOptions {
@@ -59,6 +60,20 @@ export function readTlsMaterial(inv: Inventory): Material['tls'] {
     cert: readFileSync(flanneld.certFile, 'utf8'),
     key: readFileSync(flanneld.keyFile, 'utf8'),
   };
+}
+
+/** The big files a bootstrap writes on every node (binaries, certificates), for preflight's free-space check. */
+export function spaceNeeds(inv: Inventory, t: FlannelTarball): SpaceNeed[] {
+  const p = remotePaths(inv);
+  const needs: SpaceNeed[] = [{ path: p.flanneld, bytes: t.flanneld.content.length }];
+  if (t.mkDockerOpts) needs.push({ path: p.mkDockerOpts, bytes: t.mkDockerOpts.content.length });
+  try {
+    const tls = readTlsMaterial(inv);
+    if (tls) needs.push({ path: p.ca, bytes: tls.ca.length }, { path: p.cert, bytes: tls.cert.length }, { path: p.key, bytes: tls.key.length });
+  } catch {
+    /* certificates are issued during preflight; their few kB do not matter here */
+  }
+  return needs;
 }
 
 /** Report of phases 1–2 with each node's phase-3 (peer routes) steps appended. */
@@ -114,6 +129,7 @@ export async function runBootstrap(inv: Inventory, opts: BootstrapOptions): Prom
       openKv: early ? async () => early! : opts.openKv ?? (() => openKv(inv)),
       ensureCert: etcdUsesTls(inv) ? () => ensureFlanneldCert(inv) : undefined,
       readTarball: () => readFlannelTarball(inv.flannel.tarball),
+      spaceNeeds: (t) => spaceNeeds(inv, t),
       concurrency,
     });
     kv = pre.kv;

@@ -9,12 +9,12 @@ import { randomBytes } from 'node:crypto';
 import { posix } from 'node:path';
 import type { NodeSSH } from 'node-ssh';
 import type { Duplex } from 'node:stream';
-import { ExecError, SshError, errorMessage } from '../errors.js';
+import { ExecError, NoAnswerError, SshError, errorMessage } from '../errors.js';
 import type { Inventory, NodeSpec } from '../model/inventory.js';
 import type { Connector, ExecOptions, ExecResult } from './connector.js';
 import { shellQuote } from './quote.js';
 import { MISSING_EXIT, readArgv, writeArgv } from './remote-scripts.js';
-import { openClient, openJump, type Endpoint } from './ssh-auth.js';
+import { NO_ANSWER_SECONDS, openClient, openJump, type Endpoint } from './ssh-auth.js';
 import { execRaw, limiter, type Client } from './ssh-exec.js';
 import { sftpCall, sftpWriteFile, type SFTPWrapper } from './ssh-sftp.js';
 
@@ -59,13 +59,26 @@ export async function connectSsh(inv: Inventory, node: NodeSpec, opts: SshConnec
     throw e;
   }
   const client = ssh.connection as unknown as Client;
+  // Unanswered keepalives end the connection ("Keepalive timeout"): every operation then fails with
+  // NoAnswerError instead of a bare exit 255 or "Not connected".
+  let gone: Error | undefined;
+  const conn = ssh.connection as unknown as { on(ev: string, fn: (e?: Error) => void): void };
+  conn.on('error', (e) => {
+    if (e && /keepalive/i.test(e.message)) gone = new NoAnswerError(node.name, NO_ANSWER_SECONDS);
+  });
+  conn.on('close', () => {
+    gone ??= new SshError(`${ep.label} (${ep.host}): the SSH connection was closed`);
+  });
+  const alive = () => {
+    if (gone) throw gone;
+  };
   const asRoot = inv.ssh.user === 'root';
   const wrap = (argv: string[]) => shellQuote(asRoot ? argv : ['sudo', '-n', '--', ...argv]);
   const channel = limiter(8);
   let sftp: Promise<SFTPWrapper> | undefined;
   const getSftp = () => (sftp ??= ssh.requestSFTP() as Promise<SFTPWrapper>);
   const fail = (what: string, e: unknown) =>
-    new SshError(`${ep.label} (${ep.host}): ${what}: ${errorMessage(e)}`, { cause: e });
+    gone ?? new SshError(`${ep.label} (${ep.host}): ${what}: ${errorMessage(e)}`, { cause: e });
   const getSftpOrFail = () =>
     getSftp().catch((e) => {
       sftp = undefined;
@@ -73,7 +86,12 @@ export async function connectSsh(inv: Inventory, node: NodeSpec, opts: SshConnec
     });
 
   const raw = (argv: string[], o?: ExecOptions) =>
-    channel(() => execRaw(client, wrap(argv), o)).catch((e) => {
+    channel(async () => {
+      alive();
+      const r = await execRaw(client, wrap(argv), o);
+      alive(); // the channel was closed because the connection died, not because the command ended
+      return r;
+    }).catch((e) => {
       throw fail(`could not run ${argv[0]}`, e);
     });
 

@@ -18,7 +18,7 @@
  * the other in one display and one Report; when a phase has a failed target, later phases are
  * not started (their targets are reported failed with every step skipped).
  */
-import { errorMessage, FlanctlError } from '../errors.js';
+import { errorMessage, FlanctlError, NoAnswerError } from '../errors.js';
 import { makeObserver, type Observer, type OutputMode } from './output.js';
 import { interrupted } from './interrupt.js';
 import { mapLimit } from './parallel.js';
@@ -112,8 +112,8 @@ async function runTarget(t: Target, mode: ConvergeOptions['mode'], obs: Observer
         result = { id: step.id, title: step.title, status: mode === 'apply' ? 'changed' : 'planned', change: summary, durationMs: 0 };
       }
     } catch (e) {
-      const error = messageOf(e);
-      failure = `${step.title}: ${error}`;
+      const error = e instanceof NoAnswerError ? e.during(step.title) : messageOf(e);
+      failure = e instanceof NoAnswerError ? error : `${step.title}: ${error}`;
       result = { id: step.id, title: step.title, status: 'failed', error, durationMs: 0 };
     }
     result.durationMs = Math.round(performance.now() - s0);

@@ -115,3 +115,41 @@ describe('sweeping temp files of interrupted runs', () => {
     expect(removed.sort()).toEqual(['/etc/flannel/.flanneld-key.pem.flanctl-0a1b2c3d', '/etc/sysctl.d/.90-flanctl.conf.flanctl-deadbeef', '/opt/flannel/bin/.flanctl.Xy12AbCd']);
   });
 });
+
+describe('disk full', () => {
+  it('a failed write is explained with the mount point, free and needed space', async () => {
+    const { fileStep } = await import('../../src/steps/file.js');
+    const inv = await testInventory(inventoryYaml());
+    const conn = fakeConnector({ name: 'node3' });
+    conn.write = async () => {
+      throw new Error('node3 (10.77.0.13): could not write /opt/flannel/bin/flanneld: Failure');
+    };
+    conn.on(['sh', '-c', /flanctl|df -P/], (argv) => (argv[3] === 'flanctl-space' ? { stdout: '-1 8 /opt\n' } : { code: 1 }));
+    const step = fileStep({ id: 'binary:flanneld', title: 'flanneld binary', path: '/opt/flannel/bin/flanneld', content: Buffer.alloc(51 * 1024), mode: 0o755, binary: true });
+    const change = await step.check({ inventory: inv, node: inv.nodes[0], conn, touched: new Set() });
+    await expect(change!.apply()).rejects.toThrow('node3: could not write /opt/flannel/bin/flanneld: no space left on /opt (8 kB free, 51 kB needed)');
+  });
+
+  it('preflight arithmetic: files of the same size count as unchanged, the rest is summed per mount point', async () => {
+    const { spaceShortages } = await import('../../src/steps/space.js');
+    const conn = fakeConnector({ name: 'n' }).on(['sh', '-c'], { stdout: '-1 100 /opt\n5000 100 /opt\n-1 100000 /\n' });
+    const short = await spaceShortages(conn, [{ path: '/opt/a', bytes: 90 * 1024 }, { path: '/opt/b', bytes: 20 * 1024 }, { path: '/etc/c', bytes: 10 }]);
+    expect(short).toEqual([{ mount: '/opt', freeBytes: 100 * 1024, neededBytes: 110 * 1024 }]);
+    const same = fakeConnector({ name: 'n' }).on(['sh', '-c'], { stdout: '92160 10 /opt\n' });
+    expect(await spaceShortages(same, [{ path: '/opt/a', bytes: 90 * 1024 }])).toEqual([]);
+  });
+});
+
+describe('a node that stops answering', () => {
+  it('fails its own step as `node3: no answer for 15 s during "<step>" (timed out)`; the other node finishes', async () => {
+    const { NoAnswerError } = await import('../../src/errors.js');
+    const frozen: Step = { id: 'svc', title: 'flanneld service (supervisord)', check: async () => { throw new NoAnswerError('node3', 15); } };
+    const fine: Step = { id: 'svc', title: 'flanneld service (supervisord)', check: async () => undefined };
+    const r = await converge([
+      { name: 'node3', steps: [frozen], open: async () => ({ inventory: undefined as never }) },
+      { name: 'node1', steps: [fine], open: async () => ({ inventory: undefined as never }) },
+    ], { command: 'bootstrap', mode: 'apply', output: 'silent' });
+    expect(r.targets[0]).toMatchObject({ ok: false, error: 'node3: no answer for 15 s during "flanneld service (supervisord)" (timed out)' });
+    expect(r.targets[1].ok).toBe(true);
+  });
+});
