@@ -75,7 +75,7 @@ export interface LockOptions {
   sleep?: (ms: number) => Promise<void>;
 }
 
-const pause = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref?.());
+const pause = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 export async function acquireClusterLock(kv: Kv, prefix: string, command: string, opts: LockOptions = {}): Promise<ClusterLock> {
   if (!kv.createLeased) throw new FlanctlError(`the ${kv.api} etcd client cannot take the cluster lock`);
