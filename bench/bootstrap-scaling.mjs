@@ -14,15 +14,15 @@ const SUPERVISOR_CONF = '/etc/supervisor/conf.d/flanneld.conf';
 
 /** The certificates both sides need are issued before the clock starts (same work for both). */
 async function prepare(lab) {
-  const { ensureFlanneldCert } = await distImport('pki.js');
+  const { ensureFlanneldCert } = await distImport('pki/index.js');
   await ensureFlanneldCert(lab.inv);
 }
 
 /** Staging dir for the loop: certs, the tarball's binaries, one supervisord file per node, the config. */
 async function stage(lab, dir) {
-  const { etcdTlsFiles } = await distImport('inventory.js');
-  const { renderSupervisordConf } = await distImport('templates.js');
-  const { networkConfigText } = await distImport('flannel-config.js');
+  const { etcdTlsFiles } = await distImport('model/inventory.js');
+  const { renderSupervisordConf } = await distImport('model/templates.js');
+  const { networkConfigText } = await distImport('model/flannel-config.js');
   const inv = lab.inv;
   const tls = etcdTlsFiles(inv);
   for (const d of ['certs', 'bin', 'conf']) mkdirSync(join(dir, d));
@@ -77,6 +77,7 @@ async function withFlanctl(lab) {
     firstMs: first.ms, rerunMs: again.ms, first: firstReport.summary, rerun: againReport.summary, concurrency: lab.inv.ssh.concurrency,
     firstReportMs: firstReport.durationMs, rerunReportMs: againReport.durationMs,
     firstSteps: stepTimes(firstReport), rerunSteps: stepTimes(againReport),
+    maxRssKb: first.maxRssKb,
   };
 }
 
@@ -124,17 +125,18 @@ export async function bench(opts) {
     const base = await withLab(n, (lab) => loop(lab).then((r) => ({ ...r, upMs: lab.upMs })));
     log(`N=${n}: loop ${fmtMs(base.firstMs)}, loop again ${fmtMs(base.rerunMs)} (lab up ${fmtMs(base.upMs)}); flanctl bootstrap on a fresh lab…`);
     const fl = await withLab(n, withFlanctl);
+    fl.preflightMs = Math.max(0, fl.firstReportMs - fl.firstSteps.clusterMs - fl.firstSteps.longestNodeMs);
     log(`N=${n}: flanctl ${fmtMs(fl.firstMs)}, rerun ${fmtMs(fl.rerunMs)} (${fl.rerun.changed} changes, ${fl.rerun.restarts} restarts)`);
     results.push({ n, base, fl });
   }
   printTable(
     'bootstrap wall time (whole CLI process; --no-verify) vs the sequential ssh/scp loop (bench/baseline-bootstrap.sh)',
-    ['nodes', 'loop', 'flanctl', 'speed-up', 'loop again', 'flanctl rerun', 'rerun/first', 'rerun changes', 'flanctl in-process', 'ms/node flanctl', 'ms/node loop'],
+    ['nodes', 'loop', 'flanctl', 'speed-up', 'loop again', 'flanctl rerun', 'rerun/first', 'rerun changes', 'flanctl in-process', 'ms/node flanctl', 'ms/node loop', 'peak RSS'],
     results.map(({ n, base, fl }) => [
       String(n), fmtMs(base.firstMs), fmtMs(fl.firstMs), `${(base.firstMs / fl.firstMs).toFixed(1)}×`, fmtMs(base.rerunMs), fmtMs(fl.rerunMs),
       `${((fl.rerunMs / fl.firstMs) * 100).toFixed(0)}%`, `${fl.rerun.changed} chg, ${fl.rerun.restarts} restarts`,
       fmtMs(fl.firstReportMs),
-      (fl.firstMs / n).toFixed(0), (base.firstMs / n).toFixed(0),
+      (fl.firstMs / n).toFixed(0), (base.firstMs / n).toFixed(0), fl.maxRssKb ? `${(fl.maxRssKb / 1024).toFixed(0)} MB` : '-',
     ]),
   );
   printBreakdown(results[results.length - 1]);

@@ -80,8 +80,18 @@ export async function timeCommand(argv) {
   return { code: r.code, wallMs: Number(m[1]) * 1000, cpuMs: (Number(m[2]) + Number(m[3])) * 1000 };
 }
 
-/** `node bin/run.js …args` (the built CLI). */
-export const flanctl = (args, opts) => run([process.execPath, BIN, ...args], opts);
+/** Preloaded into the CLI process: prints its peak RSS (kB) to stderr at exit, for the memory goal. */
+const RSS_HOOK = `--import=data:text/javascript,process.on('exit',()=>process.stderr.write('\\nflanctl-bench-maxrss-kb='+process.resourceUsage().maxRSS+'\\n'))`;
+
+/**
+ * `node bin/run.js …args` (the built CLI); the result also carries maxRssKb, the process's peak
+ * resident memory (the marker line is removed from stderr).
+ */
+export async function flanctl(args, opts = {}) {
+  const r = await run([process.execPath, RSS_HOOK, BIN, ...args], opts);
+  const m = r.stderr.match(/\nflanctl-bench-maxrss-kb=(\d+)\n/);
+  return { ...r, stderr: m ? r.stderr.replace(m[0], '') : r.stderr, maxRssKb: m ? Number(m[1]) : undefined };
+}
 
 // ---------------------------------------------------------------- timing and statistics
 
@@ -186,7 +196,7 @@ export function tempDir(prefix) {
  */
 export async function withLab(nodes, fn) {
   const { labUp, labDown, labExec } = await distImport('lab/lab.js');
-  const { loadInventory } = await distImport('inventory.js');
+  const { loadInventory } = await distImport('model/inventory.js');
   const dir = mkdtempSync(join(tmpdir(), 'flanctl-bench-lab-'));
   const down = onCleanup(() => labDown({ dir, purge: true }));
   try {

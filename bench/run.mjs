@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * flanctl benchmarks: `npm run bench [-- <name…>] [options]` (names: startup upload bootstrap verify;
+ * flanctl benchmarks: `npm run bench [-- <name…>] [options]` (names: startup upload bootstrap verify switch;
  * default all). Each prints absolute numbers and a ratio against a baseline measured in the same run.
  * Uses the built code (dist/): run `npm run build` first. upload/bootstrap/verify need root (labs).
  */
@@ -11,21 +11,24 @@ import * as startup from './startup.mjs';
 import * as upload from './upload.mjs';
 import * as bootstrap from './bootstrap-scaling.mjs';
 import * as verify from './verify.mjs';
+import * as switchBench from './switch.mjs';
+import { printGoals } from './goals.mjs';
 
-const BENCHES = [startup, upload, bootstrap, verify];
+const BENCHES = [startup, upload, bootstrap, verify, switchBench];
 const USAGE = `usage: npm run bench -- [${BENCHES.map((b) => b.name).join('|')} …] [options]
   --runs N            start-up: runs per command (default 10)
   --upload-runs N     upload: runs per method (default 3)
   --size MB           upload: file size (default 40)
-  --nodes LIST        bootstrap: lab sizes (default 1,5,10; e.g. 1,5,10,20)
-  --verify-nodes LIST verify: lab sizes (default 3,10)
+  --nodes LIST        bootstrap: lab sizes (default 1,5,20; add 50,100 for the memory goal)
+  --verify-nodes LIST verify: lab sizes (default 3,20)
+  --switch-nodes LIST switch: lab sizes (default 3,20)
   --verify-runs N     verify: runs per method (default 1)
   --json FILE         also write every measurement to FILE
   --help`;
 
 const list = (s, flag) => {
   const xs = s.split(',').map((x) => Number(x.trim()));
-  if (!xs.length || xs.some((x) => !Number.isInteger(x) || x < 1 || x > 200)) throw new Error(`${flag} ${s}: expected a comma-separated list of node counts`);
+  if (!xs.length || xs.some((x) => !Number.isInteger(x) || x < 1 || x > 250)) throw new Error(`${flag} ${s}: expected a comma-separated list of node counts`);
   return xs;
 };
 const positive = (s, flag) => {
@@ -41,8 +44,9 @@ async function main() {
       runs: { type: 'string', default: '10' },
       'upload-runs': { type: 'string', default: '3' },
       size: { type: 'string', default: '40' },
-      nodes: { type: 'string', default: '1,5,10' },
-      'verify-nodes': { type: 'string', default: '3,10' },
+      nodes: { type: 'string', default: '1,5,20' },
+      'verify-nodes': { type: 'string', default: '3,20' },
+      'switch-nodes': { type: 'string', default: '3,20' },
       'verify-runs': { type: 'string', default: '1' },
       json: { type: 'string' },
       help: { type: 'boolean', default: false },
@@ -58,6 +62,7 @@ async function main() {
     sizeMb: positive(values.size, '--size'),
     nodes: list(values.nodes, '--nodes'),
     verifyNodes: list(values['verify-nodes'], '--verify-nodes'),
+    switchNodes: list(values['switch-nodes'], '--switch-nodes'),
     verifyRuns: Math.round(positive(values['verify-runs'], '--verify-runs')),
   };
 
@@ -90,6 +95,7 @@ async function main() {
       await runCleanups();
     }
   }
+  summary.push(...printGoals(results));
   console.log('\n=== summary (ratios measured in this run) ===');
   for (const l of summary) console.log(l);
   if (values.json) writeFileSync(values.json, JSON.stringify({ at: new Date().toISOString(), opts, load, results }, null, 2) + '\n');

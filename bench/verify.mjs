@@ -33,7 +33,7 @@ async function pairsFile(lab, file) {
 }
 
 async function measure(lab, runs) {
-  const { ensureFlanneldCert } = await distImport('pki.js');
+  const { ensureFlanneldCert } = await distImport('pki/index.js');
   if (lab.inv.network.backend.type === 'host-gw') throw new Error('the baseline pings the lease .0 (vxlan); the lab inventory uses host-gw');
   await ensureFlanneldCert(lab.inv);
   const boot = await flanctl(['bootstrap', '-i', lab.inventoryPath, '--json', '--no-verify', '-y'], { timeoutMs: 30 * 60_000 });

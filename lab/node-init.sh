@@ -26,6 +26,15 @@ mount --bind /tmp/root /root
 mount -t tmpfs -o mode=0755,size=64m flanlab-run /run
 mount -t tmpfs -o mode=1777,size=256m flanlab-tmp /tmp
 
+# Like systemd-sysctl / procps at boot: apply the sysctl.d drop-ins, limited to net.* keys (those
+# belong to this node's network namespace; other keys are the host kernel's and are left alone).
+for f in /etc/sysctl.d/*.conf; do
+  [ -r "$f" ] || continue
+  sed -n 's/^[[:space:]]*\(net\.[A-Za-z0-9_.-]*\)[[:space:]]*=[[:space:]]*\([^#]*\).*$/\1=\2/p' "$f" | while IFS= read -r kv; do
+    sysctl -q -w "${kv%"${kv##*[![:space:]]}"}" >/dev/null 2>&1 || true
+  done
+done
+
 mkdir -p /run/sshd /run/lock /var/log/supervisor
 chmod 0755 /run/sshd
 cd /

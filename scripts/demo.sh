@@ -3,6 +3,8 @@
 # a TLS etcd, the flanneld stand-in), then what an operator does on a real cluster:
 # plan → bootstrap → verify → status → a second, idempotent bootstrap.
 # Needs root. The lab stays up afterwards; remove it with: node bin/run.js lab down --purge --dir "$DIR"
+#   RELEASE=v0.11.0|v0.20.2|v0.22.3   the flannel release the stand-in emulates (default v0.20.2)
+#   FLANNEL_TARBALL=./flannel-v0.22.3-linux-amd64.tar.gz   a real flannel release instead of the stand-in
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,12 +15,14 @@ flanctl() { node bin/run.js "$@"; }
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 if [ "$(id -u)" != 0 ]; then echo "demo: needs root (network namespaces, mounts, a bridge)" >&2; exit 1; fi
-if [ ! -f dist/commands/lab/up.js ] || [ ! -f lab/dist/flannel-v0.20.2-standin-linux-amd64.tar.gz ]; then
+RELEASE=${RELEASE:-v0.20.2}
+if [ ! -f dist/commands/lab/up.js ] || [ ! -f "lab/dist/flannel-$RELEASE-standin-linux-amd64.tar.gz" ]; then
   step "npm run build"; npm run build
 fi
 
-step "flanctl lab up --nodes $NODES --dir $DIR"
-flanctl lab up --nodes "$NODES" --dir "$DIR"
+if [ -n "${FLANNEL_TARBALL:-}" ]; then FLANNEL=(--flannel-tarball "$FLANNEL_TARBALL"); else FLANNEL=(--release "$RELEASE"); fi
+step "flanctl lab up --nodes $NODES --dir $DIR ${FLANNEL[*]}"
+flanctl lab up --nodes "$NODES" --dir "$DIR" "${FLANNEL[@]}"
 flanctl lab status --dir "$DIR"
 
 step "flanctl validate -i $INV"

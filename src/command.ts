@@ -8,6 +8,8 @@ import { installInterruptHandlers, signalExitCode } from './engine/interrupt.js'
 import { interruptedLine, type Report } from './engine/report.js';
 import { parseDuration } from './kv/lock.js';
 import { loadInventory, type Inventory } from './model/inventory.js';
+import { insecureEtcdWarning } from './model/network.js';
+import { keyHygiene } from './pki/index.js';
 
 export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof FlanctlCommand)['baseFlags'] & T['flags']>;
 
@@ -32,6 +34,14 @@ export abstract class FlanctlCommand<T extends typeof Command = typeof Command> 
     'wait-lock': Flags.string({ summary: "Wait up to DURATION (90s, 5m, 1h) for another flanctl's cluster lock instead of failing at once.", helpValue: 'DURATION' }),
   };
 
+  /** --limit (issue 16): change only these nodes; see model/selection.ts. */
+  static limitFlag = {
+    limit: Flags.string({
+      char: 'l',
+      summary: 'Only these nodes: comma-separated names or globs (node3,node4 or "node[45]"); the others are still read as peers. An unknown name is exit 2.',
+    }),
+  };
+
   protected flags!: BaseFlags<T>;
 
   async init(): Promise<void> {
@@ -47,7 +57,11 @@ export abstract class FlanctlCommand<T extends typeof Command = typeof Command> 
   }
 
   protected async inventory(): Promise<Inventory> {
-    return loadInventory((this.flags as { inventory: string }).inventory);
+    const inv = await loadInventory((this.flags as { inventory: string }).inventory);
+    // Security warnings on every run, on stderr (also under --json): plain-http etcd, keys in git, loose key modes.
+    const insecure = insecureEtcdWarning(inv);
+    for (const w of [...(insecure ? [insecure] : []), ...keyHygiene(inv.pki.dir)]) process.stderr.write(`Warning: ${w}\n`);
+    return inv;
   }
 
   /** Human output; silent under --json. */

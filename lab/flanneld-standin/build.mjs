@@ -1,9 +1,16 @@
 #!/usr/bin/env node
-// Builds the flanneld stand-in (TEST EQUIPMENT, not flannel) into release-style tarballs:
-//   lab/dist/flannel-v0.20.2-standin-linux-amd64.tar.gz  (etcd v3, lease JSON of flannel >= 0.14)
-//   lab/dist/flannel-v0.11.0-standin-linux-amd64.tar.gz  (etcd v2, lease JSON of v0.11)
+// Builds the flanneld stand-in (TEST EQUIPMENT, not flannel) into release-style tarballs, one per
+// emulated release (README.md "Emulated releases"):
+//   lab/dist/flannel-v0.11.0-standin-linux-amd64.tar.gz  (etcd v2, lease JSON of v0.11, built-in chains)
+//   lab/dist/flannel-v0.20.2-standin-linux-amd64.tar.gz  (etcd v3, FLANNEL-* chains, watch bug, exit 2)
+//   lab/dist/flannel-v0.22.3-standin-linux-amd64.tar.gz  (etcd v3, watch bug fixed, appended jumps)
 // each holding flanneld (one self-contained JS file, #!/usr/bin/env node), mk-docker-opts.sh and
 // README.md. Deterministic: fixed mtimes, portable tar headers, gzip without timestamps.
+//
+// FLANCTL_STANDIN_WEIGHT=real (or --weight=real) also writes
+//   lab/dist/flannel-<version>-standin-weighted-linux-amd64.tar.gz
+// whose flanneld has a real flanneld's weight (~40 MB, ~12 MB gzipped) so uploads in the bench cost what
+// they would: a /bin/sh launcher that hands the program to node and never reads the padding after it.
 import { build } from 'esbuild';
 import { chmodSync, mkdirSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -12,7 +19,16 @@ import * as tar from 'tar';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const distDir = join(here, '..', 'dist');
-const versions = ['v0.20.2', 'v0.11.0'];
+const versions = ['v0.11.0', 'v0.20.2', 'v0.22.3'];
+const weightArg = process.argv.find((a) => a.startsWith('--weight='))?.slice('--weight='.length);
+const weight = weightArg ?? process.env.FLANCTL_STANDIN_WEIGHT ?? 'light';
+if (!['light', 'real'].includes(weight)) {
+  console.error(`FLANCTL_STANDIN_WEIGHT / --weight must be light or real, not "${weight}"`);
+  process.exit(2);
+}
+/** A real flanneld v0.20.2 amd64 binary: ~40 MB, ~12 MB gzipped. */
+const REAL_SIZE = 40 * 1024 * 1024;
+const REAL_INCOMPRESSIBLE = 12 * 1024 * 1024;
 const MTIME = new Date('2022-11-01T00:00:00Z');
 
 async function bundle(version) {
@@ -41,6 +57,48 @@ async function bundle(version) {
   return result.outputFiles[0].contents;
 }
 
+/** Deterministic pseudo-random bytes (xorshift32): incompressible, identical on every build. */
+function noise(n, seed) {
+  const out = Buffer.allocUnsafe(n);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < n; i += 4) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    out.writeUInt32LE(x >>> 0, i);
+  }
+  return out;
+}
+
+const JS_BEGIN = '#__FLANNELD_STANDIN_JS__';
+const JS_END = '#__FLANNELD_STANDIN_END__';
+
+/**
+ * The weighted flanneld: a /bin/sh launcher, the program between two marker lines, then padding.
+ * sed prints the program and quits at the end marker, so neither the shell nor node reads the padding;
+ * exec keeps the PID (systemd's main PID, supervisord's child).
+ */
+function weighted(version, js) {
+  const program = Buffer.from(js).toString('utf8').replace(/^#!.*\n/, '');
+  if (program.split('\n').some((l) => l === JS_BEGIN || l === JS_END)) throw new Error('marker inside the program');
+  const head = Buffer.from(
+    [
+      '#!/bin/sh',
+      `# flanneld stand-in ${version}: TEST EQUIPMENT for flanctl labs, not the real flannel.`,
+      '# Weighted build (FLANCTL_STANDIN_WEIGHT=real): padded to a real flanneld\'s size; the padding is never read.',
+      `exec node -e "$(sed -n '/^${JS_BEGIN}$/,/^${JS_END}$/{/^#__FLANNELD_STANDIN_/d;p;}; /^${JS_END}$/q' "$0")" flanneld "$@"`,
+      'exit 127',
+      JS_BEGIN,
+      program,
+      JS_END,
+      '',
+    ].join('\n'),
+  );
+  const padTotal = Math.max(0, REAL_SIZE - head.length);
+  const rnd = noise(Math.min(REAL_INCOMPRESSIBLE, padTotal), version.length * 7919 + 1);
+  return Buffer.concat([head, rnd, Buffer.alloc(padTotal - rnd.length)]);
+}
+
 async function main() {
   const started = Date.now();
   mkdirSync(distDir, { recursive: true });
@@ -65,6 +123,23 @@ async function main() {
         Object.keys(files),
       );
       outputs.push(tarball);
+      if (weight === 'real') {
+        const wname = `flannel-${version}-standin-weighted-linux-amd64`;
+        const wstage = join(distDir, wname);
+        rmSync(wstage, { recursive: true, force: true });
+        mkdirSync(wstage, { recursive: true });
+        const wfiles = { ...files, flanneld: [weighted(version, js), 0o755] };
+        for (const [file, [content, mode]] of Object.entries(wfiles)) {
+          writeFileSync(join(wstage, file), content);
+          chmodSync(join(wstage, file), mode);
+        }
+        const wtarball = join(distDir, `${wname}.tar.gz`);
+        await tar.c(
+          { gzip: { level: 6 }, file: wtarball, cwd: wstage, portable: true, mtime: MTIME, noDirRecurse: true },
+          Object.keys(wfiles),
+        );
+        outputs.push(wtarball);
+      }
     }),
   );
   for (const f of outputs.sort()) console.log(`wrote ${f}`);

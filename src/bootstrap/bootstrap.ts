@@ -4,13 +4,13 @@
  * and everything below, and verify/ (bootstrap ends with a verify).
  *
  * bootstrap and plan (issue 4): preflight everywhere → the cluster-wide etcd config → every node's
- * steps (in parallel, bounded) → once all nodes are done, the peer-route check on each → verify.
- * plan is the same with mode 'check': nothing is applied.
+ * steps (in parallel, bounded) → once all nodes are done, the peer-state step on each (one repair for
+ * all stale nodes together, peer-step.ts) → verify. plan is the same with mode 'check': nothing is applied.
  */
 import { readFileSync } from 'node:fs';
 import type { Connector } from '../connector/connector.js';
 import { openPool, type Pool } from '../connector/pool.js';
-import { desiredState, type Material } from './desired.js';
+import { desiredState, spaceNeeds, type Material } from './desired.js';
 import { converge, convergePhases, type Target } from '../engine/engine.js';
 import { etcdTlsFiles, type Inventory, type NodeSpec } from '../model/inventory.js';
 import { openKv } from '../kv/index.js';
@@ -19,12 +19,19 @@ import { interrupted } from '../engine/interrupt.js';
 import type { Kv } from '../kv/kv.js';
 import { CLUSTER_TARGET, summaryLine, type OutputMode } from '../engine/output.js';
 import { certFiles, ensureFlanneldCert } from '../pki/index.js';
+import { PkiError } from '../errors.js';
 import { PreflightError, preflight } from './preflight.js';
 import type { Report, TargetReport } from '../engine/report.js';
 import { readFlannelTarball, type FlannelTarball } from './tarball.js';
-import { etcdUsesTls, remotePaths } from '../model/templates.js';
-import type { SpaceNeed } from '../steps/space.js';
+import { etcdUsesTls } from '../model/templates.js';
 import { runVerify, type VerifyReport } from '../verify/verify.js';
+import { restartFlanneld } from '../steps/service.js';
+import { sleep } from '../steps/util.js';
+import { describeRepair, repairPeerState, type PeerRepairDeps, type PeerRepairReport } from './peer-repair.js';
+import { peerRepairCoordinator, peerStateStep } from './peer-step.js';
+import { listLeases } from '../kv/flannel-keys.js';
+import { limitedNames, withNodes } from '../model/selection.js';
+import { batches, changingTargets, parseBatchSize, renderRollout, restartDowntime, type RolloutReport } from './rollout.js';
 
 export interface BootstrapOptions {
   command: string;
@@ -35,10 +42,15 @@ export interface BootstrapOptions {
   /** Run verify after a successful apply (default true). */
   verify?: boolean;
   leaseTimeoutMs?: number;
+  /** When this run (re)started flanneld: how long peers may take to appear before a node counts as stale (default 3 s). */
   peerSettleMs?: number;
   /** Tests and the lab: replace SSH / etcd. */
   connect?: (node: NodeSpec) => Promise<Connector>;
   openKv?: () => Promise<Kv>;
+  /** --limit: node names or globs to change (others are read as peers). */
+  limit?: string;
+  /** --batch-size: N nodes or "P%" per batch of a rolling change on running nodes (default 1). */
+  batchSize?: string;
   /** Where the one-line summary goes (default stdout; not written when output is 'silent'). */
   log?: (line: string) => void;
   /** apply: how long to wait for another flanctl's cluster lock (--wait-lock); default 0 = fail at once. */
@@ -49,6 +61,10 @@ export interface BootstrapOptions {
 
 export interface BootstrapResult extends Report {
   verify?: VerifyReport;
+  /** Present when running nodes were changed in batches. */
+  rollout?: RolloutReport;
+  /** Every stale-peer-state repair that found something: after the start, after each rollout batch. */
+  peerRepairs?: Array<PeerRepairReport & { after: string }>;
 }
 
 /** The node-side TLS files: the CA etcd's server cert chains to, and the flanneld client cert/key. The CA key is never read. */
@@ -56,39 +72,40 @@ export function readTlsMaterial(inv: Inventory): Material['tls'] {
   if (!etcdUsesTls(inv)) return undefined;
   const flanneld = certFiles(inv.pki.dir, 'flanneld');
   return {
-    ca: readFileSync(etcdTlsFiles(inv).ca, 'utf8'),
-    cert: readFileSync(flanneld.certFile, 'utf8'),
+    ca: publicPem(etcdTlsFiles(inv).ca, inv.etcd.caFile ? 'etcd.caFile' : 'pki.dir'),
+    cert: publicPem(flanneld.certFile, 'pki.dir'),
     key: readFileSync(flanneld.keyFile, 'utf8'),
   };
 }
 
-/** The big files a bootstrap writes on every node (binaries, certificates), for preflight's free-space check. */
-export function spaceNeeds(inv: Inventory, t: FlannelTarball): SpaceNeed[] {
-  const p = remotePaths(inv);
-  const needs: SpaceNeed[] = [{ path: p.flanneld, bytes: t.flanneld.content.length }];
-  if (t.mkDockerOpts) needs.push({ path: p.mkDockerOpts, bytes: t.mkDockerOpts.content.length });
-  try {
-    const tls = readTlsMaterial(inv);
-    if (tls) needs.push({ path: p.ca, bytes: tls.ca.length }, { path: p.cert, bytes: tls.cert.length }, { path: p.key, bytes: tls.key.length });
-  } catch {
-    /* certificates are issued during preflight; their few kB do not matter here */
+/** A certificate file that goes to every node world-readable (0644): refused when it holds a private key. */
+function publicPem(file: string, setting: string): string {
+  const text = readFileSync(file, 'utf8');
+  if (/-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/.test(text)) {
+    throw new PkiError(`${file} (${setting}) contains a PRIVATE KEY block; it would be uploaded world-readable (0644) to every node, so nothing was uploaded`, {
+      hint: 'Keep only the CERTIFICATE block(s) in it; the CA key (ca-key.pem) never leaves this machine.',
+    });
   }
-  return needs;
+  return text;
 }
 
-/** Report of phases 1–2 with each node's phase-3 (peer routes) steps appended. */
-export function mergeReports(first: Report, peers: Report | undefined, durationMs: number): Report {
-  const extra = new Map((peers?.targets ?? []).map((t) => [t.name, t]));
-  const targets: TargetReport[] = first.targets.map((t) => {
-    const p = extra.get(t.name);
-    if (!p) return t;
-    return { ...t, ok: t.ok && p.ok, steps: [...t.steps, ...p.steps], ...(t.error || p.error ? { error: t.error ?? p.error } : {}), durationMs: t.durationMs + p.durationMs };
-  });
+/** One Report from several runs: a target's steps from later runs are appended to its earlier ones. */
+export function mergeReports(parts: Array<Report | undefined>, durationMs: number): Report {
+  const present = parts.filter((p): p is Report => !!p);
+  const byName = new Map<string, TargetReport>();
+  for (const t of present.flatMap((p) => p.targets)) {
+    const prev = byName.get(t.name);
+    byName.set(
+      t.name,
+      prev ? { ...prev, ok: prev.ok && t.ok, steps: [...prev.steps, ...t.steps], ...(prev.error || t.error ? { error: prev.error ?? t.error } : {}), durationMs: prev.durationMs + t.durationMs } : t,
+    );
+  }
+  const targets = [...byName.values()];
   const steps = targets.flatMap((t) => t.steps);
   const changes = steps.filter((s) => s.status === 'changed' || s.status === 'planned');
   return {
-    command: first.command,
-    mode: first.mode,
+    command: present[0].command,
+    mode: present[0].mode,
     targets,
     summary: {
       targets: targets.length,
@@ -103,8 +120,11 @@ export function mergeReports(first: Report, peers: Report | undefined, durationM
 
 export async function runBootstrap(inv: Inventory, opts: BootstrapOptions): Promise<BootstrapResult> {
   const t0 = performance.now();
+  const only = limitedNames(inv, opts.limit);
+  const scope = withNodes(inv, only);
   const concurrency = opts.concurrency ?? inv.ssh.concurrency;
   const output = opts.output ?? 'auto';
+  const batchSize = parseBatchSize(opts.batchSize, scope.nodes.length);
   const pool: Pool = openPool(inv, { trustNewHosts: opts.trustNewHosts, connect: opts.connect });
   let kv: Kv | undefined;
   let tarball: FlannelTarball | undefined;
@@ -124,12 +144,12 @@ export async function runBootstrap(inv: Inventory, opts: BootstrapOptions): Prom
         early = undefined;
       }
     }
-    const pre = await preflight(inv, {
+    const pre = await preflight(scope, {
       connect: (node) => pool.get(node.name),
       openKv: early ? async () => early! : opts.openKv ?? (() => openKv(inv)),
       ensureCert: etcdUsesTls(inv) ? () => ensureFlanneldCert(inv) : undefined,
-      readTarball: () => readFlannelTarball(inv.flannel.tarball),
-      spaceNeeds: (t) => spaceNeeds(inv, t),
+      readTarball: () => readFlannelTarball(inv.flannel.tarball, { sha256: inv.flannel.tarballSha256 }),
+      spaceNeeds: (t) => spaceNeeds(inv, t, () => readTlsMaterial(inv)),
       concurrency,
     });
     kv = pre.kv;
@@ -142,7 +162,7 @@ export async function runBootstrap(inv: Inventory, opts: BootstrapOptions): Prom
       if (busy) note(busy);
     }
 
-    const desired = desiredState(inv, { tarball, tls: readTlsMaterial(inv) }, { mode: opts.mode, leaseTimeoutMs: opts.leaseTimeoutMs, peerSettleMs: opts.peerSettleMs });
+    const desired = desiredState(inv, { tarball, tls: readTlsMaterial(inv) }, { mode: opts.mode, leaseTimeoutMs: opts.leaseTimeoutMs, nodes: scope.nodes });
     const etcd: Target = { name: CLUSTER_TARGET, steps: desired.cluster, open: async () => ({ inventory: inv, kv: clusterKv }) };
     const nodeTarget = (node: NodeSpec, steps: Target['steps']): Target => ({
       name: node.name,
@@ -150,25 +170,120 @@ export async function runBootstrap(inv: Inventory, opts: BootstrapOptions): Prom
       open: async () => ({ inventory: inv, node, conn: await pool.get(node.name), kv: clusterKv }),
     });
     const common = { command: opts.command, mode: opts.mode, concurrency, output, summary: false } as const;
-    const first = await convergePhases([[etcd], desired.nodes.map((d) => nodeTarget(d.node, d.steps))], common);
+    const verifyOpts = { concurrency, probe: inv.network.backend.type === 'host-gw' };
 
-    // Phase 3: peers have registered only once every node is done; check (and repair) routes.
+    // Nodes that already hold a lease run flanneld: changes that restart it roll out in batches.
+    const leased = new Set((await listLeases(clusterKv, inv.etcd.prefix)).map((l) => l.publicIp));
+    const rolling = opts.mode === 'apply' ? desired.nodes.filter((d) => leased.has(d.node.publicIp)) : [];
+    const fresh = desired.nodes.filter((d) => !rolling.includes(d));
+    const repairs: NonNullable<BootstrapResult['peerRepairs']> = [];
+    const first = await convergePhases([[etcd], fresh.map((d) => nodeTarget(d.node, d.steps))], common);
     const ok = new Set(first.targets.filter((t) => t.ok).map((t) => t.name));
-    const peerTargets = ok.has(CLUSTER_TARGET) ? desired.nodes.filter((d) => ok.has(d.node.name)).map((d) => nodeTarget(d.node, d.peerSteps)) : [];
-    const peers = peerTargets.length ? await converge(peerTargets, common) : undefined;
+    if (!ok.has(CLUSTER_TARGET)) return await finish([first]);
 
-    const report: BootstrapResult = mergeReports(first, peers, Math.round(performance.now() - t0));
-    const sig = interrupted();
-    if (sig) report.interrupted = sig;
-    if (output !== 'silent') (opts.log ?? ((l) => process.stdout.write(`${l}\n`)))(summaryLine(report));
-    if (opts.mode === 'apply' && opts.verify !== false && report.summary.failed === 0 && !sig) {
-      report.verify = await runVerify(inv, pool, clusterKv, { concurrency, probe: inv.network.backend.type === 'host-gw' });
+    // Which running nodes differ (checked after the etcd config, so a config change shows as restarts).
+    const planned = rolling.length
+      ? await converge(rolling.map((d) => nodeTarget(d.node, d.steps)), { ...common, mode: 'check', output: 'silent' })
+      : undefined;
+    const changing = planned ? changingTargets(planned) : new Set<string>();
+    const steady = planned ? { ...planned, targets: planned.targets.filter((t) => !changing.has(t.name)) } : undefined;
+
+    // Phase 3: peers have registered only once every node is done; check (and repair) peer state:
+    // one look at every node, one repair restarting all stale nodes together (peer-step.ts).
+    const peerNodes = [...fresh.filter((d) => ok.has(d.node.name)), ...rolling.filter((d) => !changing.has(d.node.name))];
+    const started = first.targets.some((t) => t.steps.some((s) => s.id === 'service:flanneld' && (s.status === 'changed' || s.status === 'planned')));
+    const coord = peerRepairCoordinator(inv, repairDeps(started, peerNodes.map((d) => d.node)));
+    const peers = peerNodes.length ? await converge(peerNodes.map((d) => nodeTarget(d.node, [peerStateStep(coord)])), common) : undefined;
+    const startRepair = await coord.report();
+    if (startRepair) repairs.push({ ...startRepair, after: 'start' });
+
+    const rollout = changing.size ? await roll(rolling.filter((d) => changing.has(d.node.name))) : undefined;
+    return await finish([first, steady, peers, ...(rollout?.reports ?? [])], rollout?.report);
+
+    function repairDeps(settle: boolean, nodes: NodeSpec[]): PeerRepairDeps {
+      return {
+        get: (name) => pool.get(name),
+        kv: clusterKv,
+        restart: (conn, i) => restartFlanneld(i, conn),
+        now: () => Date.now(),
+        sleep,
+        concurrency,
+        settleMs: opts.mode === 'apply' && settle ? (opts.peerSettleMs ?? 3_000) : 0,
+        roundTimeoutMs: 10_000,
+        nodes,
+      };
     }
-    return report;
+
+    async function roll(list: typeof rolling): Promise<{ reports: Report[]; report: RolloutReport }> {
+      const report: RolloutReport = { batchSize, batches: [] };
+      const reports: Report[] = [];
+      const groups = batches(list, batchSize);
+      for (const [i, group] of groups.entries()) {
+        const b0 = performance.now();
+        const names = group.map((d) => d.node.name);
+        const r = await converge(group.map((d) => nodeTarget(d.node, d.steps)), common);
+        reports.push(r);
+        const failedTargets = r.targets.filter((t) => !t.ok);
+        // The batch restarted flanneld: every node (the batch's peers too) must hold its peers' leases.
+        if (!failedTargets.length) {
+          const rep = await repairPeerState(inv, repairDeps(true, scope.nodes));
+          if (Object.keys(rep.found).length) repairs.push({ ...rep, after: `batch ${i + 1}` });
+        }
+        let verifyFailures: string[] | undefined;
+        if (!failedTargets.length && opts.verify !== false) {
+          const v = await runVerify(inv, pool, clusterKv, { ...verifyOpts, only: new Set(names) });
+          if (!v.ok) verifyFailures = verifyProblems(v);
+        }
+        const downtimeMs = Math.max(0, ...group.map((d) => restartDowntime(r.targets.find((t) => t.name === d.node.name))));
+        const error = failedTargets.length ? failedTargets.map((t) => `${t.name}: ${t.error}`).join('; ') : verifyFailures ? `verify: ${verifyFailures.join('; ')}` : undefined;
+        report.batches.push({ index: i + 1, nodes: names, ok: !error, downtimeMs, durationMs: Math.round(performance.now() - b0), ...(verifyFailures ? { verifyFailures } : {}), ...(error ? { error } : {}) });
+        if (error) {
+          const untouched = groups.slice(i + 1).flat().map((d) => d.node.name);
+          report.stopped = { batch: i + 1, nodes: names, untouched, reason: error };
+          if (untouched.length) reports.push(untouchedReport(opts, untouched, `not started: the rollout stopped at batch ${i + 1} (${names.join(', ')})`));
+          break;
+        }
+      }
+      return { reports, report };
+    }
+
+    async function finish(parts: Array<Report | undefined>, rollout?: RolloutReport): Promise<BootstrapResult> {
+      const report: BootstrapResult = mergeReports(parts, Math.round(performance.now() - t0));
+      const sig = interrupted();
+      if (sig) report.interrupted = sig;
+      if (rollout) {
+        report.rollout = rollout;
+        if (rollout.stopped) report.targets.filter((t) => rollout.stopped!.nodes.includes(t.name)).forEach((t) => (t.ok = false, t.error ??= rollout.stopped!.reason));
+        report.summary.failed = report.targets.filter((t) => !t.ok).length;
+      }
+      if (repairs.length) report.peerRepairs = repairs;
+      if (output !== 'silent') {
+        const log = opts.log ?? ((l) => process.stdout.write(`${l}\n`));
+        for (const rep of repairs) log(`${describeRepair(rep)}${rep.after === 'start' ? '' : ` (after rollout ${rep.after})`}`);
+        if (rollout) renderRollout(rollout).forEach((l) => log(l));
+        log(summaryLine(report));
+      }
+      if (opts.mode === 'apply' && opts.verify !== false && report.summary.failed === 0 && !sig) {
+        report.verify = await runVerify(inv, pool, clusterKv, { ...verifyOpts, only });
+      }
+      return report;
+    }
   } finally {
     await lock?.release();
     await pool.closeAll();
     await kv?.close().catch(() => {});
     if (early !== kv) await early?.close().catch(() => {});
   }
+}
+
+function verifyProblems(v: VerifyReport): string[] {
+  return [
+    ...v.pairs.filter((p) => !p.ok).map((p) => `${p.from} → ${p.to}: ${p.error ?? 'failed'}`),
+    ...v.checks.filter((c) => !c.ok).map((c) => `${c.node} ${c.name}: ${c.detail}`),
+  ];
+}
+
+function untouchedReport(opts: BootstrapOptions, names: string[], why: string): Report {
+  const targets: TargetReport[] = names.map((name) => ({ name, ok: false, steps: [], error: why, durationMs: 0 }));
+  return { command: opts.command, mode: opts.mode, targets, summary: { targets: targets.length, changed: 0, unchanged: 0, failed: targets.length, restarts: 0 }, durationMs: 0 };
 }

@@ -4,8 +4,8 @@
  *
  * Order: the cluster-wide etcd config first (before any flanneld starts), then per node: certs →
  * ip_forward → binaries → iptables script → service definition → service running → lease +
- * subnet.env → iptables rules (they need the node subnet) — and, once every node is done, the peer
- * route check.
+ * subnet.env → iptables rules (they need the node subnet). Once every node is done, bootstrap adds
+ * the peer-state step (peer-step.ts).
  */
 import type { Inventory, NodeSpec } from '../model/inventory.js';
 import type { Step } from '../engine/step.js';
@@ -16,10 +16,10 @@ import { iptablesRulesStep, iptablesScriptStep } from '../steps/iptables.js';
 import { leaseWaitStep } from '../steps/lease-wait.js';
 import { litterStep } from '../steps/litter.js';
 import { moduleSteps } from '../steps/modules.js';
-import { peerRoutesStep } from '../steps/peer-routes.js';
 import { DEFINITION_ID, serviceDefinitionStep, serviceStep } from '../steps/service.js';
 import { sysctlFileStep, sysctlRuntimeStep } from '../steps/sysctl.js';
 import type { FlannelTarball } from './tarball.js';
+import type { SpaceNeed } from '../steps/space.js';
 import { etcdUsesTls, flanctlManagesIptables, remotePaths } from '../model/templates.js';
 
 export interface Material {
@@ -32,15 +32,13 @@ export interface DesiredOptions {
   mode: 'apply' | 'check';
   /** How long a node may take to hold a lease and write subnet.env (default 60 s). */
   leaseTimeoutMs?: number;
-  /** apply: how long the peer-route check waits for routes a just-started flanneld is still adding (default 10 s). */
-  peerSettleMs?: number;
+  /** --limit: build node steps for these nodes only (default: every inventory node; peers are always all). */
+  nodes?: NodeSpec[];
 }
 
 export interface DesiredNode {
   node: NodeSpec;
   steps: Step[];
-  /** Run after every node's `steps` finished (peers must have registered first). */
-  peerSteps: Step[];
 }
 
 export interface Desired {
@@ -83,14 +81,26 @@ export function nodeSteps(inv: Inventory, node: NodeSpec, material: Material, st
 
 export function desiredState(inv: Inventory, material: Material, opts: DesiredOptions): Desired {
   const state: ClusterState = { configUpdated: false };
-  const apply = opts.mode === 'apply';
   return {
     state,
     cluster: [etcdConfigStep(inv, state)],
-    nodes: inv.nodes.map((node) => ({
+    nodes: (opts.nodes ?? inv.nodes).map((node) => ({
       node,
       steps: nodeSteps(inv, node, material, state, opts),
-      peerSteps: [peerRoutesStep(inv, { settleMs: apply ? (opts.peerSettleMs ?? 10_000) : 0, repairTimeoutMs: 30_000 })],
     })),
   };
+}
+
+/** The big files a bootstrap writes on every node (binaries, certificates), for preflight's free-space check. */
+export function spaceNeeds(inv: Inventory, t: FlannelTarball, tls: () => Material['tls']): SpaceNeed[] {
+  const p = remotePaths(inv);
+  const needs: SpaceNeed[] = [{ path: p.flanneld, bytes: t.flanneld.content.length }];
+  if (t.mkDockerOpts) needs.push({ path: p.mkDockerOpts, bytes: t.mkDockerOpts.content.length });
+  try {
+    const m = tls();
+    if (m) needs.push({ path: p.ca, bytes: m.ca.length }, { path: p.cert, bytes: m.cert.length }, { path: p.key, bytes: m.key.length });
+  } catch {
+    /* the certificates are checked elsewhere; their few kB do not matter here */
+  }
+  return needs;
 }

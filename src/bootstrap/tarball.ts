@@ -1,11 +1,13 @@
 /**
  * The flannel release tarball (FLANNEL.md §7): `flannel-<tag>-linux-<arch>.tar.gz` holding `flanneld`,
- * `mk-docker-opts.sh` and `README.md`. Read into memory with node-tar (no extraction to disk), so the
- * binaries can be uploaded with a sha256 skip.
+ * `mk-docker-opts.sh` and `README.md`. Streamed through node-tar (no extraction to disk); only the two
+ * binaries are kept in memory, with a size cap, so they can be uploaded with a sha256 skip.
  */
-import { existsSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { createReadStream, existsSync } from 'node:fs';
 import { basename } from 'node:path';
-import { FlanctlError } from '../errors.js';
+import { pipeline } from 'node:stream/promises';
+import { FlanctlError, UsageError } from '../errors.js';
 import { sha256Hex } from '../connector/sha256.js';
 import type { BinaryFile } from '../steps/binary.js';
 
@@ -21,37 +23,79 @@ export interface FlannelTarball {
 }
 
 const WANTED = new Set(['flanneld', 'mk-docker-opts.sh']);
+/** No flannel release member comes near this (flanneld is ~40 MB); a gzip bomb stops here, at its header. */
+export const MAX_MEMBER_BYTES = 256 * 1024 * 1024;
 
-/** Read flanneld and mk-docker-opts.sh out of a .tar.gz (entries may sit in a sub-directory). */
-export async function readFlannelTarball(file: string): Promise<FlannelTarball> {
+export interface ReadTarballOptions {
+  /** flannel.tarballSha256: checked (streamed) before anything is read out of the tarball. */
+  sha256?: string;
+  maxMemberBytes?: number;
+}
+
+/** sha256 (hex) of a file, streamed. */
+export async function fileSha256(file: string): Promise<string> {
+  const hash = createHash('sha256');
+  await pipeline(createReadStream(file), hash);
+  return hash.digest('hex');
+}
+
+/** Read flanneld and mk-docker-opts.sh out of a .tar.gz (entries may sit in a sub-directory), streaming:
+ * only the two members are kept, each at most maxMemberBytes, the first of each name only. */
+export async function readFlannelTarball(file: string, opts: ReadTarballOptions = {}): Promise<FlannelTarball> {
   if (!existsSync(file)) {
     throw new FlanctlError(`flannel tarball ${file} does not exist (inventory flannel.tarball)`, {
       hint: 'Download flannel-<version>-linux-amd64.tar.gz from https://github.com/flannel-io/flannel/releases and point flannel.tarball at it.',
     });
   }
-  const { list } = await import('tar'); // loaded only when a tarball is read, not at CLI start-up
+  if (opts.sha256) {
+    const actual = await fileSha256(file);
+    if (actual !== opts.sha256.toLowerCase()) {
+      throw new UsageError(`flannel tarball ${file} has sha256 ${actual}, but flannel.tarballSha256 says ${opts.sha256}; nothing was uploaded`, {
+        hint: 'Download the release again and compare with the published checksum, or correct flannel.tarballSha256.',
+      });
+    }
+  }
+  const max = opts.maxMemberBytes ?? MAX_MEMBER_BYTES;
+  const { Parser } = await import('tar'); // loaded only when a tarball is read, not at CLI start-up
   const found = new Map<string, Buffer>();
-  const pending: Promise<void>[] = [];
+  const claimed = new Set<string>();
   try {
-    await list({
-      file,
-      onReadEntry: (entry) => {
-        const name = basename(entry.path);
-        if (entry.type !== 'File' || !WANTED.has(name) || found.has(name)) return;
-        const chunks: Buffer[] = [];
-        pending.push(
-          new Promise((resolve, reject) => {
-            entry.on('data', (c: Buffer) => chunks.push(c));
-            entry.on('end', () => {
-              found.set(name, Buffer.concat(chunks));
-              resolve();
-            });
-            entry.on('error', reject);
-          }),
-        );
-      },
+    await new Promise<void>((resolve, reject) => {
+      const input = createReadStream(file);
+      let failed = false;
+      const fail = (err: Error) => {
+        if (failed) return;
+        failed = true;
+        input.destroy();
+        reject(err);
+      };
+      const tooBig = (name: string, size: number) => new FlanctlError(`member ${name} is ${size} bytes, more than the ${max} a flannel release holds; refusing to read it`);
+      const parser = new Parser({
+        onReadEntry: (entry) => {
+          const name = basename(entry.path);
+          if (entry.type !== 'File' || !WANTED.has(name) || claimed.has(name)) return void entry.resume();
+          claimed.add(name);
+          if (entry.size > max) {
+            entry.resume();
+            return fail(tooBig(name, entry.size));
+          }
+          const chunks: Buffer[] = [];
+          let bytes = 0;
+          entry.on('data', (c: Buffer) => {
+            bytes += c.length;
+            if (bytes > max) fail(tooBig(name, bytes));
+            else chunks.push(c);
+          });
+          entry.on('end', () => found.set(name, Buffer.concat(chunks)));
+        },
+      });
+      parser.on('error', fail);
+      parser.on('end', () => {
+        if (!failed) resolve();
+      });
+      input.on('error', fail);
+      input.pipe(parser);
     });
-    await Promise.all(pending);
   } catch (err) {
     throw new FlanctlError(`flannel tarball ${file} cannot be read: ${(err as Error).message}`, { cause: err });
   }

@@ -18,6 +18,8 @@ A second run changes nothing and restarts nothing.`;
   ];
   static flags = {
     ...FlanctlCommand.changeFlags,
+    ...FlanctlCommand.limitFlag,
+    'batch-size': Flags.string({ summary: 'Running nodes whose flanneld restarts are changed this many at a time (N or P%), each batch verified against all peers before the next (default 1).' }),
     'trust-new-hosts': Flags.boolean({ summary: 'Record the host keys of nodes not yet in known_hosts (a changed key is always refused).' }),
     verify: Flags.boolean({ summary: 'Run verify at the end (--no-verify skips it).', default: true, allowNo: true }),
     'lease-timeout': Flags.integer({ summary: 'Seconds a node may take to hold a subnet lease and write subnet.env.', default: 60, min: 1 }),
@@ -37,6 +39,8 @@ A second run changes nothing and restarts nothing.`;
       leaseTimeoutMs: this.flags['lease-timeout'] * 1000,
       lockWaitMs: this.lockWaitMs(),
       note: (l) => this.logToStderr(l),
+      limit: this.flags.limit,
+      batchSize: this.flags['batch-size'],
     });
     if (dryRun) this.say(renderPlan(report));
     if (this.endInterrupted(report, 'flanctl bootstrap')) return report;

@@ -6,6 +6,7 @@ import { parseDocument, isMap, type Document } from 'yaml';
 import { FlanctlCommand } from '../command.js';
 import { UsageError } from '../errors.js';
 import { parseInventory } from '../model/inventory.js';
+import { writePkiGitignore } from '../pki/index.js';
 
 /** The commented starter: inventory.example.yaml at the package root. */
 export const EXAMPLE_FILE = new URL('../../inventory.example.yaml', import.meta.url);
@@ -72,8 +73,8 @@ export default class Init extends FlanctlCommand<typeof Init> {
     const { inventory } = await parseInventory(text, file); // InventoryError (exit 2) names the bad flag's path
     await mkdir(dirname(file), { recursive: true });
     await writeFile(file, text);
-    this.say(`${existed ? 'Replaced' : 'Wrote'} ${file} (${inventory.nodes.length} nodes, ${inventory.network.cidr}, ${inventory.network.backend.type}).`);
-    this.say('Next: edit it, then `flanctl validate` and `flanctl certs generate`.');
-    return { file, overwritten: existed, nodes: inventory.nodes.length };
+    const gitignore = writePkiGitignore(inventory.pki.dir); // private keys in pki.dir never go into git
+    this.say(`${existed ? 'Replaced' : 'Wrote'} ${file} (${inventory.nodes.length} nodes, ${inventory.network.cidr}, ${inventory.network.backend.type})${gitignore ? ` and ${gitignore}` : ''}.\nNext: edit it, then \`flanctl validate\` and \`flanctl certs generate\`.`);
+    return { file, overwritten: existed, nodes: inventory.nodes.length, ...(gitignore ? { gitignore } : {}) };
   }
 }

@@ -12,6 +12,7 @@ Exit 0; with --detailed-exitcode 3 when there are changes; 1 when a node cannot 
   static examples = ['<%= config.bin %> plan', '<%= config.bin %> plan --detailed-exitcode || echo "drift"', '<%= config.bin %> plan --json | jq .summary'];
   static flags = {
     concurrency: FlanctlCommand.changeFlags.concurrency,
+    ...FlanctlCommand.limitFlag,
     'trust-new-hosts': Flags.boolean({ summary: 'Record the host keys of nodes not yet in known_hosts (a changed key is always refused).' }),
     'detailed-exitcode': Flags.boolean({ summary: 'Exit 3 when there are changes (0 when none).' }),
     diff: Flags.boolean({ summary: 'Show short diffs under changes (--no-diff: only the change lines).', default: true, allowNo: true }),
@@ -25,6 +26,7 @@ Exit 0; with --detailed-exitcode 3 when there are changes; 1 when a node cannot 
       concurrency: this.flags.concurrency,
       output: 'silent',
       trustNewHosts: this.flags['trust-new-hosts'],
+      limit: this.flags.limit,
     });
     this.say(renderPlan(report, { diffs: this.flags.diff }));
     const c = planCounts(report);

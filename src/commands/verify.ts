@@ -1,10 +1,13 @@
-import { writeFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { existsSync, writeFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { Flags } from '@oclif/core';
 import { FlanctlCommand } from '../command.js';
+import { UsageError } from '../errors.js';
 import { openPool } from '../connector/pool.js';
 import { openKv } from '../kv/index.js';
 import { lockNotice } from '../kv/lock.js';
+import { limitedNames } from '../model/selection.js';
+import { renderHtml } from '../verify/html.js';
 import { renderJunit } from '../verify/junit.js';
 import { renderReport } from '../verify/matrix.js';
 import { runVerify, verifyExitCode, type VerifyReport } from '../verify/verify.js';
@@ -18,17 +21,23 @@ Exit 0 when everything passes, 3 when any pair or check fails, 1 when verify can
     '<%= config.bin %> verify',
     '<%= config.bin %> verify --probe --mtu',
     '<%= config.bin %> verify --junit verify.xml --json > verify.json',
+    '<%= config.bin %> verify --html report.html',
   ];
   static flags = {
+    ...FlanctlCommand.limitFlag,
     probe: Flags.boolean({ summary: 'host-gw: add a temporary flanctl-probe interface holding FLANNEL_SUBNET .1 where no bridge holds it (removed afterwards).' }),
     mtu: Flags.boolean({ summary: 'Also ping every peer with -M do -s <FLANNEL_MTU − 28> to find MTU black holes.' }),
     'warn-days': Flags.integer({ summary: 'Fail the cert check when the flanneld cert expires within this many days.', default: 30, min: 0 }),
     junit: Flags.string({ summary: 'Write a JUnit XML report (one testcase per pair and per check) to this file.' }),
+    html: Flags.string({ summary: 'Write a self-contained HTML report (grid, checks, versions, leases, certs) to this file.' }),
     concurrency: Flags.integer({ summary: 'Nodes handled at once (default: ssh.concurrency from the inventory).', min: 1, max: 256 }),
   };
 
   async run(): Promise<VerifyReport> {
+    const html = this.flags.html && resolve(this.flags.html);
+    if (html && !existsSync(dirname(html))) throw new UsageError(`--html ${this.flags.html}: directory ${dirname(html)} does not exist`);
     const inv = await this.inventory();
+    const only = limitedNames(inv, this.flags.limit);
     const kv = await openKv(inv);
     const pool = openPool(inv);
     try {
@@ -39,8 +48,10 @@ Exit 0 when everything passes, 3 when any pair or check fails, 1 when verify can
         mtu: this.flags.mtu,
         warnDays: this.flags['warn-days'],
         concurrency: this.flags.concurrency,
+        only,
       });
       if (this.flags.junit) writeFileSync(resolve(this.flags.junit), renderJunit(report));
+      if (html) writeFileSync(html, renderHtml(report));
       this.say(renderReport(report));
       this.setExitCode(verifyExitCode(report));
       return report;

@@ -101,6 +101,8 @@ export interface HostTrustOptions {
   knownHostsFile: string;
   pinnedFingerprint?: string;
   trustNewHosts?: boolean;
+  /** Where a key recorded by --trust-new-hosts is announced (type and SHA256 fingerprint); default stderr. */
+  log?: (line: string) => void;
 }
 
 export interface HostVerifier {
@@ -161,6 +163,7 @@ export async function hostVerifier(opts: HostTrustOptions): Promise<HostVerifier
     if (opts.trustNewHosts) {
       await recordHostKey(opts.knownHostsFile, name, type, key);
       recorded = fp;
+      (opts.log ?? ((l: string) => process.stderr.write(`${l}\n`)))(`--trust-new-hosts: recorded ${where}: ${type} ${fp} in ${opts.knownHostsFile}`);
       return true;
     }
     problem = new HostKeyError(`${where}: unknown host key ${type} ${fp} (not in ${opts.knownHostsFile})`, {

@@ -84,9 +84,9 @@ export function localConnector(opts: LocalConnectorOptions): Connector {
     async write(path, content, mode) {
       if (prefix.length === 0) {
         await mkdir(dirname(path), { recursive: true, mode: 0o755 });
-        const tmp = join(dirname(path), `.${basename(path)}.flanctl-${randomBytes(4).toString('hex')}`);
+        const tmp = join(dirname(path), `.${basename(path)}.flanctl-${randomBytes(8).toString('hex')}`);
         try {
-          await writeFile(tmp, content, { mode });
+          await writeFile(tmp, content, { mode, flag: 'wx' }); // exclusive: never through a planted symlink
           await chmod(tmp, mode);
           await rename(tmp, path);
         } catch (e) {

@@ -21,9 +21,10 @@ export function sftpCall<T>(fn: (cb: Cb<T>) => void): Promise<T> {
   return new Promise((resolve, reject) => fn((err, v) => (err ? reject(err) : resolve(v as T))));
 }
 
-/** Upload a buffer with up to IN_FLIGHT write requests outstanding (like ssh2's fastPut). */
+/** Upload a buffer with up to IN_FLIGHT write requests outstanding (like ssh2's fastPut). The file is
+ * created exclusively ('wx' = O_CREAT|O_EXCL on the server): an existing file or a planted symlink fails. */
 export async function sftpWriteFile(sftp: SFTPWrapper, path: string, content: Buffer, mode: number): Promise<void> {
-  const handle = await sftpCall<Buffer>((cb) => sftp.open(path, 'w', { mode }, cb));
+  const handle = await sftpCall<Buffer>((cb) => sftp.open(path, 'wx', { mode }, cb));
   try {
     let next = 0;
     const worker = async () => {

@@ -130,7 +130,7 @@ export async function connectSsh(inv: Inventory, node: NodeSpec, opts: SshConnec
         return;
       }
       const dir = posix.dirname(path);
-      const tmp = posix.join(dir, `.${posix.basename(path)}.flanctl-${randomBytes(4).toString('hex')}`);
+      const tmp = posix.join(dir, `.${posix.basename(path)}.flanctl-${randomBytes(8).toString('hex')}`);
       await channel(async () => {
         const s = await getSftpOrFail();
         try {

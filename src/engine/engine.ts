@@ -167,7 +167,7 @@ export async function convergePhases(phases: Target[][], opts: ConvergeOptions):
       reports.push(...phase.map((t) => notRun(t, why, obs)));
       continue;
     }
-    const done = await mapLimit(phase, Math.max(1, opts.concurrency ?? 10), (t) => runTarget(t, opts.mode, obs));
+    const done = await mapLimit(phase, Math.max(1, opts.concurrency ?? 64), (t) => runTarget(t, opts.mode, obs));
     const phaseReports = done.map((d, i) => (d.ok ? d.value : notRun(phase[i], messageOf(d.error), obs)));
     reports.push(...phaseReports);
     blockedBy = phaseReports.filter((r) => !r.ok).map((r) => r.name);

@@ -6,6 +6,9 @@
 import type { ListrTaskWrapper } from 'listr2';
 import type { Report, StepResult, TargetReport } from './report.js';
 
+/** "title: summary", or "title (why)" when the summary is a parenthesised reason ("flanneld (stale peer state: node2)"). */
+export const changeText = (title: string, summary: string) => (summary.startsWith('(') ? `${title} ${summary}` : `${title}: ${summary}`);
+
 export type OutputMode = 'auto' | 'plain' | 'silent' | 'listr';
 
 export interface TargetInfo {
@@ -58,8 +61,8 @@ export function summaryLine(report: Report): string {
 
 function stepLine(r: StepResult): string {
   switch (r.status) {
-    case 'changed': return `changed   ${r.title}: ${r.change?.summary ?? ''} (${secs(r.durationMs)})`;
-    case 'planned': return `planned   ${r.title}: ${r.change?.summary ?? ''}`;
+    case 'changed': return `changed   ${changeText(r.title, r.change?.summary ?? '')} (${secs(r.durationMs)})`;
+    case 'planned': return `planned   ${changeText(r.title, r.change?.summary ?? '')}`;
     case 'unchanged': return `ok        ${r.title}`;
     case 'failed': return `FAILED    ${r.title}: ${r.error ?? ''}`;
     case 'skipped': return `skipped   ${r.title}`;
@@ -171,7 +174,7 @@ export function listrObserver(opts: OutputOptions = {}): Observer {
                   const r = await ss.ended.promise;
                   if (r.status === 'failed') throw new Error(r.error ?? 'failed');
                   if (r.status === 'skipped') return sub.skip(`${s.title} (skipped)`);
-                  if (r.change) sub.title = `${s.title}: ${r.change.summary}${mode === 'check' ? ' (planned)' : ''}`;
+                  if (r.change) sub.title = `${changeText(s.title, r.change.summary)}${mode === 'check' ? ' (planned)' : ''}`;
                 },
               })),
             ];

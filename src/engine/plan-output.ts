@@ -10,7 +10,7 @@
  */
 import type { ChangeAction } from './step.js';
 import type { Report, StepResult } from './report.js';
-import { CLUSTER_TARGET } from './output.js';
+import { CLUSTER_TARGET, changeText } from './output.js';
 
 export const ACTION_SYMBOL: Record<ChangeAction, string> = { create: '+', update: '~', delete: '-', restart: '↻' };
 
@@ -64,7 +64,7 @@ export function renderPlan(report: Report, opts: { diffs?: boolean } = {}): stri
     if (!changes.length && t.ok) continue;
     out.push(t.name);
     for (const s of changes) {
-      out.push(`  ${ACTION_SYMBOL[s.change!.action]} ${s.title}: ${s.change!.summary}`);
+      out.push(`  ${ACTION_SYMBOL[s.change!.action]} ${changeText(s.title, s.change!.summary)}`);
       if (opts.diffs !== false && s.change?.diff) out.push(...diffLines(s.change.diff, '      '));
     }
     for (const s of failed) out.push(`  ! ${s.title}: ${(s.error ?? '').split('\n').join('\n    ')}`);

@@ -38,7 +38,27 @@ export function readKvTls(inv: Inventory): { ca: Buffer; cert: Buffer; key: Buff
 }
 
 export async function openKv(inv: Inventory, opts: OpenKvOptions = {}): Promise<Kv> {
+  const schemes = new Set(inv.etcd.endpoints.map((e) => new URL(e).protocol));
+  if (schemes.size > 1) throw new EtcdError(`etcd.endpoints mix http and https (${inv.etcd.endpoints.join(', ')}); refusing to fall back to plain http`);
+  const plain = schemes.has('http:');
+  if (plain && !inv.etcd.insecure) {
+    throw new EtcdError(`etcd.endpoints are plain http (${inv.etcd.endpoints.join(', ')}); refusing to talk to etcd unencrypted`, { hint: 'Use https:// endpoints, or set etcd.insecure: true in the inventory to accept plain http.' });
+  }
   const tls = readKvTls(inv);
   const common = { endpoints: inv.etcd.endpoints, tls, timeoutMs: opts.timeoutMs, tlsFiles: tls ? etcdTlsFiles(inv) : undefined };
-  return inv.etcd.api === 'v2' ? v2Kv(common) : etcd3Kv(common);
+  const kv = inv.etcd.api === 'v2' ? v2Kv(common) : etcd3Kv(common);
+  return plain ? noSecretsInClear(kv) : kv;
+}
+
+/** Over plain http, a value holding a secret (the wireguard PSK) is never sent. */
+export function noSecretsInClear(kv: Kv): Kv {
+  return {
+    ...kv,
+    put: async (key, value) => {
+      if (/"psk"\s*:/i.test(value)) {
+        throw new EtcdError(`refusing to write ${key} over plain http: it holds a secret (the wireguard PSK)`, { hint: 'Use https:// etcd endpoints.' });
+      }
+      return kv.put(key, value);
+    },
+  };
 }

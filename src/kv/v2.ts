@@ -31,6 +31,11 @@ interface V2Response {
 const keyPath = (key: string) => '/v2/keys' + key.split('/').map(encodeURIComponent).join('/');
 
 export function v2Kv(opts: V2Options): Kv {
+  // Endpoints are tried in order on network errors: with mixed schemes a failed https endpoint would
+  // fall back to plain http, so one scheme is required.
+  if (new Set(opts.endpoints.map((e) => new URL(e).protocol)).size > 1) {
+    throw new EtcdError(`etcd v2: endpoints mix http and https (${opts.endpoints.join(', ')}); refusing to fall back to plain http`);
+  }
   const timeoutMs = opts.timeoutMs ?? 5000;
   const fail = (op: string, err: unknown) => etcdFailure('v2', opts.endpoints, op, err, opts.tlsFiles);
 

@@ -2,6 +2,7 @@
  * DIR/inventory.yaml: a complete flanctl inventory for the lab (rewritten by every `lab up`), and
  * DIR/ssh/known_hosts with each node's real sshd host key.
  */
+import { randomBytes } from 'node:crypto';
 import { writeFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
@@ -9,14 +10,17 @@ import type { LabNames } from './names.js';
 import { clientKey, hostPublicKey, packageRoot } from './node.js';
 import type { NodeState } from './state.js';
 import { pkiDir } from './etcd.js';
+import { etcdApiOf, standinTarball, tarballVersion } from './standin.js';
 
-export const STANDIN_TARBALL = join(packageRoot, 'lab', 'dist', 'flannel-v0.20.2-standin-linux-amd64.tar.gz');
+/** The default stand-in tarball (v0.20.2). */
+export const STANDIN_TARBALL = standinTarball('v0.20.2', 'light');
 export const inventoryFile = (dir: string) => join(dir, 'inventory.yaml');
 export const knownHostsFile = (dir: string) => join(dir, 'ssh', 'known_hosts');
 
 function writeAtomic(file: string, text: string, mode = 0o644): void {
-  writeFileSync(`${file}.tmp`, text, { mode });
-  renameSync(`${file}.tmp`, file);
+  const tmp = `${file}.${randomBytes(6).toString('hex')}.tmp`; // random and exclusive: never a planted symlink
+  writeFileSync(tmp, text, { mode, flag: 'wx' });
+  renameSync(tmp, file);
 }
 
 export function writeKnownHosts(dir: string, nodes: NodeState[]): string {
@@ -28,7 +32,8 @@ export function writeKnownHosts(dir: string, nodes: NodeState[]): string {
 export function labInventory(dir: string, names: LabNames, nodes: NodeState[], tarball: string): Record<string, unknown> {
   return {
     network: { cidr: '10.244.0.0/16', backend: { type: 'vxlan' } },
-    etcd: { endpoints: [names.etcdClientUrl], prefix: '/coreos.com/network', api: 'v3' },
+    // The API the flanneld version speaks: v2 for <= 0.17 (e.g. v0.11.0), else v3.
+    etcd: { endpoints: [names.etcdClientUrl], prefix: '/coreos.com/network', api: etcdApiOf(tarballVersion(tarball)) },
     pki: { dir: pkiDir(dir) },
     flannel: { tarball, service: 'supervisord' },
     ssh: { user: 'root', identityFile: clientKey(dir), knownHostsFile: knownHostsFile(dir) },

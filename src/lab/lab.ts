@@ -14,7 +14,8 @@ import { mapLimit } from '../engine/parallel.js';
 import { bridgeExists, claimBridge, configureBridge, deleteBridge } from './bridge.js';
 import { ensurePackages } from './deps.js';
 import { ensureLabTls, etcdDir, spawnEtcd, stopEtcd, waitEtcdHealthy } from './etcd.js';
-import { STANDIN_TARBALL, inventoryFile, writeKnownHosts, writeLabInventory } from './inventory.js';
+import { inventoryFile, writeKnownHosts, writeLabInventory } from './inventory.js';
+import { STANDIN_ENV_FILE, chooseTarball, standinEnvText } from './standin.js';
 import { MAX_NODES, labNames, nodeNames, nodeNumber, type LabNames } from './names.js';
 import {
   createNodeNetwork, deleteNodeNetwork, ensureKeys, nodeDir, nodeRunning, nsenterPrefix, prepareNodeDir,
@@ -22,6 +23,7 @@ import {
 } from './node.js';
 import { isAlive, sh, type RunResult } from './proc.js';
 import { emptyState, readState, saveState, type LabState, type NodeState } from './state.js';
+import { checkOwner, claimLabDir, foreignEntries, labDir, purgeLabDir } from './labdir.js';
 
 export type { LabState, NodeState } from './state.js';
 export { labStatus, type LabStatus } from './status.js';
@@ -33,6 +35,10 @@ export interface LabUpOptions {
   dir: string;
   nodes?: number;
   flannelTarball?: string;
+  /** A stand-in release (v0.11.0, v0.20.2, v0.22.3); excludes flannelTarball. Default v0.20.2. */
+  release?: string;
+  /** Switch the stand-in's v0.20.2 watch bug on in every node (/etc/flanneld-standin.env); off otherwise. */
+  watchBug?: boolean;
   fresh?: boolean;
   installDeps?: boolean;
   /** Progress lines (the CLI prints them; default: silent). */
@@ -40,7 +46,6 @@ export interface LabUpOptions {
 }
 
 const OVERLAYFS_MAGIC = 0x794c7630;
-const FORBIDDEN_PARENTS = ['/etc', '/usr', '/var', '/proc', '/sys', '/dev'];
 
 export function checkRoot(): void {
   if (typeof process.getuid === 'function' && process.getuid() !== 0) {
@@ -48,14 +53,7 @@ export function checkRoot(): void {
   }
 }
 
-/** The absolute lab dir; refuses places the nodes overlay (upper dirs may not live inside a lower dir). */
-export function labDir(dir: string): string {
-  const abs = resolve(dir);
-  if (abs === '/' || FORBIDDEN_PARENTS.some((p) => abs === p || abs.startsWith(`${p}/`))) {
-    throw new UsageError(`--dir ${abs}: the lab dir cannot be / or under ${FORBIDDEN_PARENTS.join(', ')} (nodes overlay /etc, /usr and /var)`);
-  }
-  return abs;
-}
+export { labDir } from './labdir.js';
 
 /** overlayfs refuses an upper dir on overlayfs: then the node dirs go on a tmpfs mounted at DIR/nodes. */
 async function ensureNodesFilesystem(state: LabState): Promise<void> {
@@ -75,16 +73,14 @@ export async function labUp(opts: LabUpOptions): Promise<LabState> {
   const n = opts.nodes ?? DEFAULT_NODES;
   if (!Number.isInteger(n) || n < 1 || n > MAX_NODES) throw new UsageError(`--nodes ${n}: expected 1..${MAX_NODES}`);
   checkRoot();
-  const dir = labDir(opts.dir);
-  const tarball = opts.flannelTarball ? resolve(opts.flannelTarball) : STANDIN_TARBALL;
-  if (opts.flannelTarball && !existsSync(tarball)) throw new UsageError(`--flannel-tarball ${tarball}: not found`);
+  const dir = claimLabDir(opts.dir);
+  const tarball = chooseTarball({ release: opts.release, flannelTarball: opts.flannelTarball, resolvePath: (p) => resolve(p) });
   await ensurePackages(!!opts.installDeps, log);
   if (opts.fresh && readState(dir)) {
     log('--fresh: removing the existing lab');
     await labDown({ dir, purge: true });
   }
-  mkdirSync(dir, { recursive: true, mode: 0o755 });
-  const state = readState(dir) ?? emptyState(dir);
+  const state = readState(claimLabDir(dir)) ?? emptyState(dir);
   state.dir = dir;
 
   const names = await ensureIndex(state, log);
@@ -147,6 +143,7 @@ export async function labUp(opts: LabUpOptions): Promise<LabState> {
       log(`${node.name}: started (pid ${node.init.pid}) at ${node.ip}`);
     }
     await waitNodeReady(dir, node);
+    await writeStandinEnv(node, !!opts.watchBug);
   });
   const etcdResult = await etcdReady;
   const failures = results.flatMap((r, i) => (r.ok ? [] : [`${wanted[i].name}: ${errorMessage(r.error)}`]));
@@ -159,9 +156,20 @@ export async function labUp(opts: LabUpOptions): Promise<LabState> {
   writeKnownHosts(dir, state.nodes);
   state.inventory = writeLabInventory(dir, names, state.nodes, tarball);
   state.flannelTarball = tarball;
+  state.watchBug = !!opts.watchBug;
   if (!existsSync(tarball)) log(`warning: ${tarball} does not exist yet (build it with \`npm run build\`)`);
   saveState(state);
   return state;
+}
+
+/** The stand-in's settings file inside the node: the watch bug on, or no file. */
+async function writeStandinEnv(node: NodeState, watchBug: boolean): Promise<void> {
+  const text = standinEnvText(watchBug);
+  const argv = text === undefined
+    ? ['rm', '-f', STANDIN_ENV_FILE]
+    : ['sh', '-c', 'cat > "$1.tmp" && mv "$1.tmp" "$1"', 'sh', STANDIN_ENV_FILE];
+  const r = await sh([...nsenterPrefix(node.init!.pid), ...argv], { input: text });
+  if (r.code !== 0) throw new FlanctlError(`${node.name}: cannot write ${STANDIN_ENV_FILE}: ${r.stderr.trim()}`);
 }
 
 /** Reuse the recorded lab index while its bridge exists; else tear down what is left and claim one. */
@@ -214,13 +222,15 @@ async function teardown(state: LabState): Promise<string[]> {
 export async function labDown(opts: { dir: string; purge?: boolean; log?: (line: string) => void }): Promise<{ dir: string; removed: string[]; purged: boolean }> {
   checkRoot();
   const dir = labDir(opts.dir);
-  const state = readState(dir);
+  if (existsSync(dir)) checkOwner(dir);
+  const state = readState(dir); // every value checked against the lab's own names before anything is done
   const removed = state ? await teardown(state) : [];
   for (const r of removed) opts.log?.(`removed ${r}`);
   if (opts.purge && existsSync(dir)) {
-    if (!state && !looksLikeLab(dir)) throw new UsageError(`--dir ${dir}: not a lab dir (no state.json); not deleting it`);
-    rmSync(dir, { recursive: true, force: true });
-    opts.log?.(`deleted ${dir}`);
+    // Only the lab's own entries go; anything else in DIR stays, and so does DIR then.
+    if (!state && foreignEntries(dir).length) throw new UsageError(`--dir ${dir}: not a lab dir (no state.json, and it holds other files); not deleting anything`);
+    const { deleted, kept } = purgeLabDir(dir);
+    opts.log?.(deleted ? `deleted ${dir}` : `deleted the lab's files in ${dir}; kept ${dir} (it also holds ${kept.join(', ')})`);
     return { dir, removed, purged: true };
   }
   if (state) {
@@ -228,11 +238,6 @@ export async function labDown(opts: { dir: string; purge?: boolean; log?: (line:
     saveState(state);
   }
   return { dir, removed, purged: false };
-}
-
-function looksLikeLab(dir: string): boolean {
-  const entries = readdirSync(dir);
-  return entries.length === 0 || entries.every((e) => ['nodes', 'ssh', 'pki', 'etcd', 'inventory.yaml', 'state.json.tmp'].includes(e));
 }
 
 export const labInventoryPath = (dir: string) => inventoryFile(labDir(dir));

@@ -2,9 +2,12 @@
  * DIR/state.json: everything a lab created (PIDs with start times, namespaces, links, mounts), written
  * before and after each change so `lab down` can remove exactly that, also after a crash mid-way.
  */
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { UsageError } from '../errors.js';
 import type { ProcId } from './proc.js';
+import { checkState } from './state-check.js';
 
 export interface NodeState {
   name: string;
@@ -34,16 +37,25 @@ export interface LabState {
   nodes: NodeState[];
   inventory?: string;
   flannelTarball?: string;
+  /** The stand-in's watch bug switched on in the nodes (`lab up --watch-bug`). */
+  watchBug?: boolean;
   createdAt: string;
   updatedAt?: string;
 }
 
 export const stateFile = (dir: string) => join(dir, 'state.json');
 
+/** The lab's state, every value checked against the lab's own names and dir (state-check.ts). */
 export function readState(dir: string): LabState | undefined {
   const file = stateFile(dir);
   if (!existsSync(file)) return undefined;
-  return JSON.parse(readFileSync(file, 'utf8')) as LabState;
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new UsageError(`${file}: not valid JSON (${(err as Error).message}); refusing to act on it`);
+  }
+  return checkState<LabState>(raw, dir, file);
 }
 
 export function emptyState(dir: string): LabState {
@@ -55,8 +67,10 @@ export function saveState(state: LabState): void {
   mkdirSync(state.dir, { recursive: true });
   state.updatedAt = new Date().toISOString();
   const file = stateFile(state.dir);
-  writeFileSync(`${file}.tmp`, JSON.stringify(state, null, 2) + '\n', { mode: 0o644 });
-  renameSync(`${file}.tmp`, file);
+  // A new file of a random name (exclusive create, never through a planted symlink), then rename.
+  const tmp = join(state.dir, `.state.json.${randomBytes(6).toString('hex')}.tmp`);
+  writeFileSync(tmp, JSON.stringify(state, null, 2) + '\n', { mode: 0o644, flag: 'wx' });
+  renameSync(tmp, file);
 }
 
 export function removeState(dir: string): void {

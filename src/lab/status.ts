@@ -6,6 +6,7 @@ import { etcdDir, etcdHealthy, pkiDir, type LabTls } from './etcd.js';
 import { netnsExists, sshdAnswers, supervisordAnswers } from './node.js';
 import { isAlive } from './proc.js';
 import { readState } from './state.js';
+import { realPath } from './labdir.js';
 import { resolve } from 'node:path';
 
 export interface NodeStatus {
@@ -31,7 +32,7 @@ export interface LabStatus {
 }
 
 export async function labStatus(dir: string): Promise<LabStatus> {
-  const abs = resolve(dir);
+  const abs = realPath(dir);
   const state = readState(abs);
   if (!state) return { dir: abs, exists: false, nodes: [], healthy: false };
   const tlsDir = join(etcdDir(abs), 'tls');

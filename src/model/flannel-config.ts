@@ -72,6 +72,21 @@ export function networkConfigText(inv: Inventory, opts: { redact?: boolean } = {
 }
 
 /** Deep equality of parsed JSON, ignoring key order (what flanneld sees is the same). */
+/** Config text (from etcd or the inventory) with every secret replaced, for plans, diffs and messages:
+ * any key spelled psk in any case, at any depth. Text that is not JSON gets the same by pattern. */
+export function redactConfigText(text: string): string {
+  const walk = (v: unknown): unknown => {
+    if (Array.isArray(v)) return v.map(walk);
+    if (!v || typeof v !== 'object') return v;
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, k.toLowerCase() === 'psk' ? REDACTED : walk(x)]));
+  };
+  try {
+    return JSON.stringify(walk(JSON.parse(text)));
+  } catch {
+    return text.replace(/("psk"\s*:\s*)"(?:[^"\\]|\\.)*"/gi, `$1"${REDACTED}"`);
+  }
+}
+
 export function sameJson(a: unknown, b: unknown): boolean {
   if (a === b) return true;
   if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;

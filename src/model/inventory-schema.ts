@@ -11,13 +11,18 @@ const plain = (what: string) =>
   z.string().min(1).refine((v) => PLAIN.test(v) && !v.split('/').includes('..'), {
     message: `${what} must be plain (letters, digits, . _ / : @ + = , -; no spaces, shell metacharacters or ..)`,
   });
-const remotePath = plain('a remote path').refine((v) => v.startsWith('/'), { message: 'must be an absolute path' });
+/** World-writable (sticky) directories: any local user could plant a symlink or a file flanctl's root scripts then trust. */
+export const WORLD_WRITABLE_DIRS = ['/tmp', '/var/tmp', '/dev/shm', '/run/lock', '/var/lock', '/var/crash'];
+const inWorldWritable = (v: string) => WORLD_WRITABLE_DIRS.some((d) => v === d || v.startsWith(`${d}/`));
+const remotePath = plain('a remote path')
+  .refine((v) => v.startsWith('/'), { message: 'must be an absolute path' })
+  .refine((v) => !inWorldWritable(v.replace(/\/+$/, '')), { message: `must not be in a world-writable directory (${WORLD_WRITABLE_DIRS.join(', ')}): another local user could plant what root then reads` });
 const localPath = z.string().min(1);
 const ipv4 = z.string().regex(/^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/, 'expected an IPv4 address');
 const cidr4 = z.string().regex(/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/, 'expected an IPv4 CIDR such as 10.244.0.0/16');
 const hostname = z.string().regex(/^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$/, 'expected an IPv4 address or hostname');
 const nodeName = z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'expected a lower-case DNS label (a-z, 0-9, -)');
-const iface = z.string().regex(/^[A-Za-z0-9_.:-]{1,15}$/, 'expected an interface name (at most 15 of A-Z a-z 0-9 _ . : -)');
+const iface = z.string().regex(/^[A-Za-z0-9_.:][A-Za-z0-9_.:-]{0,14}$/, 'expected an interface name (at most 15 of A-Z a-z 0-9 _ . : -, not starting with -)');
 const port = z.number().int().min(1).max(65535);
 const duration = z.string().regex(/^\d+h$/, 'expected hours such as 8760h');
 
@@ -67,8 +72,12 @@ export const inventorySchema = z.object({
   }).strict(),
   etcd: z.object({
     endpoints: z.array(z.string().regex(/^https?:\/\/[A-Za-z0-9.-]+(:\d+)?\/?$/, 'expected http(s)://host:port')).min(1),
-    prefix: z.string().regex(/^(\/[A-Za-z0-9._-]+)+$/, 'expected an absolute key prefix such as /coreos.com/network').default('/coreos.com/network'),
+    prefix: z.string().regex(/^(\/[A-Za-z0-9._-]+)+$/, 'expected an absolute key prefix such as /coreos.com/network')
+      .refine((v) => !v.split('/').some((seg) => /^\.+$/.test(seg)), { message: 'must not contain . or .. segments (etcd v2 requests would leave /v2/keys)' })
+      .default('/coreos.com/network'),
     api: z.enum(['v3', 'v2']).default('v3'),
+    /** Allow http:// endpoints (no TLS): etcd traffic in clear; flanctl warns on every run and never sends a secret. */
+    insecure: z.boolean().default(false),
     /** TLS files flanctl itself uses to reach etcd; default: the pki dir's ca.pem / flanneld.pem / flanneld-key.pem. */
     caFile: localPath.optional(),
     certFile: localPath.optional(),
@@ -89,6 +98,8 @@ export const inventorySchema = z.object({
   }).strict().default({ dir: 'pki', ca: { cn: 'flannel-ca', expiry: '87600h' }, flanneld: { cn: 'flanneld', key: { algo: 'rsa', size: 2048 }, expiry: '8760h' } }),
   flannel: z.object({
     tarball: localPath,
+    /** Expected sha256 (hex) of the tarball, checked before anything is read out of it or uploaded. */
+    tarballSha256: z.string().regex(/^[0-9a-fA-F]{64}$/, 'expected 64 hex digits (sha256sum of the tarball)').transform((v) => v.toLowerCase()).optional(),
     version: z.string().optional(),
     installDir: remotePath.default('/opt/flannel/bin'),
     configDir: remotePath.default('/etc/flannel'),
@@ -114,9 +125,9 @@ export const inventorySchema = z.object({
     agent: z.boolean().default(false),
     knownHostsFile: localPath.default('~/.ssh/known_hosts'),
     jumpHost: z.object({ host: hostname, port: port.default(22), user: z.string().optional() }).strict().optional(),
-    concurrency: z.number().int().min(1).max(256).default(10),
+    concurrency: z.number().int().min(1).max(256).default(64),
     connectTimeoutMs: z.number().int().min(100).default(10000),
-  }).strict().default({ user: 'root', port: 22, agent: false, knownHostsFile: '~/.ssh/known_hosts', concurrency: 10, connectTimeoutMs: 10000 }),
+  }).strict().default({ user: 'root', port: 22, agent: false, knownHostsFile: '~/.ssh/known_hosts', concurrency: 64, connectTimeoutMs: 10000 }),
   nodes: z.array(nodeSchema).min(1, 'at least one node is needed'),
 }).strict();
 

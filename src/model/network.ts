@@ -152,6 +152,7 @@ export function checkNetworkRules(inv: Inventory): InventoryProblem[] {
     const host = new URL(ep).hostname;
     if (network && isIpv4(host) && ipInCidr(host, network)) out.push({ path: `etcd.endpoints[${i}]`, message: `${host} lies inside the flannel network ${network}` });
   });
+  out.push(...etcdSchemeProblems(inv));
 
   const margin = inv.flannel.subnetLeaseRenewMargin;
   if (margin < 1 || margin > 1439) {
@@ -169,11 +170,39 @@ export function checkNetworkRules(inv: Inventory): InventoryProblem[] {
   return out;
 }
 
+/** One scheme for every endpoint (a client must never fall back from https to http); http only when
+ * etcd.insecure says so, and never with a secret (the wireguard PSK) in the network config. */
+function etcdSchemeProblems(inv: Inventory): InventoryProblem[] {
+  const eps = inv.etcd.endpoints;
+  const first = new URL(eps[0]).protocol;
+  const mixed = eps.findIndex((e) => new URL(e).protocol !== first);
+  if (mixed >= 0) {
+    return [{ path: `etcd.endpoints[${mixed}]`, message: `${eps[mixed]} mixes ${new URL(eps[mixed]).protocol.slice(0, -1)} with ${first.slice(0, -1)} (${eps[0]}): every endpoint must use the same scheme, so a failed https endpoint never falls back to plain http` }];
+  }
+  if (first !== 'http:') return [];
+  if (!inv.etcd.insecure) {
+    return [{ path: 'etcd.endpoints[0]', message: `${eps[0]} is plain http (unencrypted, unauthenticated): use https:// endpoints, or set etcd.insecure: true to accept that` }];
+  }
+  const b = inv.network.backend;
+  if (b.type === 'wireguard' && b.psk) {
+    return [{ path: 'network.backend.psk', message: 'a wireguard PSK is a secret and etcd.endpoints are plain http (etcd.insecure: true): flanctl never sends a secret over http; use https:// endpoints' }];
+  }
+  return [];
+}
+
+/** The warning every command prints while etcd.insecure allows plain http. */
+export function insecureEtcdWarning(inv: Inventory): string | undefined {
+  if (!inv.etcd.endpoints.some((e) => e.startsWith('http://'))) return undefined;
+  return `etcd.insecure: etcd at ${inv.etcd.endpoints.join(', ')} is plain http: leases and the network config travel unencrypted and unauthenticated`;
+}
+
 /** Things flanneld accepts but an operator likely did not mean. */
 export function networkWarnings(inv: Inventory): string[] {
   const out: string[] = [];
   const c = parseCidr(inv.network.cidr);
   if (c && c.address !== c.network) out.push(`network.cidr ${inv.network.cidr} has host bits set; flanneld uses ${c.network}/${c.prefix}`);
+  const insecure = insecureEtcdWarning(inv);
+  if (insecure) out.push(insecure);
   if (inv.network.backend.type === 'udp') out.push('the udp backend is for debugging only and exists only on amd64 builds of flanneld');
   return out;
 }

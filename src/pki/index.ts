@@ -24,3 +24,4 @@ export {
   type SubjectNames,
 } from './pki.js';
 export { checkPki, type CertCheck, type PkiCheckReport } from './check.js';
+export { gitKeyWarnings, holdsPrivateKey, keyHygiene, tightenKeyModes, writePkiGitignore } from './guard.js';

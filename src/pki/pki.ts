@@ -4,7 +4,7 @@
  * SEC1 ("EC PRIVATE KEY"), like cfssljson writes them. Nothing is rewritten while the existing files
  * are valid and match what is asked for, so a rerun leaves them byte-identical.
  */
-import { X509Certificate, createPrivateKey, createPublicKey, generateKeyPair, type KeyObject } from 'node:crypto';
+import { X509Certificate, createPrivateKey, createPublicKey, generateKeyPair, randomBytes, type KeyObject } from 'node:crypto';
 import { promisify } from 'node:util';
 import { existsSync, readFileSync } from 'node:fs';
 import { chmod, mkdir, rename, writeFile } from 'node:fs/promises';
@@ -56,8 +56,8 @@ export const certFiles = (dir: string, name: string) => ({
 
 async function writeAtomic(file: string, data: string, mode: number): Promise<void> {
   await mkdir(dirname(file), { recursive: true, mode: 0o700 });
-  const tmp = `${file}.tmp-${process.pid}`;
-  await writeFile(tmp, data, { mode });
+  const tmp = `${file}.tmp-${randomBytes(8).toString('hex')}`; // random and exclusive: never a planted symlink
+  await writeFile(tmp, data, { mode, flag: 'wx' });
   await chmod(tmp, mode);
   await rename(tmp, file);
 }

@@ -10,7 +10,8 @@
  */
 import { posix } from 'node:path';
 import { run, type Connector } from '../connector/connector.js';
-import type { Inventory } from '../model/inventory.js';
+import type { Inventory, NodeSpec } from '../model/inventory.js';
+import { listLeases } from '../kv/flannel-keys.js';
 import { configKey, subnetsPrefix } from '../model/leases.js';
 import { parseSupervisorStatus } from '../steps/service.js';
 import { onNode, needKv } from '../steps/util.js';
@@ -22,6 +23,7 @@ import { litterStep } from '../steps/litter.js';
 import { cleanupPlan, isMissingError } from '../switch/cleanup.js';
 import { observeNode } from '../switch/plan.js';
 import { iptablesCleanup, iptablesCleanupArgv, iptablesCleanupSummary, mergeCleanups } from './reset-iptables.js';
+import { foreignTlsFiles } from './reset-tls.js';
 
 async function existing(conn: Connector, paths: string[]): Promise<Map<string, 'file' | 'dir'>> {
   const out = new Map<string, 'file' | 'dir'>();
@@ -159,7 +161,9 @@ export function resetFilesStep(inv: Inventory): Step {
       const { conn } = onNode(ctx, id);
       const lists = resetFileLists(inv);
       const found = await existing(conn, [...lists.files, ...lists.dirs]);
-      const files = lists.files.filter((f) => found.get(f) === 'file');
+      const present = lists.files.filter((f) => found.get(f) === 'file');
+      const foreign = await foreignTlsFiles(conn, inv, present); // only TLS files flanctl wrote go
+      const files = present.filter((f) => !foreign.has(f));
       const entries = async (dir: string) => (await conn.exec(['ls', '-A', '--', dir])).stdout.split('\n').filter(Boolean).map((n) => posix.join(dir, n));
       if (found.get(lists.logDir) === 'dir') files.push(...(await entries(lists.logDir)).filter((f) => LOG_FILE.test(posix.basename(f))));
       const going = new Set(files);
@@ -174,7 +178,7 @@ export function resetFilesStep(inv: Inventory): Step {
       if (!files.length && !dirs.length) return undefined;
       return {
         action: 'delete',
-        summary: `remove ${files.length} file(s)${dirs.length ? ` and ${dirs.join(', ')}` : ''}`,
+        summary: `remove ${files.length} file(s)${dirs.length ? ` and ${dirs.join(', ')}` : ''}${[...foreign].map(([f, why]) => `; keep ${f} (${why})`).join('')}`,
         diff: { before: [...files, ...dirs.map((d) => `${d}/`)].join('\n'), after: '' },
         apply: async () => {
           if (files.length) await run(conn, ['rm', '-f', '--', ...files]);
@@ -189,16 +193,22 @@ export function resetNodeSteps(inv: Inventory): Step[] {
   return [litterStep(inv), resetServiceStep(inv), resetIptablesStep(), resetNetworkStep(inv), resetFilesStep(inv)];
 }
 
-/** `<prefix>/config` and every lease under `<prefix>/subnets/`. */
-export function resetEtcdStep(inv: Inventory): Step {
+/**
+ * `<prefix>/config` and every lease under `<prefix>/subnets/`; with `only` (reset --limit, node remove)
+ * just the leases of those nodes (by PublicIP), so their subnets return to the pool.
+ */
+export function resetEtcdStep(inv: Inventory, only?: NodeSpec[]): Step {
   const id = 'reset:etcd';
   return {
     id,
-    title: `${inv.etcd.prefix}/config and leases`,
+    title: only ? `leases of ${only.map((n) => n.name).join(', ')}` : `${inv.etcd.prefix}/config and leases`,
     async check(ctx): Promise<Change | undefined> {
       const kv = needKv(ctx, id);
       const key = configKey(inv.etcd.prefix);
-      const keys = [...((await kv.get(key)) !== undefined ? [key] : []), ...(await kv.list(subnetsPrefix(inv.etcd.prefix))).map((e) => e.key)];
+      const ips = only && new Set(only.map((n) => n.publicIp));
+      const keys = ips
+        ? (await listLeases(kv, inv.etcd.prefix)).filter((l) => ips.has(l.publicIp)).map((l) => l.key)
+        : [...((await kv.get(key)) !== undefined ? [key] : []), ...(await kv.list(subnetsPrefix(inv.etcd.prefix))).map((e) => e.key)];
       if (!keys.length) return undefined;
       return {
         action: 'delete',

@@ -10,10 +10,14 @@ import type { Report } from '../engine/report.js';
 import { openKv } from '../kv/index.js';
 import type { Kv } from '../kv/kv.js';
 import { acquireClusterLock, type ClusterLock } from '../kv/lock.js';
-import type { Inventory } from '../model/inventory.js';
+import type { Inventory, NodeSpec } from '../model/inventory.js';
 import { resetEtcdStep, resetNodeSteps } from './reset.js';
 
 export interface ResetOptions {
+  /** The nodes to reset (--limit selects some; default every node). */
+  nodes?: NodeSpec[];
+  /** --limit was given: only the selected nodes' leases go, the config stays. */
+  onlySomeNodes?: boolean;
   keepEtcd: boolean;
   dryRun: boolean;
   concurrency: number;
@@ -36,13 +40,13 @@ export async function runReset(inv: Inventory, o: ResetOptions): Promise<ResetRe
   let lock: ClusterLock | undefined;
   const getKv = async () => (kv ??= await openKv(inv));
   const targets = (): Target[][] => {
-    const nodes: Target[] = inv.nodes.map((node) => ({
+    const nodes: Target[] = (o.nodes ?? inv.nodes).map((node) => ({
       name: node.name,
       steps: resetNodeSteps(inv),
       open: async () => ({ inventory: inv, node, conn: await pool.get(node.name) }),
     }));
     if (o.keepEtcd) return [nodes];
-    return [nodes, [{ name: CLUSTER_TARGET, steps: [resetEtcdStep(inv)], open: async () => ({ inventory: inv, kv: await getKv() }) }]];
+    return [nodes, [{ name: CLUSTER_TARGET, steps: [resetEtcdStep(inv, o.onlySomeNodes ? o.nodes : undefined)], open: async () => ({ inventory: inv, kv: await getKv() }) }]];
   };
   try {
     if (o.dryRun || o.confirm) {

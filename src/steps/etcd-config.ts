@@ -4,7 +4,7 @@
  * backend needs `flanctl switch-backend` (stop everywhere, clean up, start, verify, roll back).
  */
 import { FlanctlError } from '../errors.js';
-import { configMatches, networkConfigText, prettyJson } from '../model/flannel-config.js';
+import { configMatches, networkConfigText, prettyJson, redactConfigText } from '../model/flannel-config.js';
 import type { Inventory } from '../model/inventory.js';
 import { configKey } from '../model/leases.js';
 import type { Step } from '../engine/step.js';
@@ -25,16 +25,8 @@ function backendType(text: string | undefined): string | undefined {
   }
 }
 
-/** The stored text with secrets (wireguard PSK) replaced, for display only. */
-function redacted(text: string): string {
-  try {
-    const v = JSON.parse(text) as { Backend?: Record<string, unknown> };
-    if (v.Backend && 'PSK' in v.Backend) v.Backend.PSK = '<redacted>';
-    return JSON.stringify(v);
-  } catch {
-    return text;
-  }
-}
+/** The stored text with secrets (wireguard PSK, any key spelling) replaced, for display only. */
+const redacted = (text: string): string => redactConfigText(text);
 
 export function etcdConfigStep(inv: Inventory, state: ClusterState): Step {
   const id = 'etcd:config';

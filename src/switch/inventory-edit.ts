@@ -3,6 +3,7 @@
  * comments, key order and the rest of the file stay as they were. The result is validated before an
  * atomic write (temp file in the same folder + rename, same file mode).
  */
+import { randomBytes } from 'node:crypto';
 import { readFileSync, renameSync, statSync, writeFileSync, unlinkSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { isMap, isScalar, parseDocument } from 'yaml';
@@ -144,9 +145,9 @@ export async function writeInventoryBackend(file: string, backend: Backend): Pro
   if (!sameBackend(inventory.network.backend, backend)) {
     throw new FlanctlError(`editing ${file} did not produce backend ${backend.type} (got ${inventory.network.backend.type}); the file was left unchanged`);
   }
-  const tmp = join(dirname(file), `.${basename(file)}.flanctl-${process.pid}.tmp`);
+  const tmp = join(dirname(file), `.${basename(file)}.flanctl-${randomBytes(8).toString('hex')}.tmp`);
   try {
-    writeFileSync(tmp, after, { mode: statSync(file).mode & 0o777 });
+    writeFileSync(tmp, after, { mode: statSync(file).mode & 0o777, flag: 'wx' }); // exclusive, random: no planted symlink
     renameSync(tmp, file);
   } catch (e) {
     try {

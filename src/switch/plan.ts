@@ -6,7 +6,7 @@
 import type { Connector } from '../connector/connector.js';
 import { backendLabel, type BackendDesc } from './backend-desc.js';
 import { cleanupPlan, isFlannelDevice, type CleanupPlan, type NodeNetState } from './cleanup.js';
-import { lineDiff, prettyJson } from '../model/flannel-config.js';
+import { lineDiff, prettyJson, redactConfigText } from '../model/flannel-config.js';
 import { parseLinks, parseRoutes } from './iproute.js';
 
 export interface NodePlan {
@@ -69,18 +69,7 @@ export function buildPlan(
 }
 
 /** The config text with secrets (wireguard PSK) replaced, for plans, reports and messages. */
-export function redactConfig(text: string): string {
-  try {
-    const cfg = JSON.parse(text) as Record<string, unknown>;
-    for (const [k, b] of Object.entries(cfg)) {
-      if (k.toLowerCase() !== 'backend' || !b || typeof b !== 'object') continue;
-      for (const bk of Object.keys(b)) if (bk.toLowerCase() === 'psk') (b as Record<string, unknown>)[bk] = '<redacted>';
-    }
-    return JSON.stringify(cfg);
-  } catch {
-    return text;
-  }
-}
+export const redactConfig = (text: string): string => redactConfigText(text);
 
 /** Human lines for the plan. */
 export function renderPlan(plan: SwitchPlan): string[] {

@@ -1,6 +1,6 @@
 /**
  * switch-backend as one call for the command: the backend the flags ask for, and the real
- * dependencies of switchBackend (SSH pool, etcd, service start/stop, verify, peer-route repair, the
+ * dependencies of switchBackend (SSH pool, etcd, service start/stop, verify, peer-state repair, the
  * inventory file) wired next to the code that uses them. Tests inject fakes into switchBackend itself.
  */
 import { openPool } from '../connector/pool.js';
@@ -10,8 +10,8 @@ import { acquireClusterLock, type ClusterLock } from '../kv/lock.js';
 import { networkConfigText } from '../model/flannel-config.js';
 import { backendSchema, type Backend, type Inventory } from '../model/inventory.js';
 import { moduleSteps } from '../steps/modules.js';
-import { peerRoutesStep } from '../steps/peer-routes.js';
-import { startFlanneld, stopFlanneld } from '../steps/service.js';
+import { repairPeerState } from '../bootstrap/peer-repair.js';
+import { restartFlanneld, startFlanneld, stopFlanneld } from '../steps/service.js';
 import { sleep } from '../steps/util.js';
 import { runVerify } from '../verify/verify.js';
 import { askToProceed } from './confirm.js';
@@ -85,12 +85,10 @@ export async function runSwitchBackend(inv: Inventory, o: RunSwitchOptions): Pro
             failedChecks: v.checks.filter((c) => !c.ok).map((c) => `${c.node}: ${c.name}: ${c.detail}`),
           };
         },
-        repairPeerRoutes: async (conn, i, node) => {
-          const change = await peerRoutesStep(i, { settleMs: 5_000, repairTimeoutMs: 20_000 }).check({ inventory: i, node, conn, kv, touched: new Set() });
-          if (!change) return undefined;
-          await change.apply();
-          return change.summary;
-        },
+        repairPeerState: (i) => repairPeerState(i, {
+          get: (n) => pool.get(n), kv, restart: (conn, inv2) => restartFlanneld(inv2, conn),
+          now: () => Date.now(), sleep, concurrency, settleMs: 3_000, roundTimeoutMs: 10_000, log,
+        }),
         persistNode: async (conn, i, node) => {
           for (const step of moduleSteps(i).filter((s) => s.id === 'modules:file')) {
             const change = await step.check({ inventory: i, node, conn, kv, touched: new Set() });

@@ -18,6 +18,7 @@ import { checkPrereqs, formatPrereqProblem } from './prereqs.js';
 import { runTransition, TransitionError, type NodeStatus, type SwitchDeps } from './transition.js';
 import { listLeases } from '../kv/flannel-keys.js';
 import { interrupted } from '../engine/interrupt.js';
+import type { PeerRepairReport } from '../bootstrap/peer-repair.js';
 
 export interface SwitchOptions {
   to: Backend;
@@ -52,6 +53,8 @@ export interface SwitchReport {
   rollbackFailure?: { phase: string; message: string; nodes: string[]; pairs: string[] };
   nodes?: Record<string, NodeStatus>;
   inventoryUpdated?: boolean;
+  /** Every stale-peer-state repair: after the switch's start and, if any, the rollback's. */
+  peerRepairs?: Array<PeerRepairReport & { transition: 'switch' | 'rollback' }>;
   message: string;
 }
 
@@ -83,6 +86,8 @@ async function preflight(inv: Inventory, opts: SwitchOptions, deps: SwitchFullDe
   }
   return { current, from };
 }
+
+const withRepairs = (r: NonNullable<SwitchReport['peerRepairs']>) => (r.length ? { peerRepairs: r } : {});
 
 function nodesState(status: Map<string, NodeStatus>): Record<string, NodeStatus> {
   return Object.fromEntries([...status].map(([k, v]) => [k, { ...v }]));
@@ -117,9 +122,24 @@ export async function switchBackend(inv: Inventory, opts: SwitchOptions, deps: S
   if (sig) return { ...base, outcome: 'declined', ok: false, plan, message: `interrupted (${sig}) before the first stop: nothing changed` };
   const status = new Map<string, NodeStatus>(inv.nodes.map((n) => [n.name, { phase: 'running', backend: base.from }]));
   let firstStopAt = 0;
+  const peerRepairs: NonNullable<SwitchReport['peerRepairs']> = [];
+  let transition: 'switch' | 'rollback' = 'switch';
+  const repairPeers = deps.repairPeerState;
+  const tracked: SwitchFullDeps = !repairPeers ? deps : {
+    ...deps,
+    repairPeerState: async (i) => {
+      const r = await repairPeers(i);
+      if (Object.keys(r.found).length) peerRepairs.push({ ...r, transition });
+      return r;
+    },
+  };
+  const repaired = () => {
+    const names = [...new Set(peerRepairs.flatMap((p) => p.restarted))];
+    return names.length ? `; flanneld restarted for stale peer state on ${names.join(', ')}` : '';
+  };
   try {
     deps.log(`switching to ${base.to}`);
-    const { greenAt, phasesMs } = await runTransition(deps, {
+    const { greenAt, phasesMs } = await runTransition(tracked, {
       inv: newInv, from, to, configText: newConfig, status, onFirstStop: () => (firstStopAt = deps.now()),
     });
     const downtimeMs = greenAt - firstStopAt;
@@ -131,24 +151,25 @@ export async function switchBackend(inv: Inventory, opts: SwitchOptions, deps: S
       note = `; WARNING: the inventory file was not updated (${errText(e)}): set network.backend to ${base.to} by hand`;
     }
     return {
-      ...base, outcome: 'switched', ok: !note, plan, downtimeMs, phasesMs, nodes: nodesState(status), inventoryUpdated,
-      message: `switched to ${base.to}; pod network down for ${(downtimeMs / 1000).toFixed(1)} s (first stop → verify green)${note}`,
+      ...base, outcome: 'switched', ok: !note, plan, downtimeMs, phasesMs, nodes: nodesState(status), inventoryUpdated, ...withRepairs(peerRepairs),
+      message: `switched to ${base.to}; pod network down for ${(downtimeMs / 1000).toFixed(1)} s (first stop → verify green)${repaired()}${note}`,
     };
   } catch (e) {
     const te = e instanceof TransitionError ? e : new TransitionError('stop', errText(e));
     const failure = { phase: te.phase, message: te.message, nodes: te.failedNodes, pairs: te.failedPairs, checks: te.failedChecks };
     const what = `switch to ${base.to} failed in phase "${te.phase}": ${te.message}`;
     if (!opts.rollback) {
-      return { ...base, outcome: 'failed', ok: false, plan, failure, nodes: nodesState(status), message: `${what}\n--no-rollback: the cluster was left as it is (see nodes)` };
+      return { ...base, outcome: 'failed', ok: false, plan, failure, nodes: nodesState(status), ...withRepairs(peerRepairs), message: `${what}\n--no-rollback: the cluster was left as it is (see nodes)` };
     }
     deps.log(`${what}\nrolling back to ${base.from}`);
     const oldInv = withBackend(inv, backendFromDesc(from) ?? inv.network.backend);
     try {
-      const { greenAt, phasesMs } = await runTransition(deps, { inv: oldInv, from: to, to: from, configText: current, status });
+      transition = 'rollback';
+      const { greenAt, phasesMs } = await runTransition(tracked, { inv: oldInv, from: to, to: from, configText: current, status });
       const downtimeMs = greenAt - firstStopAt;
       return {
-        ...base, outcome: 'rolled-back', ok: false, plan, failure, downtimeMs, phasesMs, nodes: nodesState(status),
-        message: `${what}\nRolled back: the cluster is back on ${base.from} and verify is green (pod network down for ${(downtimeMs / 1000).toFixed(1)} s). The inventory file was not changed.`,
+        ...base, outcome: 'rolled-back', ok: false, plan, failure, downtimeMs, phasesMs, nodes: nodesState(status), ...withRepairs(peerRepairs),
+        message: `${what}\nRolled back: the cluster is back on ${base.from} and verify is green (pod network down for ${(downtimeMs / 1000).toFixed(1)} s)${repaired()}. The inventory file was not changed.`,
       };
     } catch (re) {
       const rte = re instanceof TransitionError ? re : new TransitionError('stop', errText(re));
@@ -159,7 +180,7 @@ export async function switchBackend(inv: Inventory, opts: SwitchOptions, deps: S
       }
       const lines = [...status].map(([name, s]) => `${name}: ${s.phase}${s.phase === 'started' ? ` on ${s.backend}` : ''}, lease ${s.lease ?? 'unknown'}${s.error ? ` (${s.error})` : ''}`);
       return {
-        ...base, outcome: 'rollback-failed', ok: false, plan, failure, nodes: nodesState(status),
+        ...base, outcome: 'rollback-failed', ok: false, plan, failure, nodes: nodesState(status), ...withRepairs(peerRepairs),
         rollbackFailure: { phase: rte.phase, message: rte.message, nodes: rte.failedNodes, pairs: rte.failedPairs },
         message: `${what}\nThe ROLLBACK to ${base.from} ALSO FAILED in phase "${rte.phase}": ${rte.message}\nNode states:\n  ${lines.join('\n  ')}`,
       };

@@ -14,6 +14,7 @@ import { backendLabel, type BackendDesc } from './backend-desc.js';
 import { cleanupPlan, isMissingError } from './cleanup.js';
 import { observeNode } from './plan.js';
 import { listLeases } from '../kv/flannel-keys.js';
+import { describeRepair, type PeerRepairReport } from '../bootstrap/peer-repair.js';
 
 export interface VerifySummary {
   ok: boolean;
@@ -30,11 +31,11 @@ export interface SwitchDeps {
   startService(conn: Connector, inv: Inventory, node: NodeSpec): Promise<void>;
   verify(inv: Inventory, opts: { probe: boolean }): Promise<VerifySummary>;
   /**
-   * After the leases: make sure the node routes every peer (flanneld v0.20.2 can miss peers that
-   * start in the same instant, FLANNEL.md §9) and restart it where one is missing. Resolves with
-   * what was repaired, undefined when nothing was needed.
+   * After the leases: every node's kernel must hold every peer's lease (route, neighbour, FDB);
+   * flanneld v0.20.2 can miss peers or a new VtepMAC when nodes start together (FLANNEL.md §9).
+   * Restarts the stale nodes together (bootstrap/peer-repair.ts) and reports what it did.
    */
-  repairPeerRoutes?(conn: Connector, inv: Inventory, node: NodeSpec): Promise<string | undefined>;
+  repairPeerState?(inv: Inventory): Promise<PeerRepairReport>;
   /**
    * Bring what bootstrap owns on the node in line with the transition's backend (today
    * /etc/modules-load.d/flanctl.conf lists the backend's module), so `plan` is clean afterwards.
@@ -61,7 +62,7 @@ export interface NodeStatus {
   error?: string;
 }
 
-export type Phase = 'stop' | 'cleanup' | 'config' | 'start' | 'leases' | 'routes' | 'verify';
+export type Phase = 'stop' | 'cleanup' | 'config' | 'start' | 'leases' | 'peers' | 'verify';
 
 export class TransitionError extends Error {
   constructor(readonly phase: Phase, message: string, readonly failedNodes: string[] = [], readonly failedPairs: string[] = [], readonly failedChecks: string[] = []) {
@@ -156,8 +157,16 @@ async function verifyUntilGreen(deps: SwitchDeps, spec: TransitionSpec): Promise
   throw new TransitionError('verify', `verify failed on ${backendLabel(spec.to)}: ${parts.join('; ') || 'not green'}`, [], v.failedPairs, v.failedChecks);
 }
 
+export interface TransitionResult {
+  greenAt: number;
+  verify: VerifySummary;
+  phasesMs: Partial<Record<Phase, number>>;
+  /** The stale-peer-state repair, when there was anything to repair. */
+  peerRepair?: PeerRepairReport;
+}
+
 /** Runs the transition; resolves with the time verify went green and each phase's duration. */
-export async function runTransition(deps: SwitchDeps, spec: TransitionSpec): Promise<{ greenAt: number; verify: VerifySummary; phasesMs: Partial<Record<Phase, number>> }> {
+export async function runTransition(deps: SwitchDeps, spec: TransitionSpec): Promise<TransitionResult> {
   const { inv, from, to } = spec;
   const toLabel = backendLabel(to);
   const leasesBefore = await listLeases(deps.kv, inv.etcd.prefix).catch(() => [] as Lease[]);
@@ -197,14 +206,17 @@ export async function runTransition(deps: SwitchDeps, spec: TransitionSpec): Pro
   };
   await timed('start', `  starting flanneld on ${inv.nodes.length} node(s)`, () => eachNode(deps, spec, 'start', start, 'started', 'start-failed'));
   await timed('leases', `  waiting for every lease to show BackendType ${to.type}`, () => waitForLeases(deps, spec));
-  const repair = deps.repairPeerRoutes;
+  let peerRepair: PeerRepairReport | undefined;
+  const repair = deps.repairPeerState;
   if (repair) {
-    await timed('routes', '  checking every node routes every peer', () =>
-      eachNode(deps, spec, 'routes', async (n, conn) => {
-        const repaired = await repair(conn, inv, n);
-        if (repaired) deps.log(`    ${n.name}: ${repaired}`);
-      }, 'started', 'start-failed'));
+    peerRepair = await timed('peers', '  checking every node holds every peer\'s lease (routes, neighbour and FDB entries)', () => repair(inv));
+    const line = describeRepair(peerRepair);
+    if (line) deps.log(`    ${line}`);
+    if (!peerRepair.ok) {
+      const nodes = Object.keys(peerRepair.remaining);
+      throw new TransitionError('peers', `stale peer state on ${Object.entries(peerRepair.remaining).map(([n, p]) => `${n} (${p.join(', ')})`).join(', ')}: ${peerRepair.problem ?? 'not repaired'}`, nodes);
+    }
   }
   const verify = await timed('verify', `  verifying${to.type === 'host-gw' ? ' (with probe addresses)' : ''}`, () => verifyUntilGreen(deps, spec));
-  return { greenAt: deps.now(), verify, phasesMs };
+  return { greenAt: deps.now(), verify, phasesMs, ...(peerRepair && Object.keys(peerRepair.found).length ? { peerRepair } : {}) };
 }

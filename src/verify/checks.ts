@@ -1,6 +1,7 @@
 /**
  * Per-node health checks judged from facts already read (facts.ts) and the leases in etcd:
- * subnet.env, the node's lease, the flannel device (vxlan), routes. Each returns {node, name, ok, detail}.
+ * subnet.env, the node's lease, the flannel device (vxlan), peer state (route, neighbour, FDB per peer
+ * lease: peer-state.ts), routes without a lease. Each returns {node, name, ok, detail}.
  * Checks that need their own remote command (service, iptables, healthz, cert) are in remote-checks.ts.
  */
 import type { Backend, Inventory, NodeSpec } from '../model/inventory.js';
@@ -9,6 +10,7 @@ import { normaliseCidr } from '../model/cidr.js';
 import { parseCidr } from './addr.js';
 import type { NodeFacts } from './facts.js';
 import { compareRoutes, describeRouteProblems, expectedRoutes, isDirectlyConnected } from './routes.js';
+import { describeMismatch, peerStateOf, stalePeers, type PeerMismatch } from './peer-state.js';
 import { bridgeAddress, deviceAddress } from './targets.js';
 
 export interface Check {
@@ -19,6 +21,8 @@ export interface Check {
   detail: string;
   /** true when the check could not be made here (e.g. no HTTP client on the node); ok stays true. */
   skipped?: boolean;
+  /** The 'peers' check: every peer whose state in the kernel disagrees with its lease. */
+  peers?: PeerMismatch[];
 }
 
 export interface NodeContext {
@@ -134,7 +138,27 @@ export function checkVxlanDevice(ctx: NodeContext): Check | undefined {
   return pass(node.name, name, `vxlan id ${backend.vni} port ${wantPort} mtu ${dev.mtu}`);
 }
 
-/** One route per peer lease in the backend's form, and none inside the Network to a subnet without a lease. */
+/**
+ * For every peer lease: the node's kernel holds what the lease says (vxlan: route, neighbour, FDB;
+ * DirectRouting / host-gw / ipip: the route). Names node, peer, the kernel's entry and the lease's.
+ */
+export function checkPeerState(ctx: NodeContext): Check | undefined {
+  const { node, inv, facts, leases } = ctx;
+  const type = inv.network.backend.type;
+  if (type !== 'vxlan' && type !== 'host-gw' && type !== 'ipip') return undefined;
+  const name = 'peers';
+  if (facts.errors.routes) return fail(node.name, name, `cannot read routes: ${facts.errors.routes}`);
+  if (facts.errors.vxlan) return fail(node.name, name, `cannot read neighbour/FDB entries: ${facts.errors.vxlan}`);
+  const ms = peerStateOf(inv, node, facts, leases);
+  const peers = leases.filter((l) => l.publicIp !== node.publicIp && (l.backendType ?? 'udp') === type).length;
+  if (!ms.length) return pass(node.name, name, `${peers} peer${peers === 1 ? '' : 's'} in step with their leases`);
+  return { ...fail(node.name, name, `stale or missing state for ${stalePeers(ms).join(', ')}: ${ms.map(describeMismatch).join('; ')}`), peers: ms };
+}
+
+/**
+ * No route inside the Network to a subnet without a lease; for backends with one route for the whole
+ * Network (wireguard, udp) that route. Per-peer routes are the 'peers' check's.
+ */
 export function checkRoutes(ctx: NodeContext): Check {
   const { node, inv, facts, leases } = ctx;
   if (facts.errors.routes) return fail(node.name, 'routes', `cannot read routes: ${facts.errors.routes}`);
@@ -147,13 +171,14 @@ export function checkRoutes(ctx: NodeContext): Check {
     network: inv.network.cidr,
     peers,
     connected: (ip) => isDirectlyConnected(facts.routes, ip, inv.network.cidr),
-  });
+  }).filter((e) => e.peer === '');
   const problems = compareRoutes(expected, facts.routes, { network: inv.network.cidr, leased: leases.map((l) => l.subnet) });
   const text = describeRouteProblems(problems);
-  return text ? fail(node.name, 'routes', text) : pass(node.name, 'routes', `${expected.length} route${expected.length === 1 ? '' : 's'} as expected`);
+  if (text) return fail(node.name, 'routes', text);
+  return pass(node.name, 'routes', expected.length ? `${expected.length} route as expected` : 'no route to a subnet without a lease');
 }
 
 /** The checks that need nothing but facts and leases, in report order. */
 export function localChecks(ctx: NodeContext): Check[] {
-  return [checkSubnetEnv(ctx), checkLease(ctx), checkVxlanDevice(ctx), checkRoutes(ctx)].filter((c): c is Check => c !== undefined);
+  return [checkSubnetEnv(ctx), checkLease(ctx), checkVxlanDevice(ctx), checkPeerState(ctx), checkRoutes(ctx)].filter((c): c is Check => c !== undefined);
 }

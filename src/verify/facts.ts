@@ -1,9 +1,11 @@
 /**
  * What verify reads from a node before judging it: links with addresses and details
- * (`ip -d -j addr show`), the main IPv4 routing table and subnet.env. Read-only.
+ * (`ip -d -j addr show`), the main IPv4 routing table, subnet.env and, for vxlan, the neighbour and
+ * FDB entries of flannel.<VNI> (peer-state.ts). All read at once, one command each. Read-only.
  */
 import type { Connector } from '../connector/connector.js';
 import { parseEnvFile } from '../steps/util.js';
+import { readVxlanTables, type FdbEntry, type Neighbour } from './peer-state.js';
 import { parseRoutes, type Route } from './routes.js';
 
 export interface Link {
@@ -22,8 +24,11 @@ export interface NodeFacts {
   routes: Route[];
   /** subnet.env as key → value; undefined when the file does not exist. */
   subnetEnv?: Record<string, string>;
+  /** vxlan: flannel.<VNI>'s neighbour and FDB entries (undefined when not read, or the device is missing). */
+  neigh?: Neighbour[];
+  fdb?: FdbEntry[];
   /** Problems reading any of the above (the checks that need them report these). */
-  errors: { links?: string; routes?: string; subnetEnv?: string };
+  errors: { links?: string; routes?: string; subnetEnv?: string; vxlan?: string };
 }
 
 interface JsonLink {
@@ -77,9 +82,16 @@ export async function readRoutes(conn: Connector): Promise<Route[]> {
   return parseRoutes(t.stdout);
 }
 
-export async function gatherFacts(conn: Connector, subnetFile: string): Promise<NodeFacts> {
+/** `vxlanDev`: also read that device's neighbour and FDB entries (a missing device is not an error here). */
+export async function gatherFacts(conn: Connector, subnetFile: string, vxlanDev?: string): Promise<NodeFacts> {
   const facts: NodeFacts = { links: [], routes: [], errors: {} };
   await Promise.all([
+    vxlanDev
+      ? readVxlanTables(conn, vxlanDev).then(
+        (t) => { facts.neigh = t.neigh; facts.fdb = t.fdb; },
+        (e) => { if (!/Cannot find device|does not exist/.test(message(e))) facts.errors.vxlan = message(e); },
+      )
+      : undefined,
     readLinks(conn).then((l) => { facts.links = l; }, (e) => { facts.errors.links = message(e); }),
     readRoutes(conn).then((r) => { facts.routes = r; }, (e) => { facts.errors.routes = message(e); }),
     conn.read(subnetFile).then(

@@ -1,6 +1,7 @@
 /**
- * Human output of verify: the reachability matrix (rows = from, columns = to, ✓/✗ with RTT), the
- * check table with only failures expanded, probe notes, and a one-line summary naming what failed.
+ * Human output of verify: the reachability matrix (rows = from, columns = to, ✓/✗ with RTT; one line
+ * per node with its failed peers when the matrix is wider than the terminal), the check table with
+ * only failures expanded, probe notes, and a one-line summary naming what failed.
  */
 import type { VerifyReport } from './verify.js';
 
@@ -15,18 +16,45 @@ function cell(report: VerifyReport, from: string, to: string): string {
   return p.rttMs === null ? '✓' : `✓ ${p.rttMs < 10 ? p.rttMs.toFixed(2) : p.rttMs.toFixed(1)}ms`;
 }
 
-export function renderMatrix(report: VerifyReport): string {
+/** The terminal's width: stdout's columns on a terminal, else $COLUMNS, else 80. */
+export function terminalWidth(): number {
+  return process.stdout.columns || Number(process.env.COLUMNS) || 80;
+}
+
+/** Compact form: peers named per node, failed pairs listed in detail (the rest are in --json / --html). */
+const COMPACT_PEERS = 8;
+const COMPACT_DETAILS = 20;
+
+/** One line per node: its outgoing pairs ok, and the peers it failed to reach. */
+function compactRows(report: VerifyReport): string[] {
+  const width = Math.max(...report.nodes.map((n) => [...n].length), 4) + 2;
+  return report.nodes.map((from) => {
+    const mine = report.pairs.filter((p) => p.from === from);
+    const bad = mine.filter((p) => !p.ok).map((p) => (p.target ? p.to : `${p.to} (no target)`));
+    const head = `${pad(from, width)}${bad.length ? '✗' : '✓'} ${mine.length - bad.length}/${mine.length}`;
+    if (!bad.length) return head;
+    if (bad.length === mine.length && bad.length > 1) return `${head}  failed to reach any peer`;
+    const named = bad.length > COMPACT_PEERS ? [...bad.slice(0, COMPACT_PEERS), `… ${bad.length - COMPACT_PEERS} more`] : bad;
+    return `${head}  failed to reach: ${named.join(', ')}`;
+  });
+}
+
+export function renderMatrix(report: VerifyReport, width = terminalWidth()): string {
   const nodes = report.nodes;
   const head = ['from \\ to', ...nodes];
   const rows = nodes.map((from) => [from, ...nodes.map((to) => cell(report, from, to))]);
   const widths = head.map((h, i) => Math.max([...h].length, ...rows.map((r) => [...r[i]].length)) + 2);
   const line = (cols: string[]) => cols.map((c, i) => pad(c, widths[i])).join('').trimEnd();
   const { pairs, pairsOk } = report.summary;
-  const out = [`Reachability over the overlay (${report.backend}): ${pairsOk}/${pairs} pairs ok`, line(head), ...rows.map(line)];
+  const title = `Reachability over the overlay (${report.backend}): ${pairsOk}/${pairs} pairs ok`;
+  const fits = widths.reduce((a, b) => a + b, 0) - 2 <= width;
+  const out = fits ? [title, line(head), ...rows.map(line)] : [`${title} (one line per node: the matrix is wider than ${width} columns)`, ...compactRows(report)];
   const failed = report.pairs.filter((p) => !p.ok);
   if (failed.length) {
     out.push('');
-    for (const p of failed) out.push(`  ✗ ${p.from} → ${p.to}${p.target ? ` (${p.target})` : ''}: ${p.error ?? 'failed'}`);
+    const shown = fits || failed.length <= COMPACT_DETAILS ? failed : failed.slice(0, COMPACT_DETAILS);
+    for (const p of shown) out.push(`  ✗ ${p.from} → ${p.to}${p.target ? ` (${p.target})` : ''}: ${p.error ?? 'failed'}`);
+    if (shown.length < failed.length) out.push(`  … and ${failed.length - shown.length} more failed pairs (all of them: --json or --html)`);
   }
   return out.join('\n');
 }
@@ -83,8 +111,8 @@ export function renderSummary(report: VerifyReport): string {
   return `verify: FAILED — ${counts}; failed: ${shown.join(', ')}`;
 }
 
-export function renderReport(report: VerifyReport): string {
-  return [renderMatrix(report), '', renderChecks(report), renderProbes(report), '', renderSummary(report)]
+export function renderReport(report: VerifyReport, width = terminalWidth()): string {
+  return [renderMatrix(report, width), '', renderChecks(report), renderProbes(report), '', renderSummary(report)]
     .filter((s) => s !== undefined)
     .join('\n');
 }

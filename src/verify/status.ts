@@ -9,6 +9,7 @@ import { type Lease } from '../model/leases.js';
 import { parseCidr } from './addr.js';
 import { formatTtl } from './checks.js';
 import { listLeases } from '../kv/flannel-keys.js';
+import { printable } from '../model/text.js';
 
 export interface StatusLease {
   subnet: string;
@@ -83,12 +84,13 @@ export async function readStatus(inv: Inventory, kv: Kv): Promise<StatusReport> 
 
 export function renderStatus(report: StatusReport): string {
   const head = ['SUBNET', 'NODE', 'PUBLIC IP', 'BACKEND', 'VTEP MAC', 'EXPIRES IN', ''];
-  const rows = report.leases.map((l) => [l.subnet, l.node ?? '?', l.publicIp, l.backendType ?? '-', l.vtepMac ?? '-', l.expiresIn, l.flags.length ? `! ${l.flags.join(', ')}` : '']);
+  // Lease fields come from etcd: control characters (terminal escapes) are replaced before printing.
+  const rows = report.leases.map((l) => [l.subnet, l.node ?? '?', l.publicIp, l.backendType ?? '-', l.vtepMac ?? '-', l.expiresIn, l.flags.length ? `! ${l.flags.join(', ')}` : ''].map(printable));
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)) + 2);
   const line = (cols: string[]) => cols.map((c, i) => c.padEnd(widths[i])).join('').trimEnd();
   const out = [`Leases under ${report.prefix}/subnets (etcd ${report.api}): ${report.leases.length}`];
   out.push(report.leases.length ? [line(head), ...rows.map(line)].join('\n') : '  (none)');
   for (const n of report.nodesWithoutLease) out.push(`! ${n}: no lease in etcd (flanneld not running there, or a different public IP)`);
-  for (const ip of report.unknownHosts) out.push(`! ${ip}: lease of a host not in the inventory`);
+  for (const ip of report.unknownHosts) out.push(`! ${printable(ip)}: lease of a host not in the inventory`);
   return out.join('\n');
 }

@@ -21,6 +21,7 @@ import { gatherFacts, interfaceHolding, type NodeFacts } from './facts.js';
 import { flanctlIptablesRules, flanneldCertPath, healthzHost } from './node-layout.js';
 import { addProbeInterface, pingAll, removeProbeInterface, type PingResult, type ProbeInterface } from './probes.js';
 import { checkCert, checkHealthz, checkIptables, checkService } from './remote-checks.js';
+import { readNodeInfo, type NodeInfo } from './node-info.js';
 import { PROBE_IFACE, bridgeAddress, planTargets, type PlannedPair } from './targets.js';
 import { listLeases } from '../kv/flannel-keys.js';
 
@@ -34,6 +35,8 @@ export interface VerifyOptions {
   /** Nodes handled at once (default: ssh.concurrency). */
   concurrency?: number;
   now?: number;
+  /** --limit: check only these nodes and the pairs to or from them (every peer is still pinged). */
+  only?: Set<string>;
 }
 
 export interface PairResult {
@@ -55,6 +58,10 @@ export interface VerifyReport {
   probes: ProbeInterface[];
   summary: { pairs: number; pairsOk: number; checks: number; checksOk: number };
   ok: boolean;
+  /** When verify started (ISO 8601). */
+  startedAt?: string;
+  /** Per node: flanneld version, lease subnet/ttl/age, cert expiry (node-info.ts). */
+  nodeInfo?: NodeInfo[];
   durationMs: number;
 }
 
@@ -129,12 +136,17 @@ export async function runVerify(inv: Inventory, pool: ConnectorSource, kv: Kv, o
   const conns = await connectAll(inv, pool, limit);
 
   // The remote checks run alongside facts and pings; their results are collected at the end.
-  const remote = mapLimit(inv.nodes, limit, (node, i) => remoteChecks(inv, node, conns[i], ownLease(leases, node), opts));
-  const gathered = await mapLimit(inv.nodes, limit, (node, i) => gatherFacts(conns[i], inv.flannel.subnetFile));
+  const wanted = (name: string) => !opts.only || opts.only.has(name);
+  const remote = mapLimit(inv.nodes, limit, (node, i) =>
+    wanted(node.name) ? remoteChecks(inv, node, conns[i], ownLease(leases, node), opts) : Promise.resolve({ first: [], last: [] }),
+  );
+  const info = mapLimit(inv.nodes, limit, (node, i) => (wanted(node.name) ? readNodeInfo(conns[i], inv, node.name, ownLease(leases, node)) : Promise.resolve(null)));
+  const vxlanDev = inv.network.backend.type === 'vxlan' ? `flannel.${inv.network.backend.vni}` : undefined;
+  const gathered = await mapLimit(inv.nodes, limit, (node, i) => gatherFacts(conns[i], inv.flannel.subnetFile, vxlanDev));
   const states: NodeState[] = inv.nodes.map((node, i) => {
     const g = gathered[i];
     const facts: NodeFacts = g.ok ? g.value : { links: [], routes: [], errors: { links: errorMessage(g.error), routes: errorMessage(g.error) } };
-    return { node, conn: conns[i], facts, checks: localChecks({ inv, node, facts, leases }), lease: ownLease(leases, node) };
+    return { node, conn: conns[i], facts, checks: wanted(node.name) ? localChecks({ inv, node, facts, leases }) : [], lease: ownLease(leases, node) };
   });
 
   const type = inv.network.backend.type;
@@ -155,7 +167,7 @@ export async function runVerify(inv: Inventory, pool: ConnectorSource, kv: Kv, o
   try {
     probes = await Promise.all(plan.probes.map((p) => addProbeInterface(byName.get(p.node)!.conn, p.node, p.address)));
     await mapLimit(states, Math.max(limit, 1), async (s) => {
-      const planned = plan.pairs.filter((p) => p.from === s.node.name && p.target);
+      const planned = plan.pairs.filter((p) => p.from === s.node.name && p.target && (wanted(p.from) || wanted(p.to)));
       const targets = planned.map((p) => p.target!);
       const source = plan.sources.get(s.node.name);
       const size = opts.mtu ? mtuProbeSize(inv, s) : undefined;
@@ -164,20 +176,21 @@ export async function runVerify(inv: Inventory, pool: ConnectorSource, kv: Kv, o
         opts.mtu && size !== undefined ? pingAll(s.conn, targets, { source, size }) : Promise.resolve([]),
       ]);
       pings.set(s.node.name, basic);
-      if (opts.mtu) mtuChecks.push(mtuCheck(s, size, planned, big));
+      if (opts.mtu && wanted(s.node.name)) mtuChecks.push(mtuCheck(s, size, planned, big));
     });
   } finally {
     probes = await Promise.all(probes.map((p) => (p.created ? removeProbeInterface(byName.get(p.node)!.conn, p) : Promise.resolve(p))));
   }
 
   const remoteResults = await remote;
+  const nodeInfo = (await info).flatMap((r) => (r.ok && r.value ? [r.value] : []));
   for (const [i, s] of states.entries()) {
     const r = remoteResults[i];
     s.checks = r.ok ? [...r.value.first, ...s.checks, ...r.value.last] : [...s.checks, fail(s.node.name, 'remote checks', errorMessage(r.error))];
   }
 
   const probeErrors = new Map(probes.filter((p) => p.error).map((p) => [p.node, p.error!]));
-  const pairs: PairResult[] = plan.pairs.map((p) => {
+  const pairs: PairResult[] = plan.pairs.filter((p) => wanted(p.from) || wanted(p.to)).map((p) => {
     if (!p.target) return { from: p.from, to: p.to, target: null, ok: false, rttMs: null, error: p.reason ?? 'no target' };
     const r = pings.get(p.from)?.find((x) => x.target === p.target);
     const probeError = probeErrors.get(p.to);
@@ -196,12 +209,14 @@ export async function runVerify(inv: Inventory, pool: ConnectorSource, kv: Kv, o
   const checksOk = checks.filter((c) => c.ok).length;
   return {
     backend: type,
-    nodes: inv.nodes.map((n) => n.name),
+    nodes: inv.nodes.map((n) => n.name).filter(wanted),
     pairs,
     checks,
     probes,
     summary: { pairs: pairs.length, pairsOk, checks: checks.length, checksOk },
     ok: pairsOk === pairs.length && checksOk === checks.length,
+    startedAt: new Date(opts.now ?? started).toISOString(),
+    nodeInfo,
     durationMs: Date.now() - started,
   };
 }

@@ -14,6 +14,7 @@ const root = join(import.meta.dirname, '..', '..');
 const tarballs = {
   'v0.20.2': join(root, 'lab', 'dist', 'flannel-v0.20.2-standin-linux-amd64.tar.gz'),
   'v0.11.0': join(root, 'lab', 'dist', 'flannel-v0.11.0-standin-linux-amd64.tar.gz'),
+  'v0.22.3': join(root, 'lab', 'dist', 'flannel-v0.22.3-standin-linux-amd64.tar.gz'),
 };
 const PREFIX = '/coreos.com/network';
 
@@ -58,6 +59,8 @@ describeRoot('flanneld stand-in on a 3-node lab', () => {
     expect(r.stderr).toContain('TEST EQUIPMENT');
     const old = await lab.exec('node1', ['node', '/opt/standin/v0.11.0/flanneld', '--version']);
     expect(old.stderr.split('\n')[0]).toBe('v0.11.0');
+    const fixed = await lab.exec('node1', ['node', '/opt/standin/v0.22.3/flanneld', '-version']);
+    expect(fixed.stderr.split('\n')[0]).toBe('v0.22.3');
   });
 
   it('vxlan: every node pings every other node\'s flannel.1 address', async () => {
@@ -137,9 +140,10 @@ describeRoot('flanneld stand-in on a 3-node lab', () => {
     }
   });
 
-  it('keeps the same subnet across a restart and leaves flannel.1 in place on SIGTERM', async () => {
+  it('keeps the same subnet across a restart and leaves flannel.1 in place on SIGTERM (v0.20.2: exit 2, a panic)', async () => {
     const before = (await subnetEnv('node1')).FLANNEL_SUBNET;
-    expect(await stop('node1')).toBe('0');
+    expect(await stop('node1')).toBe('2');
+    expect(await cat('node1', '/var/log/standin.log')).toContain('panic: runtime error: index out of range [0] with length 0');
     expect((await lab.exec('node1', ['ip', 'link', 'show', 'flannel.1'])).code).toBe(0);
     await exec('node1', ['rm', '-f', '/run/flannel/subnet.env']);
     await start('node1');
@@ -160,7 +164,7 @@ describeRoot('flanneld stand-in on a 3-node lab', () => {
   });
 
   it('host-gw after stop/clean/start: routes via the peers\' public IPs', async () => {
-    for (const n of [...d.started]) expect(await stop(n)).toBe('0');
+    for (const n of [...d.started]) expect(await stop(n)).toBe('2');
     for (const n of lab.nodes) await lab.exec(n.name, ['ip', 'link', 'del', 'flannel.1']);
     await etcdctl(['put', `${PREFIX}/config`, '{"Network":"10.244.0.0/16","Backend":{"Type":"host-gw"}}']);
     for (const n of lab.nodes) await start(n.name);
@@ -193,7 +197,7 @@ describeRoot('flanneld stand-in on a 3-node lab', () => {
   });
 
   it('v2 mode (env switch on v0.20.2, and the v0.11.0 build) writes under the v2 keyspace', async () => {
-    for (const n of [...d.started]) expect(await stop(n)).toBe('0');
+    for (const n of [...d.started]) expect(await stop(n)).toBe('2');
     await etcdctl(['del', '--prefix', `${PREFIX}/`]);
     for (const n of lab.nodes) {
       await lab.exec(n.name, ['ip', '-4', 'route', 'flush', 'root', '10.244.0.0/16']);

@@ -1,7 +1,7 @@
 /**
  * verify and status end to end on a 3-node lab (root; must run under CI=true): bootstrap → verify
  * passes with 6 pairs; faults (flanneld stopped on node2, a peer route deleted on node1) → exit 3
- * naming them; bootstrap repairs → exit 0; --json and --junit agree; etcd unreachable → exit 1;
+ * naming them (and drawn by --html); bootstrap repairs → exit 0; --json, --junit and --html agree; etcd unreachable → exit 1;
  * host-gw (switched by hand) with --probe passes and leaves no flanctl-probe interface.
  * Runs the built CLI (`npm run build` first), as an operator would.
  */
@@ -21,7 +21,8 @@ const repo = repoRoot;
 
 interface Pair { from: string; to: string; target: string | null; ok: boolean; rttMs: number | null; error: string | null }
 interface Check { node: string; name: string; ok: boolean; detail: string }
-interface Report { pairs: Pair[]; checks: Check[]; probes: Array<{ node: string; removed: boolean; linkType?: string }>; ok: boolean }
+interface NodeInfo { node: string; flanneldVersion: string | null; lease: { subnet: string; ttlSeconds: number | null; ageSeconds: number | null } | null; certExpires: string | null }
+interface Report { pairs: Pair[]; checks: Check[]; probes: Array<{ node: string; removed: boolean; linkType?: string }>; ok: boolean; startedAt?: string; nodeInfo?: NodeInfo[] }
 
 const parseReport = (r: CliResult): Report => JSON.parse(r.stdout) as Report;
 const show = showCli;
@@ -78,6 +79,15 @@ describeRoot('flanctl verify / status on a 3-node lab', () => {
     expect(xml.match(/<testcase /g)?.length).toBe(total);
     expect(xml).toContain(`<testsuites name="flanctl verify" tests="${total}" failures="${failed}"`);
     expect(xml).toMatch(/<testsuite name="reachability" tests="6" failures="0"/);
+    // facts per node for --json/--html: the stand-in's version, fresh 24 h leases, the lab's TLS cert
+    expect(report.nodeInfo?.map((i) => i.node)).toEqual(['node1', 'node2', 'node3']);
+    for (const i of report.nodeInfo!) {
+      expect(i.flanneldVersion).toBe('v0.20.2');
+      expect(i.lease?.subnet).toMatch(/^10\.244\.\d+\.0\/24$/);
+      expect(i.lease!.ttlSeconds! + i.lease!.ageSeconds!).toBe(86_400);
+      expect(Date.parse(i.certExpires!)).toBeGreaterThan(Date.now() + 30 * 86_400_000);
+    }
+    expect(Math.abs(Date.parse(report.startedAt!) - Date.now())).toBeLessThan(600_000);
   });
 
   it('flanneld stopped on node2 and a peer route deleted on node1: exit 3 naming both and the failed pairs', async () => {
@@ -92,16 +102,23 @@ describeRoot('flanctl verify / status on a 3-node lab', () => {
     const human = await cli(['verify', '-i', inv]);
     expect(human.code, show(human)).toBe(3);
     expect(human.stdout).toMatch(/failed: .*node2: service/);
-    expect(human.stdout).toMatch(/failed: .*node1: routes/);
+    expect(human.stdout).toMatch(/failed: .*node1: peers/);
     expect(human.stdout).toMatch(/failed: .*node1 → node3/);
-    expect(human.stdout).toContain(`missing ${node3Subnet}`);
+    expect(human.stdout).toContain(`node3 (${node3Subnet}) route: kernel has no route`);
 
-    const v = await cli(['verify', '-i', inv, '--json', '--junit', junitFile]);
+    const htmlFile = join(work, 'fail.html');
+    const v = await cli(['verify', '-i', inv, '--json', '--junit', junitFile, '--html', htmlFile]);
     expect(v.code, show(v)).toBe(3);
     const report = parseReport(v);
+    // --html: the same report, embedded and drawn (the DOM itself is tested in Chromium by verify-html.test.ts)
+    const html = readFileSync(htmlFile, 'utf8');
+    expect(JSON.parse(/<script type="application\/json" id="report-data">([\s\S]*?)<\/script>/.exec(html)![1])).toEqual(report);
+    expect(html.match(/<td class="cell fail"/g)).toHaveLength(2);
+    expect(html).toMatch(/<td class="cell fail" data-from="node1" data-to="node3" title="node1 → node3 \(10\.244\.\d+\.0\): FAILED — /);
+    expect(html).toContain(`<span id="failure-count">${report.pairs.filter((p) => !p.ok).length + report.checks.filter((c) => !c.ok).length}</span>`);
     expect(report.ok).toBe(false);
     const failedChecks = report.checks.filter((c) => !c.ok).map((c) => `${c.node}: ${c.name}`);
-    expect(failedChecks).toEqual(expect.arrayContaining(['node2: service', 'node1: routes']));
+    expect(failedChecks).toEqual(expect.arrayContaining(['node2: service', 'node1: peers']));
     const failedPairs = report.pairs.filter((p) => !p.ok).map((p) => `${p.from}->${p.to}`).sort();
     expect(failedPairs).toEqual(['node1->node3', 'node3->node1']);
     const xml = readFileSync(junitFile, 'utf8');

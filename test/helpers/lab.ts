@@ -7,7 +7,7 @@
  *   await lab.exec('node1', ['ip', '-br', 'addr']);   // nsenter, no SSH
  *   const inv = await loadInventory(lab.inventoryPath);
  */
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { labDown, labExec, labNodePrefix, labUp } from '../../src/lab/lab.js';
@@ -42,6 +42,7 @@ export async function startLab(opts: { nodes: number; tarball?: string }): Promi
     state = await labUp({ dir, nodes: opts.nodes, flannelTarball: opts.tarball });
   } catch (err) {
     await labDown({ dir, purge: true }).catch(() => {});
+    rmSync(dir, { recursive: true, force: true });
     throw err;
   }
   let downed = false;
@@ -58,6 +59,8 @@ export async function startLab(opts: { nodes: number; tarball?: string }): Promi
       if (downed) return;
       downed = true;
       await labDown({ dir, purge: true });
+      // purge deletes only the lab's own entries: the files a test wrote into its temp dir go here.
+      rmSync(dir, { recursive: true, force: true });
     },
   };
 }

@@ -6,7 +6,7 @@
 import { execFile } from 'node:child_process';
 import type { TestLab } from './lab.js';
 
-export type StandinVersion = 'v0.20.2' | 'v0.11.0';
+export type StandinVersion = 'v0.20.2' | 'v0.11.0' | 'v0.22.3';
 export const STANDIN_TLS_DIR = '/etc/standin-tls';
 
 /** Thrown inside a waitFor condition to stop waiting at once. */

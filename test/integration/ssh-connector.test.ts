@@ -4,7 +4,7 @@
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, rmdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmdirSync, symlinkSync } from 'node:fs';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer, connect as tcpConnect } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -14,6 +14,7 @@ import { connectSsh } from '../../src/connector/ssh.js';
 import { localConnector } from '../../src/connector/local.js';
 import { openPool } from '../../src/connector/pool.js';
 import { remoteSha256, sha256Hex } from '../../src/connector/sha256.js';
+import { sftpWriteFile, type SFTPWrapper } from '../../src/connector/ssh-sftp.js';
 import { HostKeyError, SshError } from '../../src/errors.js';
 import type { Inventory, NodeSpec } from '../../src/model/inventory.js';
 import { describeRoot } from '../helpers/root.js';
@@ -179,6 +180,24 @@ describeRoot('SSH connector against a real sshd', () => {
       expect(readdirSync(join(dir, 'remote', 'a', 'b'))).toEqual(['data.bin']); // no temp files left
     } finally {
       await c.close();
+    }
+  });
+
+  it('SFTP temp files are created exclusively: a planted symlink is refused, its target untouched (issue 12)', async () => {
+    const { NodeSSH } = await import('node-ssh');
+    const client = new NodeSSH();
+    await client.connect({ host: '127.0.0.1', port, username: 'root', privateKey: readFileSync(join(dir, 'id_ed25519'), 'utf8'), hostVerifier: () => true });
+    try {
+      const sftp = (await client.requestSFTP()) as unknown as SFTPWrapper;
+      const victim = join(dir, 'victim');
+      await writeFile(victim, 'keep\n', { mode: 0o644 });
+      const planted = join(dir, 'planted-tmp');
+      symlinkSync(victim, planted);
+      await expect(sftpWriteFile(sftp, planted, Buffer.from('attacker-chosen path\n'), 0o600)).rejects.toThrow();
+      expect(await readFile(victim, 'utf8')).toBe('keep\n');
+      expect((await stat(victim)).mode & 0o777).toBe(0o644);
+    } finally {
+      client.dispose();
     }
   });
 

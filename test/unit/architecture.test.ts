@@ -35,7 +35,8 @@ function layer(path: string): { rank: number; group: string } {
     engine: 2,
     steps: 3,
     verify: 4, reset: 4, switch: 4, bootstrap: 4, lab: 4,
-    'command.ts': 5, commands: 6,
+    cli: 4,
+    'command.ts': 5, commands: 6, hooks: 6,
   };
   if (!(top in ranks)) throw new Error(`${path}: no layer for ${top} (add it to ARCHITECTURE.md and this test)`);
   return { rank: ranks[top], group: top };
@@ -79,6 +80,16 @@ describe('source tree architecture', () => {
     };
     for (const f of graph.keys()) if (!state.has(f)) visit(f);
     expect(cycles).toEqual([]);
+  });
+
+  it('the benchmarks import built modules that exist (bench/*.mjs distImport)', () => {
+    const bench = resolve(SRC, '../bench');
+    const missing = readdirSync(bench)
+      .filter((f) => f.endsWith('.mjs'))
+      .flatMap((f) => [...readFileSync(join(bench, f), 'utf8').matchAll(/distImport\('([^']+)'\)/g)].map((m) => ({ f, mod: m[1] })))
+      .filter(({ mod }) => !graph.has(mod.replace(/\.js$/, '.ts')))
+      .map(({ f, mod }) => `bench/${f}: dist/${mod}`);
+    expect(missing).toEqual([]);
   });
 
   it('keeps files short: src ≤ 300 lines, commands ≤ 80', () => {

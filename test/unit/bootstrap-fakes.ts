@@ -48,6 +48,9 @@ export interface SimNode {
   sysctl: Map<string, string>;
   iptables: Set<string>;
   routes: Set<string>;
+  /** flannel.1's MAC, and per routed peer subnet the VtepMAC the node programmed (neighbour + FDB). */
+  mac: string;
+  peerMacs: Map<string, { mac: string; ip: string }>;
   programs: Map<string, SimProgram>;
   systemd: { enabled: boolean; active: boolean; reloaded: number };
   /** Every (re)start of flanneld, in order. */
@@ -88,9 +91,14 @@ export function simCluster(inv: Inventory, opts: { supervisordRunning?: boolean 
     let subnet = leases.find((l) => l.publicIp === n.spec.publicIp)?.subnet;
     if (!subnet) {
       subnet = `10.244.${nextSubnet++}.0/24`;
-      await kv.put(leaseKey(inv.etcd.prefix, subnet), JSON.stringify({ PublicIP: n.spec.publicIp, PublicIPv6: null, BackendType: 'vxlan', BackendData: { VNI: 1 } }));
+      await kv.put(leaseKey(inv.etcd.prefix, subnet), JSON.stringify({ PublicIP: n.spec.publicIp, PublicIPv6: null, BackendType: 'vxlan', BackendData: { VNI: 1, VtepMAC: n.mac } }));
       // The other running flanneld see the new lease through their etcd watch.
-      for (const m of nodes.values()) if (m !== n && m.starts > 0 && !m.dropPeers.has(subnet)) m.routes.add(subnet);
+      for (const m of nodes.values()) {
+        if (m !== n && m.starts > 0 && !m.dropPeers.has(subnet)) {
+          m.routes.add(subnet);
+          m.peerMacs.set(subnet, { mac: n.mac, ip: n.spec.publicIp });
+        }
+      }
     }
     const [a, len] = subnet.split('/');
     const parts = a.split('.');
@@ -100,7 +108,10 @@ export function simCluster(inv: Inventory, opts: { supervisordRunning?: boolean 
       mode: 0o644,
     });
     for (const l of await listLeases(kv, inv.etcd.prefix)) {
-      if (l.publicIp !== n.spec.publicIp && !n.dropPeers.has(l.subnet)) n.routes.add(l.subnet);
+      if (l.publicIp !== n.spec.publicIp && !n.dropPeers.has(l.subnet)) {
+        n.routes.add(l.subnet);
+        n.peerMacs.set(l.subnet, { mac: String(l.backendData?.VtepMAC), ip: l.publicIp });
+      }
     }
     n.dropPeers.clear();
   };
@@ -124,6 +135,8 @@ export function simCluster(inv: Inventory, opts: { supervisordRunning?: boolean 
       sysctl: new Map([['net.ipv4.ip_forward', '0']]),
       iptables: new Set(),
       routes: new Set(),
+      mac: `aa:bb:cc:00:00:${String(inv.nodes.indexOf(spec) + 1).padStart(2, '0')}`,
+      peerMacs: new Map(),
       programs: new Map(),
       systemd: { enabled: false, active: false, reloaded: 0 },
       starts: 0,
@@ -163,7 +176,26 @@ export function simCluster(inv: Inventory, opts: { supervisordRunning?: boolean 
     conn.on(['ip', '-o', '-4', 'addr', 'show', 'dev'], (argv) =>
       argv.at(-1) === spec.iface ? { stdout: `2: ${spec.iface}    inet ${spec.publicIp}/24 brd 10.77.0.255 scope global ${spec.iface}\n` } : { code: 1, stderr: `Device "${argv.at(-1)}" does not exist.` },
     );
-    conn.on(['ip', '-4', '-o', 'route', 'show'], () => ({ stdout: [...n.routes].map((r) => `${r} via ${r.split('/')[0]} dev flannel.1 onlink\n`).join('') }));
+    // What verify's facts (and the peer-state repair) read: links, routes, flannel.1's neighbour/FDB entries.
+    const ownSubnet = () => leaseSubnetFromEnv(parseEnvFile(conn.text(inv.flannel.subnetFile) ?? '').FLANNEL_SUBNET);
+    conn.on(['ip', '-d', '-j', 'addr', 'show'], () => ({
+      stdout: JSON.stringify([
+        { ifname: spec.iface, mtu: 1500, flags: ['UP'], address: '02:00:00:00:00:01', addr_info: [{ family: 'inet', local: spec.publicIp, prefixlen: 24 }] },
+        ...(n.starts ? [{ ifname: 'flannel.1', mtu: 1450, flags: ['UP'], address: n.mac, linkinfo: { info_kind: 'vxlan', info_data: { id: 1, port: 8472 } }, addr_info: [{ family: 'inet', local: ownSubnet()?.replace(/\/24$/, '') ?? '', prefixlen: 32 }] }] : []),
+      ]),
+    }));
+    conn.on(['ip', '-j', '-4', 'route', 'show'], () => ({
+      stdout: JSON.stringify([
+        { dst: '10.77.0.0/24', dev: spec.iface, protocol: 'kernel', scope: 'link', flags: [] },
+        ...[...n.routes].map((r) => ({ dst: r, gateway: r.split('/')[0], dev: 'flannel.1', flags: ['onlink'] })),
+      ]),
+    }));
+    conn.on(['sh', '-c', /ip -j -4 neigh show dev/], () => {
+      if (!n.starts) return { code: 1, stderr: 'Cannot find device "flannel.1"\n' };
+      const neigh = [...n.peerMacs].map(([sn, p]) => ({ dst: sn.split('/')[0], lladdr: p.mac, state: ['PERMANENT'] }));
+      const fdb = [...n.peerMacs].map(([, p]) => ({ mac: p.mac, dst: p.ip }));
+      return { stdout: `${JSON.stringify(neigh)}\n@@flanctl-fdb\n${JSON.stringify(fdb)}\n` };
+    });
     conn.on(['sysctl', '-n'], (argv) => ({ stdout: `${n.sysctl.get(argv[2]) ?? ''}\n` }));
     conn.on(['sysctl', '-w'], (argv) => {
       const [k, v] = argv[2].split('=');

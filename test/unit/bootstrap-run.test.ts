@@ -127,8 +127,14 @@ describe('runBootstrap edge cases', () => {
     sim.node('node1').dropPeers.add('10.244.3.0/24'); // node3's future subnet, missed by node1's watch
     const report = await run(sim, 'apply', { peerSettleMs: 300 });
     const node1 = report.targets.find((t) => t.name === 'node1')!;
-    expect(node1.steps.find((s) => s.id === 'routes:peers')?.change?.summary).toMatch(/no route to 10.244.3.0\/24 \(node3\)/);
+    expect(node1.steps.find((s) => s.id === 'flanneld:peers')).toMatchObject({ status: 'changed', title: 'flanneld', change: { action: 'restart', summary: '(stale peer state: node3)' } });
+    expect(report.targets.find((t) => t.name === 'node2')!.steps.find((s) => s.id === 'flanneld:peers')?.status).toBe('unchanged');
+    expect(report.peerRepairs).toEqual([expect.objectContaining({ after: 'start', ok: true, found: { node1: ['node3'] }, restarted: ['node1'], rounds: [expect.objectContaining({ batchSize: 1, restarted: ['node1'], leaseChanged: [] })] })]);
     expect(sim.node('node1').starts).toBe(2);
     expect(sim.node('node1').routes.has('10.244.3.0/24')).toBe(true);
+    // Rerun: nothing stale, nothing restarted.
+    const again = await run(sim, 'apply', { peerSettleMs: 300 });
+    expect(again.summary).toMatchObject({ changed: 0, restarts: 0 });
+    expect(again.peerRepairs).toBeUndefined();
   });
 });

@@ -49,7 +49,7 @@ describe('inventory schema (foundation)', () => {
       installDir: '/opt/flannel/bin', configDir: '/etc/flannel', subnetFile: '/run/flannel/subnet.env', service: 'systemd', healthzPort: 2401, subnetLeaseRenewMargin: 60,
     });
     expect(inventory.iptables).toEqual({ masquerade: 'tightened', bridge: 'docker0', forwardAccept: true });
-    expect(inventory.ssh).toMatchObject({ user: 'root', port: 22, concurrency: 10 });
+    expect(inventory.ssh).toMatchObject({ user: 'root', port: 22, concurrency: 64 });
     expect(inventory.nodes[0].iface).toBe('eth0');
   });
 

@@ -1,4 +1,9 @@
-import { describe, expect, it } from 'vitest';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { tlsSources } from '../../src/reset/reset-tls.js';
 import { fakeConnector, type FakeConnector } from '../../src/connector/fake.js';
 import { converge } from '../../src/engine/engine.js';
 import type { Inventory } from '../../src/model/inventory.js';
@@ -26,6 +31,15 @@ const FILTER = `-P FORWARD DROP
 -A FORWARD -d 10.244.0.0/16 -m comment --comment flanctl -j ACCEPT
 -A FORWARD -i eth9 -j ACCEPT
 -A FLANNEL-FWD -s 10.244.0.0/16 -m comment --comment "flanneld forward" -j ACCEPT`;
+
+/** The local pki dir bootstrap uploads from: reset removes a node's TLS files only when they match it. */
+const pkiTmp = mkdtempSync(join(tmpdir(), 'flanctl-reset-pki-'));
+afterAll(() => rmSync(pkiTmp, { recursive: true, force: true }));
+function withPki(inv: Inventory): Inventory {
+  mkdirSync(join(pkiTmp, 'pki'), { recursive: true });
+  for (const f of ['ca.pem', 'flanneld.pem', 'flanneld-key.pem']) writeFileSync(join(pkiTmp, 'pki', f), `local ${f}\n`);
+  return { ...inv, pki: { ...inv.pki, dir: join(pkiTmp, 'pki') } };
+}
 
 describe('iptables cleanup for reset', () => {
   it('splits quoted comments like iptables prints them', () => {
@@ -67,6 +81,16 @@ function fakeNode(inv: Inventory) {
   ];
   const children = (d: string) => [...files, ...dirs].filter((p) => p.startsWith(`${d}/`) && !p.slice(d.length + 1).includes('/'));
   const c: FakeConnector = fakeConnector({ name: 'node1' });
+  /** Remote TLS files with content flanctl did not upload (e.g. the operator's own CA). */
+  const foreign = new Set<string>();
+  const tls = tlsSources(inv);
+  c.on(['sha256sum', '--'], (argv) => {
+    const p = argv[2];
+    if (!files.has(p)) return { code: 1, stderr: 'No such file or directory' };
+    const local = tls.get(p);
+    const content = local && existsSync(local) && !foreign.has(p) ? readFileSync(local) : Buffer.from(`remote ${p}`);
+    return { stdout: `${createHash('sha256').update(content).digest('hex')}  ${p}\n` };
+  });
   c.on(['stat'], (argv) => ({ stdout: argv.slice(4).filter((p) => files.has(p) || dirs.has(p)).map((p) => `${dirs.has(p) ? 'directory' : 'regular file'}|${p}`).join('\n') }));
   c.on(['ls', '-A', '--'], (argv) => ({ stdout: children(argv[3]).map((p) => p.slice(argv[3].length + 1)).join('\n') }));
   c.on(['rm', '-f', '--'], (argv) => (argv.slice(3).forEach((f) => files.delete(f)), {}));
@@ -107,12 +131,12 @@ function fakeNode(inv: Inventory) {
     routes = routes.filter((r) => r.dst !== argv[3]);
     return before === routes.length ? { code: 2, stderr: 'RTNETLINK answers: No such process' } : {};
   });
-  return { c, files, dirs, programs, tables, links, get routes() { return routes; } };
+  return { c, files, dirs, programs, tables, links, foreign, get routes() { return routes; } };
 }
 
 describe('reset steps', () => {
   it('removes the service, flanctl rules, flannel chains, devices, routes and files; a second reset changes nothing', async () => {
-    const inv = await testInventory();
+    const inv = withPki(await testInventory());
     const node = fakeNode(inv);
     const kv = memoryKv();
     await kv.put(configKey(inv.etcd.prefix), '{"Network":"10.244.0.0/16"}');
@@ -157,5 +181,24 @@ describe('reset steps', () => {
     expect(node.programs.get('flanneld')).toBe('RUNNING');
     expect(node.links.has('flannel.1')).toBe(true);
     expect(node.c.execs().filter((a) => a[0] === 'rm' || a[0] === 'rmdir' || (a[0] === 'iptables' && a[5] !== '-S') || (a[0] === 'ip' && a.includes('del')))).toEqual([]);
+  });
+});
+
+describe('reset keeps TLS files flanctl did not write (issue 12)', () => {
+  it('a ca.pem that differs from the local one, or with no local record, stays; the matching ones go', async () => {
+    const inv = withPki(await testInventory());
+    const node = fakeNode(inv);
+    node.foreign.add('/etc/flannel/ca.pem');
+    const report = await converge([{ name: 'node1', steps: resetNodeSteps(inv), open: async () => ({ inventory: inv, node: inv.nodes[0], conn: node.c }) }], { command: 'reset', mode: 'apply', output: 'silent' });
+    expect(report.summary.failed).toBe(0);
+    expect(report.targets[0].steps.map((s) => s.change?.summary ?? '').join('\n')).toMatch(/keep \/etc\/flannel\/ca\.pem \(differs from .*ca\.pem, which flanctl uploads\)/);
+    expect(node.files.has('/etc/flannel/ca.pem')).toBe(true);
+    expect(node.files.has('/etc/flannel/flanneld.pem')).toBe(false);
+    expect(node.files.has('/etc/flannel/flanneld-key.pem')).toBe(false);
+
+    const noRecord = await testInventory(); // pki.dir /lab/pki does not exist here
+    const other = fakeNode(noRecord);
+    await converge([{ name: 'node1', steps: resetNodeSteps(noRecord), open: async () => ({ inventory: noRecord, node: noRecord.nodes[0], conn: other.c }) }], { command: 'reset', mode: 'apply', output: 'silent' });
+    expect(['/etc/flannel/ca.pem', '/etc/flannel/flanneld.pem', '/etc/flannel/flanneld-key.pem'].filter((f) => other.files.has(f))).toHaveLength(3);
   });
 });

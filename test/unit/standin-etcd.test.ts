@@ -4,7 +4,8 @@ import { etcdV3, prefixEnd } from '../../lab/flanneld-standin/src/etcd-v3.js';
 import type { HttpClient } from '../../lab/flanneld-standin/src/http.js';
 import { parseNetworkConfig } from '../../lab/flanneld-standin/src/config.js';
 import { formatNet4, parseNet4, type Net4 } from '../../lab/flanneld-standin/src/ip4.js';
-import { acquireLease, LeaseError, startRenewal, SUBNET_TTL_SECONDS, watchLeases } from '../../lab/flanneld-standin/src/lease-manager.js';
+import { acquireLease, LeaseError, startRenewal, SUBNET_TTL_SECONDS } from '../../lab/flanneld-standin/src/lease-manager.js';
+import { watchLeases } from '../../lab/flanneld-standin/src/watch.js';
 import type { Logger } from '../../lab/flanneld-standin/src/log.js';
 import type { Registry } from '../../lab/flanneld-standin/src/registry.js';
 
@@ -149,7 +150,7 @@ describe('stand-in lease renewal and watch', () => {
         if (fail-- > 0) throw new Error('etcd down');
         return renew(k, v, ttl);
       };
-      const own = { key: '/p/subnets/10.1.2.0-24', subnet: parseNet4('10.1.2.0/24') as Net4, value: 'v', expiresAt: Date.now() + 86_400_000 };
+      const own = { key: '/p/subnets/10.1.2.0-24', subnet: parseNet4('10.1.2.0/24') as Net4, value: 'v', expiresAt: Date.now() + 86_400_000, listed: [] };
       const stop = startRenewal(reg, own, 60, quiet);
       await vi.advanceTimersByTimeAsync(23 * 3600_000 - 1000);
       expect(reg.ops).toEqual([]);

@@ -3,7 +3,6 @@ import { memoryKv } from '../../src/kv/memory.js';
 import { networkConfigText } from '../../src/model/flannel-config.js';
 import { etcdConfigStep } from '../../src/steps/etcd-config.js';
 import { leaseWaitStep } from '../../src/steps/lease-wait.js';
-import { peerRoutesStep, routeDestinations } from '../../src/steps/peer-routes.js';
 import { sysctlFileStep, sysctlRuntimeStep } from '../../src/steps/sysctl.js';
 import { moduleSteps } from '../../src/steps/modules.js';
 import { ctxFor, inventoryYaml, simCluster, testInventory } from './bootstrap-fakes.js';
@@ -93,33 +92,3 @@ describe('leaseWaitStep', () => {
   });
 });
 
-describe('peerRoutesStep', () => {
-  it('parses route destinations', () => {
-    expect([...routeDestinations('10.244.3.0/24 via 10.244.3.0 dev flannel.1 onlink\n10.77.0.0/24 dev eth0 proto kernel\n')]).toEqual(['10.244.3.0/24', '10.77.0.0/24']);
-  });
-
-  it('restarts flanneld on a node that missed a peer, and then is clean', async () => {
-    const sim = simCluster(await testInventory(inventoryYaml({ nodes: 3 })));
-    for (const name of ['node1', 'node2', 'node3']) sim.node(name).programs.set('flanneld', { state: 'RUNNING' });
-    await sim.node('node1').conn.exec(['supervisorctl', 'restart', 'flanneld']);
-    await sim.node('node2').conn.exec(['supervisorctl', 'restart', 'flanneld']);
-    sim.node('node3').dropPeers.add('10.244.1.0/24');
-    await sim.node('node3').conn.exec(['supervisorctl', 'restart', 'flanneld']);
-    await sim.node('node1').conn.exec(['supervisorctl', 'restart', 'flanneld']); // learns node3
-    await sim.node('node2').conn.exec(['supervisorctl', 'restart', 'flanneld']);
-    const step = peerRoutesStep(sim.inv, { settleMs: 0, repairTimeoutMs: 1000 });
-    for (const name of ['node1', 'node2']) expect(await step.check(ctxFor(sim, name))).toBeUndefined();
-    const c = await step.check(ctxFor(sim, 'node3'));
-    expect(c?.action).toBe('restart');
-    expect(c?.summary).toContain('10.244.1.0/24 (node1)');
-    const starts = sim.node('node3').starts;
-    await c!.apply();
-    expect(sim.node('node3').starts).toBe(starts + 1);
-    expect(await step.check(ctxFor(sim, 'node3'))).toBeUndefined();
-  });
-
-  it('a node without a lease yet has nothing to check', async () => {
-    const sim = simCluster(await testInventory());
-    expect(await peerRoutesStep(sim.inv, { settleMs: 0, repairTimeoutMs: 10 }).check(ctxFor(sim, 'node1'))).toBeUndefined();
-  });
-});

@@ -4,6 +4,7 @@ import type { Backend, Inventory } from '../../src/model/inventory.js';
 import { configKey } from '../../src/model/leases.js';
 import { switchBackend, type SwitchFullDeps } from '../../src/switch/switch.js';
 import type { VerifySummary } from '../../src/switch/transition.js';
+import type { PeerRepairReport } from '../../src/bootstrap/peer-repair.js';
 import {
   bootFakeCluster, fakeCluster, fakeConfigText, inventoryText, simulateStart, simulateStop, testInventory, type FakeCluster,
 } from './switch-fakes.js';
@@ -149,7 +150,7 @@ describe('switch-backend sequencing', () => {
     expect(indexes('put config vxlan')).toHaveLength(0);
   });
 
-  it('restarts flanneld where a peer route is missing after the start (v0.20.2 race), before verify', async () => {
+  it('repairs stale peer state after the start (v0.20.2 race), before verify, and names the repaired nodes', async () => {
     let missedOnce = false;
     const d = deps();
     d.startService = async (_c, i, n) => {
@@ -160,18 +161,35 @@ describe('switch-backend sequencing', () => {
         node.routes = node.routes.filter((r) => r.dst !== cluster.nodes.get('node3')!.subnet);
       }
     };
-    d.repairPeerRoutes = async (_c, i, n) => {
-      const node = cluster.nodes.get(n.name)!;
-      const missing = [...cluster.nodes.values()].filter((p) => p !== node && !node.routes.some((r) => r.dst === p.subnet));
-      if (!missing.length) return undefined;
-      await simulateStart(cluster, i, n.name);
-      return `restart flanneld: no route to ${missing.map((p) => p.spec.name).join(', ')}`;
+    const calls: string[] = [];
+    d.repairPeerState = async (i) => {
+      calls.push(i.network.backend.type);
+      const stale = [...cluster.nodes.values()].filter((node) => [...cluster.nodes.values()].some((p) => p !== node && !node.routes.some((r) => r.dst === p.subnet)));
+      for (const node of stale) await simulateStart(cluster, i, node.spec.name);
+      const found = Object.fromEntries(stale.map((n) => [n.spec.name, ['node3']]));
+      return { found, mismatches: [], rounds: stale.length ? [{ batchSize: stale.length, restarted: stale.map((n) => n.spec.name), failed: [], leaseChanged: [], stale: {}, durationMs: 5 }] : [], restarted: stale.map((n) => n.spec.name), remaining: {}, ok: true, durationMs: 5 };
     };
     const report = await switchBackend(inv, { to: hostGw, force: false, rollback: true, dryRun: false }, d);
     expect(report.outcome).toBe('switched');
+    expect(calls).toEqual(['host-gw']);
     expect(indexes('start node2')).toHaveLength(2);
     expect(verifies).toEqual([{ backend: 'host-gw', ok: true }]);
-    expect(report.phasesMs).toHaveProperty('routes');
+    expect(report.phasesMs).toHaveProperty('peers');
+    expect(report.message).toContain('flanneld restarted for stale peer state on node2');
+    expect(report.peerRepairs).toEqual([expect.objectContaining({ transition: 'switch', restarted: ['node2'], found: { node2: ['node3'] } })]);
+  });
+
+  it('stale peer state that a repair cannot fix fails the switch in phase "peers" and rolls back', async () => {
+    const d = deps();
+    let n = 0;
+    d.repairPeerState = async (): Promise<PeerRepairReport> => (++n === 1
+      ? { found: { node1: ['node2'] }, mismatches: [], rounds: [], restarted: ['node1'], remaining: { node1: ['node2'] }, ok: false, problem: 'still stale after 4 round(s): node1 (node2)', durationMs: 1 }
+      : { found: {}, mismatches: [], rounds: [], restarted: [], remaining: {}, ok: true, durationMs: 1 });
+    const report = await switchBackend(inv, { to: hostGw, force: false, rollback: true, dryRun: false }, d);
+    expect(report.outcome).toBe('rolled-back');
+    expect(report.failure).toMatchObject({ phase: 'peers', nodes: ['node1'] });
+    expect(report.failure?.message).toContain('stale peer state on node1 (node2)');
+    expect(report.peerRepairs).toEqual([expect.objectContaining({ transition: 'switch', ok: false })]);
   });
 
   it('switches vxlan → vxlan DirectRouting: the device is recreated, peer routes go via public IPs', async () => {

@@ -11,12 +11,14 @@ const base = (extra = '', flannel = '', etcd = 'https://10.77.0.1:2379') => `net
   cidr: 10.244.0.0/16
 etcd:
   endpoints: [${etcd}]
-flannel:
+${etcd.startsWith('http://') ? '  insecure: true\n' : ''}flannel:
   tarball: flannel.tar.gz
 ${flannel}${extra}nodes:
   - { name: node1, host: 10.77.0.11 }
 `;
 const inv = async (text = base()) => (await parseInventory(text, '/lab/inventory.yaml')).inventory;
+/** Validation refuses remote paths under /tmp (world-writable): the local runs below patch them in afterwards. */
+const withFlannel = (i: Inventory, flannel: Partial<Inventory['flannel']>): Inventory => ({ ...i, flannel: { ...i.flannel, ...flannel } });
 
 const tmp = mkdtempSync(join(tmpdir(), 'flanctl-templates-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -89,7 +91,7 @@ describe('systemd-analyze verify accepts every rendered unit', () => {
   for (const [name, text] of variants) {
     it(name, async () => {
       const dir = withBinaries(name);
-      const i = await inv(text.replace('  tarball:', `  installDir: ${dir}\n  tarball:`));
+      const i = withFlannel(await inv(text), { installDir: dir });
       const unit = renderSystemdUnit(i, i.nodes[0], { hasMkDockerOpts: true });
       expect(unit).toContain(`ExecStart=${dir}/flanneld`);
       expect(analyze(unit, name)).toEqual({ code: 0, stderr: '' });
@@ -98,7 +100,7 @@ describe('systemd-analyze verify accepts every rendered unit', () => {
 
   it('and the check itself catches a broken unit (control)', async () => {
     const dir = withBinaries('broken');
-    const i = await inv(base().replace('  tarball:', `  installDir: ${dir}\n  tarball:`));
+    const i = withFlannel(await inv(base()), { installDir: dir });
     const unit = renderSystemdUnit(i, i.nodes[0], { hasMkDockerOpts: true }).replace('Restart=always', 'Restartt=always');
     expect(analyze(unit, 'broken').stderr).toMatch(/Unknown key/);
   });
@@ -138,7 +140,7 @@ esac
     mkdirSync(join(dir, 'stub'), { recursive: true });
     writeFileSync(join(dir, 'stub', 'iptables'), STUB);
     chmodSync(join(dir, 'stub', 'iptables'), 0o755);
-    const i: Inventory = await inv(base(extra, `  subnetFile: ${dir}/run/subnet.env\n`));
+    const i: Inventory = withFlannel(await inv(base(extra)), { subnetFile: `${dir}/run/subnet.env` });
     mkdirSync(join(dir, 'run'), { recursive: true });
     const script = join(dir, 'flanctl-iptables.sh');
     writeFileSync(script, renderIptablesScript(i));

@@ -22,6 +22,9 @@ export interface SimNode {
   /** flanctl-probe currently exists */
   probe?: string;
   routes: Array<Record<string, unknown>>;
+  /** flannel.1's neighbour and FDB entries (`ip -j neigh` / `bridge -j fdb` objects). */
+  neigh: Array<Record<string, unknown>>;
+  fdb: Array<Record<string, unknown>>;
   iptables: Set<string>;
   conn: FakeConnector;
 }
@@ -57,6 +60,7 @@ network:
   backend: ${backendYaml}
 etcd:
   endpoints: [http://127.0.0.1:2379]
+  insecure: true
 flannel:
   tarball: flannel.tar.gz
   service: supervisord
@@ -77,6 +81,8 @@ ${Array.from({ length: n }, (_, i) => `  - { name: node${i + 1}, host: 10.77.1.$
     mtu: 1500,
     bridge: !!opts.bridges,
     routes: [],
+    neigh: [],
+    fdb: [],
     iptables: new Set(),
     conn: fakeConnector({ name: node.name }),
   }));
@@ -95,7 +101,11 @@ ${Array.from({ length: n }, (_, i) => `  - { name: node${i + 1}, host: 10.77.1.$
     for (const p of nodes) {
       if (p === s) continue;
       if (backend === 'vxlan' && opts.directRouting) s.routes.push({ dst: p.subnet, gateway: p.ip, dev: 'eth0', flags: [] });
-      else if (backend === 'vxlan') s.routes.push({ dst: p.subnet, gateway: p.subnet.replace(/\/24$/, ''), dev: 'flannel.1', flags: ['onlink'] });
+      else if (backend === 'vxlan') {
+        s.routes.push({ dst: p.subnet, gateway: p.subnet.replace(/\/24$/, ''), dev: 'flannel.1', flags: ['onlink'] });
+        s.neigh.push({ dst: p.subnet.replace(/\/24$/, ''), lladdr: p.mac, state: ['PERMANENT'] });
+        s.fdb.push({ mac: p.mac, dst: p.ip, flags: ['self'], state: 'permanent' });
+      }
       else s.routes.push({ dst: p.subnet, gateway: p.ip, dev: 'eth0', flags: [] });
     }
     if (s.bridge) s.routes.push({ dst: s.subnet, dev: 'docker0', protocol: 'kernel', scope: 'link', flags: [] });
@@ -140,6 +150,10 @@ ${Array.from({ length: n }, (_, i) => `  - { name: node${i + 1}, host: 10.77.1.$
     s.conn
       .on(['ip', '-d', '-j', 'addr', 'show'], () => ({ stdout: JSON.stringify(links(s)) }))
       .on(['ip', '-j', '-4', 'route', 'show'], () => ({ stdout: JSON.stringify(s.routes) }))
+      .on(['sh', '-c', /ip -j -4 neigh show dev/], (argv) =>
+        backend === 'vxlan' && argv.at(-1) === 'flannel.1'
+          ? { stdout: `${JSON.stringify(s.neigh)}\n@@flanctl-fdb\n${JSON.stringify(s.fdb)}\n` }
+          : { code: 1, stderr: `Cannot find device "${argv.at(-1)}"\n` })
       .on(['supervisorctl', 'status', 'flanneld'], () =>
         s.running ? { stdout: 'flanneld                         RUNNING   pid 42, uptime 0:10:00\n' } : { code: 3, stdout: 'flanneld                         STOPPED   Jan 01 00:00 AM\n' })
       .on(['iptables'], (argv) => ({ code: s.iptables.has(`${argv[4]} ${argv.slice(6).join(' ')}`) ? 0 : 1 }))

@@ -15,8 +15,8 @@ describe('runVerify on a simulated cluster', () => {
     expect(report.pairs.every((p) => p.ok && typeof p.rttMs === 'number')).toBe(true);
     expect(report.pairs.find((p) => p.from === 'node1' && p.to === 'node3')).toMatchObject({ target: '10.244.3.0', rttMs: 0.35, error: null });
     expect(report.checks.filter((c) => !c.ok)).toEqual([]);
-    expect(new Set(report.checks.map((c) => c.name))).toEqual(new Set(['service', 'subnet.env', 'lease', 'flannel.1', 'routes', 'iptables', 'healthz']));
-    expect(report.summary).toEqual({ pairs: 6, pairsOk: 6, checks: 21, checksOk: 21 });
+    expect(new Set(report.checks.map((c) => c.name))).toEqual(new Set(['service', 'subnet.env', 'lease', 'flannel.1', 'peers', 'routes', 'iptables', 'healthz']));
+    expect(report.summary).toEqual({ pairs: 6, pairsOk: 6, checks: 24, checksOk: 24 });
     expect(report.ok).toBe(true);
     expect(verifyExitCode(report)).toBe(ExitCode.ok);
     for (const s of sim.nodes) {
@@ -35,9 +35,9 @@ describe('runVerify on a simulated cluster', () => {
     expect(report.ok).toBe(false);
     expect(verifyExitCode(report)).toBe(ExitCode.drift);
     const names = failureNames(report);
-    expect(names).toEqual(expect.arrayContaining(['node2: service', 'node2: healthz', 'node1: routes', 'node1 → node3', 'node3 → node1']));
+    expect(names).toEqual(expect.arrayContaining(['node2: service', 'node2: healthz', 'node1: peers', 'node1 → node3', 'node3 → node1']));
     expect(names).toHaveLength(5);
-    expect(report.checks.find((c) => c.node === 'node1' && c.name === 'routes')?.detail).toContain('missing 10.244.3.0/24 via 10.244.3.0 dev flannel.1 onlink (node3)');
+    expect(report.checks.find((c) => c.node === 'node1' && c.name === 'peers')?.detail).toContain('node3 (10.244.3.0/24) route: kernel has no route, lease says 10.244.3.0/24 via 10.244.3.0 dev flannel.1 onlink');
     expect(report.checks.find((c) => c.node === 'node2' && c.name === 'service')?.detail).toContain('STOPPED');
     expect(report.pairs.find((p) => p.from === 'node1' && p.to === 'node3')?.error).toBe('no reply within 1 s');
   });

@@ -8,6 +8,7 @@ import { EtcdError, type RawEntry, type Registry } from './registry.js';
 interface V2Node {
   key: string;
   value?: string;
+  modifiedIndex?: number;
   dir?: boolean;
   nodes?: V2Node[];
 }
@@ -38,7 +39,7 @@ export function etcdV2(client: HttpClient, auth?: { username: string; password: 
   const flatten = (n: V2Node | undefined, out: RawEntry[]) => {
     if (!n) return out;
     if (n.dir) for (const c of n.nodes ?? []) flatten(c, out);
-    else out.push({ key: n.key, value: n.value ?? '' });
+    else out.push({ key: n.key, value: n.value ?? '', ...(n.modifiedIndex !== undefined ? { revision: n.modifiedIndex } : {}) });
     return out;
   };
 

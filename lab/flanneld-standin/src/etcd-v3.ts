@@ -66,8 +66,12 @@ export function etcdV3(client: HttpClient, auth?: Auth): Registry {
     async list(dir) {
       const prefix = dir.endsWith('/') ? dir : dir + '/';
       const r = await call('/v3/kv/range', { key: b64(prefix), range_end: prefixEnd(prefix) });
-      const kvs = (r.kvs as { key: string; value?: string }[] | undefined) ?? [];
-      return kvs.map((kv): RawEntry => ({ key: unb64(kv.key), value: unb64(kv.value) }));
+      const kvs = (r.kvs as { key: string; value?: string; mod_revision?: string }[] | undefined) ?? [];
+      return kvs.map((kv): RawEntry => ({
+        key: unb64(kv.key),
+        value: unb64(kv.value),
+        ...(kv.mod_revision !== undefined ? { revision: Number(kv.mod_revision) } : {}),
+      }));
     },
     async create(key, value, ttl) {
       const lease = await grant(ttl);

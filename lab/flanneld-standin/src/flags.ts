@@ -41,6 +41,7 @@ const specs: Record<string, FlagSpec> = {
   'kube-annotation-prefix': { kind: 'string', def: 'flannel.alpha.coreos.com' },
   'net-config-path': { kind: 'string', def: '/etc/kube-flannel/net-conf.json', since: 'v0.20' },
   'set-node-network-unavailable': { kind: 'bool', def: true, since: 'v0.20' },
+  'use-multi-cluster-cidr': { kind: 'bool', def: false, since: 'v0.22' },
   version: { kind: 'bool', def: false },
   v: { kind: 'int', def: 0 },
   vmodule: { kind: 'string', def: '' },
@@ -88,7 +89,7 @@ export class FlagError extends Error {
   readonly exitCode = 2;
 }
 
-const flavourRank: Record<Flavour, number> = { 'v0.11': 0, 'v0.20': 1 };
+const flavourRank: Record<Flavour, number> = { 'v0.11': 0, 'v0.20': 1, 'v0.22': 2 };
 
 function known(name: string, flavour: Flavour): FlagSpec | undefined {
   const s = specs[name];

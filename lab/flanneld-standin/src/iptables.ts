@@ -3,8 +3,11 @@
  * v0.20 flavour (as observed on v0.20.2): chains FLANNEL-POSTRTG (nat) and FLANNEL-FWD (filter),
  * flushed at start, rules with `flanneld masq` / `flanneld forward` comments, jumps inserted at the
  * top of POSTROUTING / FORWARD (v0.20.0–v0.21.2 used -I), FORWARD policy set to ACCEPT.
+ * v0.22 flavour (flannel v0.22.3 pkg/iptables): the same chains, but the jumps are appended (-A) and
+ * the masquerade chain gains per-pod-subnet RETURN rules (`-s <subnet> -d <net>`, `-s <net> -d <subnet>`)
+ * in place of `-s <net> -d <net>`.
  * v0.11 flavour: the same rules without comments and without the mark rule, directly in
- * POSTROUTING / FORWARD. Both re-check every -iptables-resync seconds and re-install when one is gone.
+ * POSTROUTING / FORWARD. All re-check every -iptables-resync seconds and re-install when one is gone.
  */
 import { formatNet4, type Net4 } from './ip4.js';
 import type { Logger } from './log.js';
@@ -20,8 +23,10 @@ export interface Rule {
 export interface RuleSet {
   /** Chains to create and flush first (v0.20). */
   chains: { table: 'nat' | 'filter'; chain: string }[];
-  /** Jump rules, inserted at position 1 (v0.20). */
+  /** Jump rules, inserted at position 1 (v0.20) or appended (v0.22). */
   jumps: Rule[];
+  /** v0.22 appends its jumps instead of inserting them at the top. */
+  appendJumps?: boolean;
   /** Rules appended in order. */
   rules: Rule[];
 }
@@ -46,6 +51,21 @@ export function masqRules(flavour: Flavour, network: Net4, subnet: Net4): RuleSe
     };
   }
   const r = (spec: string[]): Rule => ({ table: 'nat', chain: 'FLANNEL-POSTRTG', spec });
+  if (flavour === 'v0.22') {
+    return {
+      chains: [{ table: 'nat', chain: 'FLANNEL-POSTRTG' }],
+      jumps: [{ table: 'nat', chain: 'POSTROUTING', spec: [...MASQ, '-j', 'FLANNEL-POSTRTG'] }],
+      appendJumps: true,
+      rules: [
+        r(['-m', 'mark', '--mark', '0x4000/0x4000', ...MASQ, '-j', 'RETURN']),
+        r(['-s', sn, '-d', n, ...MASQ, '-j', 'RETURN']),
+        r(['-s', n, '-d', sn, ...MASQ, '-j', 'RETURN']),
+        r(['!', '-s', n, '-d', sn, ...MASQ, '-j', 'RETURN']),
+        r(['-s', n, '!', '-d', '224.0.0.0/4', ...MASQ, '-j', 'MASQUERADE', '--random-fully']),
+        r(['!', '-s', n, '-d', n, ...MASQ, '-j', 'MASQUERADE', '--random-fully']),
+      ],
+    };
+  }
   return {
     chains: [{ table: 'nat', chain: 'FLANNEL-POSTRTG' }],
     jumps: [{ table: 'nat', chain: 'POSTROUTING', spec: [...MASQ, '-j', 'FLANNEL-POSTRTG'] }],
@@ -69,6 +89,7 @@ export function forwardRules(flavour: Flavour, network: Net4): RuleSet {
   return {
     chains: [{ table: 'filter', chain: 'FLANNEL-FWD' }],
     jumps: [{ table: 'filter', chain: 'FORWARD', spec: [...FWD, '-j', 'FLANNEL-FWD'] }],
+    appendJumps: flavour === 'v0.22',
     rules: [r(['-s', n, ...FWD, '-j', 'ACCEPT']), r(['-d', n, ...FWD, '-j', 'ACCEPT'])],
   };
 }
@@ -105,8 +126,9 @@ export async function installRules(sys: Sys, log: Logger, set: RuleSet, flush: b
   for (const r of set.jumps) {
     await deleteAll(sys, r);
     log.info(`Adding iptables rule: ${r.spec.join(' ')}`);
-    const res = await sys.exec(ipt(r.table, ['-I', r.chain, '1'], r.spec));
-    if (res.code !== 0) throw new Error(`iptables -t ${r.table} -I ${r.chain} 1 ${r.spec.join(' ')}: ${res.stderr.trim()}`);
+    const op = set.appendJumps ? ['-A', r.chain] : ['-I', r.chain, '1'];
+    const res = await sys.exec(ipt(r.table, op, r.spec));
+    if (res.code !== 0) throw new Error(`iptables -t ${r.table} ${op.join(' ')} ${r.spec.join(' ')}: ${res.stderr.trim()}`);
   }
 }
 

@@ -21,6 +21,8 @@ export interface PeerLease {
   backendType?: string;
   vni?: number;
   vtepMac?: string;
+  /** etcd modification revision of the key, when the registry reports it (orders watch events). */
+  revision?: number;
 }
 
 export const trimPrefix = (prefix: string) => prefix.replace(/\/+$/, '');

@@ -1,8 +1,7 @@
 /**
  * Taking, renewing and watching leases like flanneld's local manager (FLANNEL.md §1):
  * a 24 h TTL (fixed), renewed at expiry − renew margin (retry every minute on failure), peers
- * watched by polling `<prefix>/subnets` (default every 1 s), and "Lease has been revoked" when our
- * own key disappears.
+ * watched by watch.ts.
  */
 import type { NetworkConfig } from './config.js';
 import { formatNet4, type Net4 } from './ip4.js';
@@ -20,13 +19,18 @@ export interface OwnLease {
   value: string;
   /** ms since epoch. */
   expiresAt: number;
+  /** The leases as listed right before ours was written (the v0.20.2 emulation's watch snapshot). */
+  listed: PeerLease[];
 }
 
 export class LeaseError extends Error {}
 
 export async function listPeerLeases(reg: Registry, prefix: string): Promise<PeerLease[]> {
   const entries = await reg.list(subnetsDir(prefix));
-  return entries.map((e) => parsePeerLease(prefix, e.key, e.value)).filter((l): l is PeerLease => l !== undefined);
+  return entries.flatMap((e) => {
+    const l = parsePeerLease(prefix, e.key, e.value);
+    return l ? [e.revision !== undefined ? { ...l, revision: e.revision } : l] : [];
+  });
 }
 
 export async function acquireLease(
@@ -39,7 +43,7 @@ export async function acquireLease(
   if (choice.kind === 'reuse') {
     await reg.renew(choice.lease.key, value, SUBNET_TTL_SECONDS);
     o.log.info(choice.message);
-    return { key: choice.lease.key, subnet: choice.lease.subnet, value, expiresAt: Date.now() + SUBNET_TTL_SECONDS * 1000 };
+    return { key: choice.lease.key, subnet: choice.lease.subnet, value, expiresAt: Date.now() + SUBNET_TTL_SECONDS * 1000, listed: leases };
   }
   if (choice.staleOwn) {
     o.log.info(
@@ -53,7 +57,7 @@ export async function acquireLease(
     throw new LeaseError('failed to acquire lease: subnet already exists');
   }
   o.log.info(choice.message);
-  return { key, subnet: choice.subnet, value, expiresAt: Date.now() + SUBNET_TTL_SECONDS * 1000 };
+  return { key, subnet: choice.subnet, value, expiresAt: Date.now() + SUBNET_TTL_SECONDS * 1000, listed: leases };
 }
 
 /** Renews at expiresAt − margin, retrying every minute on failure. Returns a stop function. */
@@ -77,65 +81,4 @@ export function startRenewal(reg: Registry, own: OwnLease, marginMinutes: number
   };
   schedule(expiresAt - marginMinutes * 60_000 - Date.now());
   return () => clearTimeout(timer);
-}
-
-export interface WatchHandlers {
-  onAdd(l: PeerLease): Promise<void>;
-  onRemove(l: PeerLease): Promise<void>;
-  onRevoked(): void;
-  /** Every 10 s with the current peers. */
-  onResync?(peers: PeerLease[]): Promise<void>;
-}
-
-/** Polls `<prefix>/subnets`; the first poll reports every existing peer as added. */
-export function watchLeases(
-  reg: Registry,
-  o: { prefix: string; ownKey: string; pollMs: number; log: Logger },
-  h: WatchHandlers,
-): () => void {
-  const known = new Map<string, { value: string; lease: PeerLease }>();
-  let stopped = false;
-  let timer: NodeJS.Timeout | undefined;
-  let lastResync = 0;
-  let failing = false;
-
-  const poll = async () => {
-    try {
-      const leases = await listPeerLeases(reg, o.prefix);
-      failing = false;
-      if (!leases.some((l) => l.key === o.ownKey)) {
-        h.onRevoked();
-        return;
-      }
-      const peers = leases.filter((l) => l.key !== o.ownKey);
-      const seen = new Set<string>();
-      for (const l of peers) {
-        seen.add(l.key);
-        const value = JSON.stringify(l);
-        if (known.get(l.key)?.value === value) continue;
-        known.set(l.key, { value, lease: l });
-        await h.onAdd(l).catch((e) => o.log.error(`failed to handle subnet ${formatNet4(l.subnet)}: ${(e as Error).message}`));
-      }
-      for (const [key, { lease }] of [...known]) {
-        if (seen.has(key)) continue;
-        known.delete(key);
-        await h.onRemove(lease).catch((e) => o.log.error(`failed to remove subnet ${formatNet4(lease.subnet)}: ${(e as Error).message}`));
-      }
-      if (h.onResync && Date.now() - lastResync >= 10_000) {
-        lastResync = Date.now();
-        await h.onResync(peers).catch((e) => o.log.error(`resync failed: ${(e as Error).message}`));
-      }
-    } catch (e) {
-      if (!failing) o.log.error(`Watch subnets: ${(e as Error).message}`);
-      failing = true;
-    }
-    if (!stopped) {
-      timer = setTimeout(() => void poll(), o.pollMs);
-    }
-  };
-  void poll();
-  return () => {
-    stopped = true;
-    clearTimeout(timer);
-  };
 }

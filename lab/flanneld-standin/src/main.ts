@@ -14,12 +14,15 @@ import { EtcdUnreachable, httpClient } from './http.js';
 import { formatNet4, sameNet } from './ip4.js';
 import { ensureRules, forwardRules, masqRules, removeRules } from './iptables.js';
 import { configKeyOf } from './lease-format.js';
-import { acquireLease, LeaseError, startRenewal, watchLeases, type OwnLease } from './lease-manager.js';
+import { acquireLease, LeaseError, startRenewal, type OwnLease } from './lease-manager.js';
+import { notifyReady } from './notify.js';
+import { standinSettings, watchBugEnabled } from './standin-env.js';
+import { watchLeases } from './watch.js';
 import { logger, type Logger } from './log.js';
 import { EtcdError, type Registry } from './registry.js';
 import { readPreviousSubnet, writeSubnetEnv } from './subnet-file.js';
 import { lookupExtIface, realSys, type ExtIface, type Sys } from './sys.js';
-import { defaultEtcdApi, flavourOf, standinVersion, TEST_EQUIPMENT_NOTICE, type Flavour } from './version.js';
+import { defaultEtcdApi, flavourOf, hasWatchBug, sigtermExitStatus, standinVersion, TEST_EQUIPMENT_NOTICE, type Flavour } from './version.js';
 import { vxlanBackend } from './vxlan.js';
 
 class Fatal extends Error {
@@ -100,7 +103,8 @@ async function takeLease(reg: Registry, args: Parameters<typeof acquireLease>[1]
 }
 
 async function run(argv: string[]): Promise<number> {
-  const api0 = process.env.FLANNELD_STANDIN_ETCD_API;
+  const settings = standinSettings();
+  const api0 = settings.FLANNELD_STANDIN_ETCD_API;
   const flavour = flavourOf(standinVersion);
   const parsed = parseFlags(argv, process.env, flavour);
   const opts = parsed.options;
@@ -122,6 +126,10 @@ async function run(argv: string[]): Promise<number> {
   if (opts.kubeSubnetMgr) throw new Fatal('the flanneld stand-in implements only the etcd subnet manager (-kube-subnet-mgr given)');
   if (api0 !== undefined && api0 !== 'v2' && api0 !== 'v3') throw new Fatal(`FLANNELD_STANDIN_ETCD_API must be v2 or v3, not "${api0}"`);
   const api = (api0 as 'v2' | 'v3' | undefined) ?? defaultEtcdApi(standinVersion);
+  const watchBug = watchBugEnabled(hasWatchBug(standinVersion) && api === 'v3', settings.FLANNELD_STANDIN_WATCH_BUG);
+  if (hasWatchBug(standinVersion)) {
+    log.info(`stand-in: ${standinVersion}'s etcd watch bug (events arriving together are dropped) is ${watchBug ? 'ON' : 'off'} (FLANNELD_STANDIN_WATCH_BUG)`);
+  }
   const sys = realSys;
 
   let ext: ExtIface;
@@ -176,11 +184,11 @@ async function run(argv: string[]): Promise<number> {
 
   log.info('Running backend.');
   startRenewal(reg, own, opts.subnetLeaseRenewMargin, log);
-  const pollMs = Number(process.env.FLANNELD_STANDIN_POLL_MS) || 1000;
+  const pollMs = Number(settings.FLANNELD_STANDIN_POLL_MS) || 1000;
   return await new Promise<number>((resolve) => {
     const stop = watchLeases(
       reg,
-      { prefix: opts.etcdPrefix, ownKey: own.key, pollMs, log },
+      { prefix: opts.etcdPrefix, ownKey: own.key, pollMs, log, watchBug, snapshot: own.listed },
       {
         onAdd: (l) => backend.addPeer(l),
         onRemove: (l) => backend.removePeer(l),
@@ -192,14 +200,28 @@ async function run(argv: string[]): Promise<number> {
         },
       },
     );
+    void notifyReady().then((err) => err && log.error(err));
   });
 }
 
 function main(): void {
   const log = logger('main.go');
   const onSignal = (sig: string) => {
-    log.info(`Received ${sig}; exiting cleanly (lease, devices, routes and rules are left in place)`);
-    process.exit(0);
+    // Lease, devices, routes and rules stay in place in every release.
+    const status = sigtermExitStatus(standinVersion);
+    log.info(`Received ${sig}; shutdownHandler sent cancel signal...`);
+    if (status === 2) {
+      // flannel 0.18–0.21.2: the cancelled etcd watch returns a response without events and
+      // watchSubnets indexes wresp.Events[0] (FLANNEL.md §9).
+      process.stderr.write(
+        'panic: runtime error: index out of range [0] with length 0\n\n' +
+          'goroutine 1 [running]:\ngithub.com/flannel-io/flannel/subnet/etcd.(*etcdSubnetRegistry).watchSubnets(...)\n' +
+          '\t(flanneld stand-in: emulating the panic of this release; exit status 2)\n',
+      );
+    } else {
+      log.info('Exiting cleanly...');
+    }
+    process.exit(status);
   };
   process.on('SIGTERM', () => onSignal('SIGTERM'));
   process.on('SIGINT', () => onSignal('SIGINT'));

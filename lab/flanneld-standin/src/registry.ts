@@ -2,6 +2,8 @@
 export interface RawEntry {
   key: string;
   value: string;
+  /** etcd's modification revision (v3 mod_revision, v2 modifiedIndex): orders watch events. */
+  revision?: number;
 }
 
 export interface Registry {

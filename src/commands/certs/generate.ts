@@ -1,6 +1,6 @@
 import { Flags } from '@oclif/core';
 import { FlanctlCommand } from '../../command.js';
-import { ensureFlanneldCert, readCertInfo } from '../../pki/index.js';
+import { ensureFlanneldCert, readCertInfo, writePkiGitignore } from '../../pki/index.js';
 
 export default class CertsGenerate extends FlanctlCommand<typeof CertsGenerate> {
   static summary = 'Create the CA (unless present) and the flanneld client certificate.';
@@ -16,6 +16,7 @@ export default class CertsGenerate extends FlanctlCommand<typeof CertsGenerate> 
 
   async run(): Promise<unknown> {
     const inv = await this.inventory();
+    writePkiGitignore(inv.pki.dir); // before any key is written: *-key.pem never goes into git
     const res = await ensureFlanneldCert(inv, { force: this.flags.force });
     const info = readCertInfo(res.certFile);
     this.say(`CA        ${res.caFile}: ${res.caCreated ? 'created' : 'reused'}`);

@@ -10,7 +10,7 @@ export default class LabDown extends FlanctlCommand<typeof LabDown> {
 
   static flags = {
     dir: dirFlag,
-    purge: Flags.boolean({ summary: 'Also delete DIR (keys, CA, etcd data, inventory).' }),
+    purge: Flags.boolean({ summary: "Also delete the lab's own files in DIR (keys, CA, etcd data, inventory), and DIR once nothing else is in it." }),
   };
 
   async run(): Promise<unknown> {

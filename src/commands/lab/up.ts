@@ -3,6 +3,7 @@ import { FlanctlCommand } from '../../command.js';
 import { DEFAULT_NODES, labUp } from '../../lab/lab.js';
 import { MAX_NODES } from '../../lab/names.js';
 import { dirFlag } from '../../lab/cli-flags.js';
+import { DEFAULT_RELEASE, STANDIN_RELEASES } from '../../lab/standin.js';
 
 export default class LabUp extends FlanctlCommand<typeof LabUp> {
   static summary = 'Start a local cluster of network-namespace nodes, with TLS etcd, and write its inventory (root).';
@@ -13,6 +14,8 @@ Idempotent: running nodes are kept, stopped ones are started, nodes beyond --nod
   static examples = [
     '<%= config.bin %> lab up',
     '<%= config.bin %> lab up --nodes 5 --dir /srv/lab',
+    '<%= config.bin %> lab up --release v0.11.0',
+    '<%= config.bin %> lab up --release v0.20.2 --watch-bug',
     '<%= config.bin %> lab up --flannel-tarball ./flannel-v0.20.2-linux-amd64.tar.gz',
     '<%= config.bin %> lab up --fresh --install-deps',
   ];
@@ -20,7 +23,12 @@ Idempotent: running nodes are kept, stopped ones are started, nodes beyond --nod
   static flags = {
     nodes: Flags.integer({ char: 'n', summary: 'Number of nodes.', default: DEFAULT_NODES, min: 1, max: MAX_NODES }),
     dir: dirFlag,
-    'flannel-tarball': Flags.string({ summary: 'A flannel release tarball for the inventory (default: the built flanneld stand-in).' }),
+    'flannel-tarball': Flags.string({ summary: 'A real flannel release tarball for the inventory (default: the built flanneld stand-in).', exclusive: ['release'] }),
+    release: Flags.string({
+      summary: `The flannel release the stand-in emulates (default ${DEFAULT_RELEASE}); etcd.api follows it (v2 for v0.11.0).`,
+      options: [...STANDIN_RELEASES],
+    }),
+    'watch-bug': Flags.boolean({ summary: "Switch on the stand-in's v0.20.2 etcd watch bug in every node (test equipment; off without this flag)." }),
     fresh: Flags.boolean({ summary: 'Remove an existing lab in DIR first (nodes, etcd data, keys, CA) and start anew.' }),
     'install-deps': Flags.boolean({ summary: 'apt-get install missing Debian packages (without starting their services on this machine).' }),
   };
@@ -31,6 +39,8 @@ Idempotent: running nodes are kept, stopped ones are started, nodes beyond --nod
       dir: this.flags.dir,
       nodes: this.flags.nodes,
       flannelTarball: this.flags['flannel-tarball'],
+      release: this.flags.release,
+      watchBug: this.flags['watch-bug'],
       fresh: this.flags.fresh,
       installDeps: this.flags['install-deps'],
       log: (line) => this.say(line),
@@ -47,6 +57,7 @@ Idempotent: running nodes are kept, stopped ones are started, nodes beyond --nod
       etcd: state.etcd?.endpoint,
       inventory: state.inventory,
       flannelTarball: state.flannelTarball,
+      watchBug: state.watchBug,
       nodes: state.nodes.map((n) => ({ name: n.name, ip: n.ip, netns: n.netns, pid: n.init?.pid })),
       seconds: Number(seconds),
     };
