@@ -80,14 +80,15 @@ export abstract class FlanctlCommand<T extends typeof Command = typeof Command> 
 
   /** Commands that change hosts: SIGINT/SIGTERM stop new work instead of killing the process mid-write. */
   protected catchInterrupts(what?: string): void {
-    installInterruptHandlers((line) => this.logToStderr(line), what);
+    installInterruptHandlers((line) => process.stderr.write(`${line}\n`), what); // also under --json
   }
 
   /** After an interrupted run: the `interrupted: …` line (stderr, also with --json) and exit 130 / 143. */
   protected endInterrupted(report: Pick<Report, 'interrupted'> & Partial<Report>, rerun: string): boolean {
     if (!report.interrupted) return false;
-    if (report.targets && report.summary) this.logToStderr(interruptedLine(report as Report, rerun));
-    else this.logToStderr(`interrupted (${report.interrupted}); run \`${rerun}\` to finish`);
+    // stderr even under --json (oclif's logToStderr is silent then); stdout keeps the JSON report.
+    const line = report.targets && report.summary ? interruptedLine(report as Report, rerun) : `interrupted (${report.interrupted}); run \`${rerun}\` to finish`;
+    process.stderr.write(`${line}\n`);
     process.exitCode = signalExitCode(report.interrupted as NodeJS.Signals);
     return true;
   }

@@ -166,6 +166,18 @@ describeRoot('fault suite on a 3-node lab', () => {
     const reset = await cli(['reset', '-i', invPath, '--yes']);
     expect(reset.code, showCli(reset)).toBe(0);
     for (const n of lab.nodes) expect(await exists(n.name, '/etc/modules-load.d/flanctl.conf'), n.name).toBe(false);
+    // --json prints nothing until the end: interrupt once the first file landed on node1.
+    const j = await cliDuring(['bootstrap', '-i', invPath, '--json'], undefined, async (pid) => {
+      for (let i = 0; i < 600 && !(await exists('node1', `${inv.flannel.configDir}/ca.pem`)); i++) await new Promise((r) => setTimeout(r, 100));
+      process.kill(pid, 'SIGINT');
+    });
+    expect(j.code, showCli(j)).toBe(130);
+    const partial = JSON.parse(j.stdout);
+    expect(partial).toMatchObject({ command: 'bootstrap', interrupted: 'SIGINT' });
+    expect(partial.summary.changed).toBeGreaterThan(0);
+    expect(partial.targets.flatMap((t: { steps: { status: string }[] }) => t.steps).some((s: { status: string }) => s.status === 'skipped')).toBe(true);
+    expect(j.stderr).toMatch(/^interrupted: \d+ changes? applied/m);
+    expect(await litter()).toEqual([]);
     const points: Array<[NodeJS.Signals, RegExp, number]> = [
       ['SIGINT', /\[node\d\] (changed|ok) /, 130],
       ['SIGINT', /\[node\d\] (changed|ok)\s+flanneld binary/, 130],
