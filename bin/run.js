@@ -37,7 +37,14 @@ function manifestIsStale() {
 if (manifestIsStale()) {
   const plugin = new Plugin({ root, isRoot: true, type: 'core', ignoreManifest: true });
   await plugin.load();
-  await execute({ loadOptions: { root, plugins: new Map([[plugin.name, plugin]]) } });
+  const plugins = new Map([[plugin.name, plugin]]);
+  // Handing oclif its plugins skips package.json's oclif.plugins (autocomplete): load those too.
+  for (const name of plugin.pjson.oclif?.plugins ?? []) {
+    const p = new Plugin({ root: join(root, 'node_modules', name), type: 'core' });
+    await p.load();
+    plugins.set(p.name, p);
+  }
+  await execute({ loadOptions: { root, plugins } });
 } else {
   await execute({ dir: import.meta.url });
 }

@@ -23,6 +23,7 @@ import { PkiError } from '../errors.js';
 import { PreflightError, preflight } from './preflight.js';
 import type { Report, TargetReport } from '../engine/report.js';
 import { readFlannelTarball, type FlannelTarball } from './tarball.js';
+import { readCniMaterial } from './cni-tarball.js';
 import { etcdUsesTls } from '../model/templates.js';
 import { runVerify, type VerifyReport } from '../verify/verify.js';
 import { restartFlanneld } from '../steps/service.js';
@@ -162,7 +163,7 @@ export async function runBootstrap(inv: Inventory, opts: BootstrapOptions): Prom
       if (busy) note(busy);
     }
 
-    const desired = desiredState(inv, { tarball, tls: readTlsMaterial(inv) }, { mode: opts.mode, leaseTimeoutMs: opts.leaseTimeoutMs, nodes: scope.nodes });
+    const desired = desiredState(inv, { tarball, tls: readTlsMaterial(inv), cni: await readCniMaterial(inv) }, { mode: opts.mode, leaseTimeoutMs: opts.leaseTimeoutMs, nodes: scope.nodes });
     const etcd: Target = { name: CLUSTER_TARGET, steps: desired.cluster, open: async () => ({ inventory: inv, kv: clusterKv }) };
     const nodeTarget = (node: NodeSpec, steps: Target['steps']): Target => ({
       name: node.name,

@@ -13,6 +13,7 @@ import { binaryStep } from '../steps/binary.js';
 import { etcdConfigStep, type ClusterState } from '../steps/etcd-config.js';
 import { dirStep, fileStep } from '../steps/file.js';
 import { iptablesRulesStep, iptablesScriptStep } from '../steps/iptables.js';
+import { iptablesGuardSteps } from '../steps/iptables-guard.js';
 import { leaseWaitStep } from '../steps/lease-wait.js';
 import { litterStep } from '../steps/litter.js';
 import { moduleSteps } from '../steps/modules.js';
@@ -20,10 +21,15 @@ import { DEFINITION_ID, serviceDefinitionStep, serviceStep } from '../steps/serv
 import { sysctlFileStep, sysctlRuntimeStep } from '../steps/sysctl.js';
 import type { FlannelTarball } from './tarball.js';
 import type { SpaceNeed } from '../steps/space.js';
+import { dockerSteps } from '../steps/docker.js';
+import { cniSteps } from '../steps/cni.js';
+import type { CniMaterial } from './cni-tarball.js';
 import { etcdUsesTls, flanctlManagesIptables, remotePaths } from '../model/templates.js';
 
 export interface Material {
   tarball: FlannelTarball;
+  /** cni.enabled: the flannel CNI plugin (and reference plugins) read from the inventory's tarballs. */
+  cni?: CniMaterial;
   /** PEM texts for the node (CA that signed etcd's server cert, flanneld client cert and key); undefined for plain-http etcd. */
   tls?: { ca: string; cert: string; key: string };
 }
@@ -66,7 +72,8 @@ export function nodeSteps(inv: Inventory, node: NodeSpec, material: Material, st
   const iptables = flanctlManagesIptables(inv);
   if (iptables) steps.push(iptablesScriptStep(inv));
   if (inv.flannel.service === 'supervisord') steps.push(dirStep('dir:log', inv.flannel.logDir, 'log directory'));
-  steps.push(serviceDefinitionStep(inv, node, { hasMkDockerOpts: !!material.tarball.mkDockerOpts }));
+  const docker = dockerSteps(inv);
+  steps.push(serviceDefinitionStep(inv, node, { hasMkDockerOpts: !!material.tarball.mkDockerOpts }), ...docker.beforeService);
   steps.push(
     serviceStep(inv, {
       dependsOn: [...(etcdUsesTls(inv) ? CERT_STEP_IDS : []), 'binary:flanneld', DEFINITION_ID],
@@ -76,6 +83,9 @@ export function nodeSteps(inv: Inventory, node: NodeSpec, material: Material, st
   );
   steps.push(leaseWaitStep(inv, { timeoutMs: opts.leaseTimeoutMs ?? 60_000 }));
   if (iptables) steps.push(iptablesRulesStep(inv));
+  steps.push(...docker.afterLease, ...cniSteps(inv, material.cni));
+  // systemd has no watcher program: a oneshot after flanneld + docker and a timer do that job.
+  if (iptables && inv.flannel.service === 'systemd') steps.push(...iptablesGuardSteps(inv));
   return steps;
 }
 

@@ -154,7 +154,7 @@ export async function repairPeerState(inv: Inventory, deps: PeerRepairDeps, firs
   if (!snap.stale.size) return done();
 
   // Restarting while a peer's lease is still being rewritten could leave the restarted node stale again.
-  if (snap.notCurrent.length) snap = await observeSettled(inv, deps, deps.settleMs);
+  if (snap.notCurrent.length) snap = await observeSettled(inv, deps, Math.max(deps.settleMs, deps.roundTimeoutMs));
   if (snap.notCurrent.length) {
     report.remaining = byNode(snap.stale);
     report.problem = `not restarting: leases not current (${snap.notCurrent.join('; ')})`;

@@ -49,7 +49,8 @@ export function peerStateStep(coord: PeerRepairCoordinator): Step {
           const r = await coord.repair();
           const left = r.remaining[node.name];
           if (left?.length || !r.restarted.includes(node.name)) {
-            throw new FlanctlError(`${node.name}: stale peer state not repaired: ${r.problem ?? 'not restarted'}; still: ${ms.map(describeMismatch).join('; ')}`);
+            const still = left?.length ? `still stale for ${left.join(', ')}` : `found: ${ms.map(describeMismatch).join('; ')}`;
+            throw new FlanctlError(`${node.name}: stale peer state not repaired (${r.problem ?? 'flanneld not restarted'}); ${still}`);
           }
         },
       };

@@ -13,7 +13,7 @@ import type { Inventory, NodeSpec } from '../model/inventory.js';
 import type { Kv } from '../kv/kv.js';
 import { configKey } from '../model/leases.js';
 import { mapLimit } from '../engine/parallel.js';
-import { moduleLoadable, moduleLoaded, requiredModules } from '../steps/modules.js';
+import { moduleAvailable, moduleLoadable, requiredModules } from '../steps/modules.js';
 import type { FlannelTarball } from './tarball.js';
 import { shortageText, spaceShortages, type SpaceNeed } from '../steps/space.js';
 
@@ -79,7 +79,9 @@ export async function checkNode(inv: Inventory, node: NodeSpec, conn: Connector)
           return [];
         }),
     ...requiredModules(inv).map(async (m) =>
-      (await moduleLoaded(conn, m)) || (await moduleLoadable(conn, m)) ? [] : [`kernel module ${m} is neither loaded, built in nor loadable (modprobe -n ${m})`],
+      (await moduleAvailable(conn, m)) || (await moduleLoadable(conn, m))
+        ? []
+        : [`kernel module ${m} is neither loaded, built in nor loadable (modprobe -n ${m}; without a /sys/module view, creating a ${m} device failed too)`],
     ),
     conn.exec(['ip', '-o', '-4', 'addr', 'show', 'dev', node.iface]).then((addr) => {
       if (addr.code !== 0) return [`interface ${node.iface} does not exist (nodes[].iface)`];

@@ -1,12 +1,12 @@
 /** Adds node-name completion (completion.ts) to the function files @oclif/plugin-autocomplete wrote. */
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { MARK, bashNodeCompletion, nodeFlagSpellings, zshNodeCompletion } from './completion.js';
+import { MARK, bashNodeCompletion, nodeArgCommands, nodeFlagSpellings, zshNodeCompletion } from './completion.js';
 
 interface ConfigLike {
   bin: string;
   cacheDir: string;
-  commands: { flags?: Record<string, { name?: string; char?: string; type?: string }> }[];
+  commands: Parameters<typeof nodeArgCommands>[0];
 }
 
 async function patch(file: string, edit: (text: string) => string): Promise<void> {
@@ -23,6 +23,7 @@ async function patch(file: string, edit: (text: string) => string): Promise<void
 export async function addNodeCompletion(config: ConfigLike): Promise<void> {
   const dir = join(config.cacheDir, 'autocomplete', 'functions');
   const flags = nodeFlagSpellings(config.commands);
-  await patch(join(dir, 'bash', `${config.bin}.bash`), (t) => t + bashNodeCompletion(config.bin, flags));
-  await patch(join(dir, 'zsh', `_${config.bin}`), (t) => zshNodeCompletion(t, config.bin, flags));
+  const cmds = nodeArgCommands(config.commands);
+  await patch(join(dir, 'bash', `${config.bin}.bash`), (t) => t + bashNodeCompletion(config.bin, flags, cmds));
+  await patch(join(dir, 'zsh', `_${config.bin}`), (t) => zshNodeCompletion(t, config.bin, flags, cmds));
 }

@@ -29,6 +29,7 @@ Exit 0 when everything passes, 3 when any pair or check fails, 1 when verify can
     mtu: Flags.boolean({ summary: 'Also ping every peer with -M do -s <FLANNEL_MTU − 28> to find MTU black holes.' }),
     'warn-days': Flags.integer({ summary: 'Fail the cert check when the flanneld cert expires within this many days.', default: 30, min: 0 }),
     junit: Flags.string({ summary: 'Write a JUnit XML report (one testcase per pair and per check) to this file.' }),
+    pods: Flags.boolean({ summary: 'Also prove the pod network: a throwaway pod per node (CNI ADD/DEL when cni.enabled), pod ↔ pod with source addresses, masquerade out; removed afterwards.' }),
     html: Flags.string({ summary: 'Write a self-contained HTML report (grid, checks, versions, leases, certs) to this file.' }),
     concurrency: Flags.integer({ summary: 'Nodes handled at once (default: ssh.concurrency from the inventory).', min: 1, max: 256 }),
   };
@@ -48,6 +49,7 @@ Exit 0 when everything passes, 3 when any pair or check fails, 1 when verify can
         mtu: this.flags.mtu,
         warnDays: this.flags['warn-days'],
         concurrency: this.flags.concurrency,
+        pods: this.flags.pods,
         only,
       });
       if (this.flags.junit) writeFileSync(resolve(this.flags.junit), renderJunit(report));

@@ -23,19 +23,20 @@ export const LAB_PACKAGES: Record<string, string> = {
 export const aptLine = (pkgs: string[]) => `apt-get install -y --no-install-recommends ${pkgs.join(' ')}`;
 
 /** The packages from LAB_PACKAGES that are not installed. */
-export async function missingPackages(): Promise<string[]> {
-  const pkgs = Object.keys(LAB_PACKAGES);
+export async function missingPackages(extra: Record<string, string> = {}): Promise<string[]> {
+  const files = { ...LAB_PACKAGES, ...extra };
+  const pkgs = Object.keys(files);
   const r = await sh(['dpkg-query', '-W', '-f=${Package} ${db:Status-Status}\\n', ...pkgs]);
-  if (r.code === 127 || (r.code !== 0 && !r.stdout)) return pkgs.filter((p) => !existsSync(LAB_PACKAGES[p]));
+  if (r.code === 127 || (r.code !== 0 && !r.stdout)) return pkgs.filter((p) => !existsSync(files[p]));
   const installed = new Set(r.stdout.split('\n').filter((l) => l.endsWith(' installed')).map((l) => l.split(' ')[0]));
-  return pkgs.filter((p) => !installed.has(p) || !existsSync(LAB_PACKAGES[p]));
+  return pkgs.filter((p) => !installed.has(p) || !existsSync(files[p]));
 }
 
 export class MissingPackagesError extends FlanctlError {}
 
 /** Throws naming the exact install line, or installs them when asked. */
-export async function ensurePackages(install: boolean, log: (line: string) => void): Promise<string[]> {
-  const missing = await missingPackages();
+export async function ensurePackages(install: boolean, log: (line: string) => void, extra: Record<string, string> = {}): Promise<string[]> {
+  const missing = await missingPackages(extra);
   if (!missing.length) return [];
   if (!install) {
     throw new MissingPackagesError(`the lab needs Debian packages that are not installed: ${missing.join(', ')}`, {
@@ -54,7 +55,7 @@ export async function ensurePackages(install: boolean, log: (line: string) => vo
       throw new MissingPackagesError(`\`${aptLine(missing)}\` failed (exit ${r.code}):\n    ${r.stderr.trim().split('\n').slice(-5).join('\n    ')}`);
     }
   });
-  const still = await missingPackages();
+  const still = await missingPackages(extra);
   if (still.length) throw new MissingPackagesError(`still missing after apt-get: ${still.join(', ')}`);
   return missing;
 }

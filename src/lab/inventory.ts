@@ -29,26 +29,26 @@ export function writeKnownHosts(dir: string, nodes: NodeState[]): string {
   return file;
 }
 
-export function labInventory(dir: string, names: LabNames, nodes: NodeState[], tarball: string): Record<string, unknown> {
+export function labInventory(dir: string, names: LabNames, nodes: NodeState[], tarball: string, service: 'supervisord' | 'systemd' = 'supervisord'): Record<string, unknown> {
   return {
     network: { cidr: '10.244.0.0/16', backend: { type: 'vxlan' } },
     // The API the flanneld version speaks: v2 for <= 0.17 (e.g. v0.11.0), else v3.
     etcd: { endpoints: [names.etcdClientUrl], prefix: '/coreos.com/network', api: etcdApiOf(tarballVersion(tarball)) },
     pki: { dir: pkiDir(dir) },
-    flannel: { tarball, service: 'supervisord' },
+    flannel: { tarball, service },
     ssh: { user: 'root', identityFile: clientKey(dir), knownHostsFile: knownHostsFile(dir) },
     nodes: nodes.map((n) => ({ name: n.name, host: n.ip, iface: 'eth0', publicIp: n.ip })),
   };
 }
 
-export function writeLabInventory(dir: string, names: LabNames, nodes: NodeState[], tarball: string): string {
+export function writeLabInventory(dir: string, names: LabNames, nodes: NodeState[], tarball: string, service: 'supervisord' | 'systemd' = 'supervisord'): string {
   const file = inventoryFile(dir);
   const header = [
     `# flanctl lab ${names.bridge} (${names.subnet}): written by \`flanctl lab up\`, rewritten on every run.`,
-    '# The nodes are network namespaces on this machine; etcd runs on the bridge address with TLS.',
+    `# The nodes are network namespaces on this machine (${service === 'systemd' ? 'each booting a real systemd with systemd-nspawn' : 'each running sshd and supervisord'}); etcd runs on the bridge address with TLS.`,
     `# pki.dir holds the lab CA: \`flanctl certs generate -i ${file}\` issues a flanneld cert the lab etcd accepts.`,
     '',
   ].join('\n');
-  writeAtomic(file, header + stringify(labInventory(dir, names, nodes, tarball)));
+  writeAtomic(file, header + stringify(labInventory(dir, names, nodes, tarball, service)));
   return file;
 }

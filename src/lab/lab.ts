@@ -17,12 +17,11 @@ import { ensureLabTls, etcdDir, spawnEtcd, stopEtcd, waitEtcdHealthy } from './e
 import { inventoryFile, writeKnownHosts, writeLabInventory } from './inventory.js';
 import { STANDIN_ENV_FILE, chooseTarball, standinEnvText } from './standin.js';
 import { MAX_NODES, labNames, nodeNames, nodeNumber, type LabNames } from './names.js';
-import {
-  createNodeNetwork, deleteNodeNetwork, ensureKeys, nodeDir, nodeRunning, nsenterPrefix, prepareNodeDir,
-  restartNodeServices, spawnNodeInit, stopNodeProcesses, waitNodeReady,
-} from './node.js';
+import { deleteNodeNetwork, ensureKeys, nodeDir, nsenterPrefix } from './node.js';
+import { currentInit, nodeUp, reviveServices, startNode, stopNode, waitReady } from './node-kind.js';
 import { isAlive, sh, type RunResult } from './proc.js';
-import { emptyState, readState, saveState, type LabState, type NodeState } from './state.js';
+import { NSPAWN_TOOLS, defaultRootfs, ensureRootfs } from './rootfs.js';
+import { emptyState, nodeInitKind, readState, saveState, type LabInit, type LabState, type NodeState } from './state.js';
 import { checkOwner, claimLabDir, foreignEntries, labDir, purgeLabDir } from './labdir.js';
 
 export type { LabState, NodeState } from './state.js';
@@ -41,6 +40,11 @@ export interface LabUpOptions {
   watchBug?: boolean;
   fresh?: boolean;
   installDeps?: boolean;
+  /** The nodes' init: supervisord (default) or a real systemd booted with systemd-nspawn. */
+  init?: LabInit;
+  /** systemd nodes: where the shared rootfs lives (default DIR/rootfs) and whether to build it anew. */
+  rootfs?: string;
+  rebuildRootfs?: boolean;
   /** Progress lines (the CLI prints them; default: silent). */
   log?: (line: string) => void;
 }
@@ -75,13 +79,23 @@ export async function labUp(opts: LabUpOptions): Promise<LabState> {
   checkRoot();
   const dir = claimLabDir(opts.dir);
   const tarball = chooseTarball({ release: opts.release, flannelTarball: opts.flannelTarball, resolvePath: (p) => resolve(p) });
-  await ensurePackages(!!opts.installDeps, log);
+  const kind: LabInit = opts.init ?? 'supervisord';
+  if (!['supervisord', 'systemd'].includes(kind)) throw new UsageError(`--init ${kind}: expected supervisord or systemd`);
+  await ensurePackages(!!opts.installDeps, log, kind === 'systemd' ? NSPAWN_TOOLS : {});
   if (opts.fresh && readState(dir)) {
     log('--fresh: removing the existing lab');
-    await labDown({ dir, purge: true });
+    await labDown({ dir, purge: true, keepRootfs: !opts.rebuildRootfs });
   }
   const state = readState(claimLabDir(dir)) ?? emptyState(dir);
   state.dir = dir;
+  state.init = kind;
+  if (kind === 'systemd') {
+    const rootfs = opts.rootfs ? resolve(opts.rootfs) : state.rootfs ?? defaultRootfs(dir);
+    if (opts.rebuildRootfs) await Promise.all(state.nodes.filter((s) => s.system === 'systemd').map((s) => stopNode(s)));
+    state.rootfs = rootfs;
+    saveState(state);
+    await ensureRootfs(rootfs, { rebuild: opts.rebuildRootfs, log });
+  }
 
   const names = await ensureIndex(state, log);
   await configureBridge(names);
@@ -113,7 +127,7 @@ export async function labUp(opts: LabUpOptions): Promise<LabState> {
   // Nodes beyond N are removed (the lab is declarative).
   const surplus = state.nodes.filter((s) => (nodeNumber(s.name) ?? Infinity) > n);
   for (const s of surplus) {
-    await stopNodeProcesses(s);
+    await stopNode(s);
     await deleteNodeNetwork(s);
     rmSync(nodeDir(dir, s.name), { recursive: true, force: true });
     state.nodes = state.nodes.filter((x) => x !== s);
@@ -129,20 +143,15 @@ export async function labUp(opts: LabUpOptions): Promise<LabState> {
       state.nodes.sort((a, b) => (nodeNumber(a.name) ?? 0) - (nodeNumber(b.name) ?? 0));
       saveState(state);
     }
-    if (nodeRunning(node)) {
-      const restarted = await restartNodeServices(node);
-      log(`${node.name}: running (pid ${node.init?.pid})${restarted.length ? `, restarted ${restarted.join(', ')}` : ''}`);
+    if (nodeUp(node) && nodeInitKind(node) === kind) {
+      const restarted = await reviveServices(node);
+      log(`${node.name}: running (pid ${(node.launcher ?? node.init)?.pid})${restarted.length ? `, restarted ${restarted.join(', ')}` : ''}`);
     } else {
-      await stopNodeProcesses(node);
-      prepareNodeDir(dir, node.name);
-      await createNodeNetwork(names, node);
-      const p = await spawnNodeInit(dir, node);
-      node.unshare = p.unshare;
-      node.init = p.init;
+      await startNode(dir, names, node, kind, state.rootfs);
       saveState(state);
-      log(`${node.name}: started (pid ${node.init.pid}) at ${node.ip}`);
+      log(`${node.name}: started ${kind} (pid ${(node.launcher ?? node.init)?.pid}) at ${node.ip}`);
     }
-    await waitNodeReady(dir, node);
+    await waitReady(dir, node);
     await writeStandinEnv(node, !!opts.watchBug);
   });
   const etcdResult = await etcdReady;
@@ -154,7 +163,7 @@ export async function labUp(opts: LabUpOptions): Promise<LabState> {
   }
 
   writeKnownHosts(dir, state.nodes);
-  state.inventory = writeLabInventory(dir, names, state.nodes, tarball);
+  state.inventory = writeLabInventory(dir, names, state.nodes, tarball, kind);
   state.flannelTarball = tarball;
   state.watchBug = !!opts.watchBug;
   if (!existsSync(tarball)) log(`warning: ${tarball} does not exist yet (build it with \`npm run build\`)`);
@@ -167,7 +176,7 @@ async function writeStandinEnv(node: NodeState, watchBug: boolean): Promise<void
   const text = standinEnvText(watchBug);
   const argv = text === undefined
     ? ['rm', '-f', STANDIN_ENV_FILE]
-    : ['sh', '-c', 'cat > "$1.tmp" && mv "$1.tmp" "$1"', 'sh', STANDIN_ENV_FILE];
+    : ['sh', '-c', 't=$(mktemp "$1.XXXXXX") && cat > "$t" && chmod 0644 "$t" && mv -f "$t" "$1"', 'sh', STANDIN_ENV_FILE];
   const r = await sh([...nsenterPrefix(node.init!.pid), ...argv], { input: text });
   if (r.code !== 0) throw new FlanctlError(`${node.name}: cannot write ${STANDIN_ENV_FILE}: ${r.stderr.trim()}`);
 }
@@ -191,7 +200,7 @@ async function ensureIndex(state: LabState, log: (line: string) => void): Promis
 async function teardown(state: LabState): Promise<string[]> {
   const done: string[] = [];
   const stops = await mapLimit(state.nodes, 32, async (node) => {
-    await stopNodeProcesses(node);
+    await stopNode(node);
     await deleteNodeNetwork(node);
     done.push(node.name);
   });
@@ -219,7 +228,7 @@ async function teardown(state: LabState): Promise<string[]> {
 }
 
 /** Stop everything the lab recorded; with purge also delete DIR. Twice is fine. */
-export async function labDown(opts: { dir: string; purge?: boolean; log?: (line: string) => void }): Promise<{ dir: string; removed: string[]; purged: boolean }> {
+export async function labDown(opts: { dir: string; purge?: boolean; keepRootfs?: boolean; log?: (line: string) => void }): Promise<{ dir: string; removed: string[]; purged: boolean }> {
   checkRoot();
   const dir = labDir(opts.dir);
   if (existsSync(dir)) checkOwner(dir);
@@ -227,10 +236,12 @@ export async function labDown(opts: { dir: string; purge?: boolean; log?: (line:
   const removed = state ? await teardown(state) : [];
   for (const r of removed) opts.log?.(`removed ${r}`);
   if (opts.purge && existsSync(dir)) {
-    // Only the lab's own entries go; anything else in DIR stays, and so does DIR then.
+    // Only the lab's own entries go (the systemd nodes' rootfs too, unless kept for --fresh; a shared
+    // --rootfs outside DIR is never touched); anything else in DIR stays, and so does DIR then.
     if (!state && foreignEntries(dir).length) throw new UsageError(`--dir ${dir}: not a lab dir (no state.json, and it holds other files); not deleting anything`);
-    const { deleted, kept } = purgeLabDir(dir);
+    const { deleted, kept } = purgeLabDir(dir, opts.keepRootfs ? ['rootfs'] : []);
     opts.log?.(deleted ? `deleted ${dir}` : `deleted the lab's files in ${dir}; kept ${dir} (it also holds ${kept.join(', ')})`);
+    if (state?.rootfs && !state.rootfs.startsWith(`${dir}/`)) opts.log?.(`kept the shared rootfs ${state.rootfs}`);
     return { dir, removed, purged: true };
   }
   if (state) {
@@ -247,8 +258,9 @@ function runningNode(dir: string, nodeName: string): NodeState & { init: { pid: 
   if (!state) throw new UsageError(`no lab in ${labDir(dir)} (run \`flanctl lab up\`)`);
   const node = state.nodes.find((n) => n.name === nodeName);
   if (!node) throw new UsageError(`no node ${nodeName} in the lab (nodes: ${state.nodes.map((n) => n.name).join(', ') || 'none'})`);
-  if (!node.init || !nodeRunning(node)) throw new FlanctlError(`${nodeName} is not running (run \`flanctl lab up\`)`);
-  return node as NodeState & { init: { pid: number; start: number } };
+  const init = nodeUp(node) ? currentInit(node) : undefined;
+  if (!init) throw new FlanctlError(`${nodeName} is not running${nodeUp(node) ? ' (it is rebooting)' : ' (run `flanctl lab up`)'}`);
+  return { ...node, init };
 }
 
 /** The argv prefix that enters a running node (for localConnector({prefix})). */

@@ -8,8 +8,9 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { UsageError } from '../errors.js';
 
 /** Everything a lab creates directly in its dir (and their temp files `.state.json.<hex>.tmp`, `inventory.yaml.<hex>.tmp`). */
-export const LAB_ENTRIES = ['nodes', 'ssh', 'pki', 'etcd', 'inventory.yaml', 'inventory.yaml.tmp', 'state.json', 'state.json.tmp'];
-const isLabEntry = (name: string) => LAB_ENTRIES.includes(name) || /^\.?(state\.json|inventory\.yaml)\.[0-9a-f]+\.tmp$/.test(name);
+export const LAB_ENTRIES = ['nodes', 'ssh', 'pki', 'etcd', 'rootfs', 'inventory.yaml', 'inventory.yaml.tmp', 'state.json', 'state.json.tmp'];
+const isLabEntry = (name: string) =>
+  LAB_ENTRIES.includes(name) || /^\.?(state\.json|inventory\.yaml)\.[0-9a-f]+\.tmp$/.test(name) || /^rootfs\.(build|old)-\d+$/.test(name);
 
 const FORBIDDEN_PARENTS = ['/etc', '/usr', '/var', '/proc', '/sys', '/dev', '/boot', '/run', '/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32'];
 
@@ -65,11 +66,11 @@ export function claimLabDir(dir: string): string {
 }
 
 /** For `lab down --purge`: delete the lab's own entries; the dir itself only when nothing else is left. */
-export function purgeLabDir(dir: string): { deleted: boolean; kept: string[] } {
+export function purgeLabDir(dir: string, keep: string[] = []): { deleted: boolean; kept: string[] } {
   if (!existsSync(dir)) return { deleted: false, kept: [] };
   checkOwner(dir);
-  for (const e of readdirSync(dir).filter(isLabEntry)) rmSync(join(dir, e), { recursive: true, force: true });
-  const kept = foreignEntries(dir);
+  for (const e of readdirSync(dir).filter((e) => isLabEntry(e) && !keep.includes(e))) rmSync(join(dir, e), { recursive: true, force: true });
+  const kept = [...foreignEntries(dir), ...keep.filter((e) => existsSync(join(dir, e)))];
   if (kept.length) return { deleted: false, kept };
   rmdirSync(dir);
   return { deleted: true, kept };

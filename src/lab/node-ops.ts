@@ -13,9 +13,10 @@
  */
 import { FlanctlError, UsageError } from '../errors.js';
 import { labNames } from './names.js';
-import { createNodeNetwork, deleteNodeNetwork, spawnNodeInit, stopNodeProcesses, waitNodeReady, nsenterPrefix, nodeRunning } from './node.js';
+import { deleteNodeNetwork, nsenterPrefix } from './node.js';
+import { currentInit, nodeUp, startNode, stopNode, waitReady } from './node-kind.js';
 import { sh } from './proc.js';
-import { readState, saveState, type LabState, type NodeState } from './state.js';
+import { nodeInitKind, readState, saveState, type LabState, type NodeState } from './state.js';
 import { labDir } from './lab.js';
 
 function labNode(dir: string, name: string): { state: LabState; node: NodeState } {
@@ -28,10 +29,11 @@ function labNode(dir: string, name: string): { state: LabState; node: NodeState 
 
 export async function labPowerOff(dir: string, name: string): Promise<void> {
   const { state, node } = labNode(dir, name);
-  await stopNodeProcesses(node);
+  await stopNode(node);
   await deleteNodeNetwork(node);
   node.init = undefined;
   node.unshare = undefined;
+  node.launcher = undefined;
   saveState(state);
 }
 
@@ -39,13 +41,12 @@ export async function labPowerOff(dir: string, name: string): Promise<void> {
 export async function labReboot(dir: string, name: string): Promise<{ pid: number }> {
   await labPowerOff(dir, name);
   const { state, node } = labNode(dir, name);
-  await createNodeNetwork(labNames(state.index!), node);
-  const p = await spawnNodeInit(state.dir, node);
-  node.unshare = p.unshare;
-  node.init = p.init;
+  // Same kind of node as before (supervisord or systemd); startNode makes a fresh netns and eth0.
+  await startNode(state.dir, labNames(state.index!), node, nodeInitKind(node), state.rootfs);
   saveState(state);
-  await waitNodeReady(state.dir, node);
-  return { pid: p.init.pid };
+  await waitReady(state.dir, node);
+  saveState(state);
+  return { pid: node.init!.pid };
 }
 
 export const FIREWALL_RULES: string[][] = [
@@ -59,8 +60,9 @@ export const FIREWALL_RULES: string[][] = [
 /** Install (or with remove, delete) the CentOS default REJECT rules on a running node. */
 export async function labFirewall(dir: string, name: string, opts: { remove?: boolean } = {}): Promise<string[]> {
   const { node } = labNode(dir, name);
-  if (!node.init || !nodeRunning(node)) throw new FlanctlError(`${name} is not running`);
-  const enter = nsenterPrefix(node.init.pid);
+  const init = nodeUp(node) ? currentInit(node) : undefined;
+  if (!init) throw new FlanctlError(`${name} is not running`);
+  const enter = nsenterPrefix(init.pid);
   const done: string[] = [];
   for (const [chain, ...spec] of opts.remove ? [...FIREWALL_RULES].reverse() : FIREWALL_RULES) {
     const has = (await sh([...enter, 'iptables', '-w', '5', '-C', chain, ...spec])).code === 0;

@@ -3,12 +3,15 @@
  * checked against what this lab itself would have written (issue 12) before anything is done. A value
  * that does not fit is an error naming the field; nothing is acted on.
  */
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { UsageError } from '../errors.js';
 import { isBelow } from './labdir.js';
 import { MAX_INDEX, labNames, nodeNames, nodeNumber } from './names.js';
 import { isAlive, type ProcId } from './proc.js';
+
+/** rootfs.ts's stamp file (not imported: rootfs.ts pulls in deps.ts and proc.ts). */
+const ROOTFS_STAMP = '.flanlab-rootfs.json';
 
 /** The fields checked here (state.ts's LabState; not imported, to keep state.ts → state-check.ts one-way). */
 interface Checked {
@@ -19,7 +22,9 @@ interface Checked {
   bridge?: string;
   etcd?: { pid?: ProcId; endpoint: string; dataDir: string };
   mounts: string[];
-  nodes: { name: string; ip: string; netns: string; veth: string; init?: ProcId; unshare?: ProcId }[];
+  nodes: { name: string; ip: string; netns: string; veth: string; init?: ProcId; unshare?: ProcId; launcher?: ProcId; system?: string }[];
+  init?: string;
+  rootfs?: string;
 }
 
 const isIndex = (k: unknown) => k === undefined || (Number.isInteger(k) && (k as number) >= 1 && (k as number) <= MAX_INDEX);
@@ -69,9 +74,22 @@ export function checkState<T>(raw: unknown, dir: string, file: string): T {
       if (!want || n[f] !== want[f]) bad(`nodes[${i}].${f}`, `${JSON.stringify(n[f])} is not the lab's ${f} for ${n.name}`);
     }
     const mark = join(dir, 'nodes', n.name);
-    n.init = checkProc(n.init, `nodes[${i}].init`, mark, bad);
+    // A systemd node's PID 1 is the container's systemd (its argv names nothing of ours): never acted on
+    // from state.json; it is found again from the launcher, whose argv is checked below.
+    n.init = n.system === 'systemd' ? undefined : checkProc(n.init, `nodes[${i}].init`, mark, bad);
     n.unshare = checkProc(n.unshare, `nodes[${i}].unshare`, mark, bad);
+    n.launcher = checkProc(n.launcher, `nodes[${i}].launcher`, mark, bad); // its argv names the node dir
+    if (n.system !== undefined && n.system !== 'systemd') bad(`nodes[${i}].system`, `${JSON.stringify(n.system)} is not systemd`);
   });
+  if (s.init !== undefined && s.init !== 'systemd' && s.init !== 'supervisord') bad('init', `${JSON.stringify(s.init)} is not supervisord or systemd`);
+  // The rootfs is renamed and deleted on --rebuild-rootfs: an absolute, normalised path that is either
+  // absent or a rootfs this lab built (it holds the stamp file).
+  if (s.rootfs !== undefined) {
+    const r = s.rootfs;
+    if (typeof r !== 'string' || resolve(r) !== r || r === '/' || (existsSync(r) && !existsSync(join(r, ROOTFS_STAMP)))) {
+      bad('rootfs', `${JSON.stringify(r)} is not an absolute path to a lab rootfs`);
+    }
+  }
   if (s.etcd !== undefined) {
     const dataDir = join(dir, 'etcd', 'data');
     if (s.etcd.dataDir !== dataDir) bad('etcd.dataDir', `${JSON.stringify(s.etcd.dataDir)} is not ${dataDir}`);

@@ -20,7 +20,14 @@ export interface NodeState {
   unshare?: ProcId;
   /** SHA256 fingerprint and public line of the node's sshd host key. */
   hostKey?: string;
+  /** 'systemd': booted by systemd-nspawn (src/lab/nspawn.ts); absent: the supervisord init. */
+  system?: 'systemd';
+  /** systemd nodes: the launcher that boots the node (again after a reboot); `init` is refreshed from it. */
+  launcher?: ProcId;
 }
+
+export type LabInit = 'supervisord' | 'systemd';
+export const nodeInitKind = (n: NodeState): LabInit => (n.system === 'systemd' ? 'systemd' : 'supervisord');
 
 export interface LabState {
   version: 1;
@@ -37,6 +44,9 @@ export interface LabState {
   nodes: NodeState[];
   inventory?: string;
   flannelTarball?: string;
+  /** The nodes' init (default supervisord) and, for systemd, the rootfs they boot. */
+  init?: LabInit;
+  rootfs?: string;
   /** The stand-in's watch bug switched on in the nodes (`lab up --watch-bug`). */
   watchBug?: boolean;
   createdAt: string;

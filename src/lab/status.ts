@@ -3,9 +3,11 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { bridgeExists } from './bridge.js';
 import { etcdDir, etcdHealthy, pkiDir, type LabTls } from './etcd.js';
-import { netnsExists, sshdAnswers, supervisordAnswers } from './node.js';
+import { sshdAnswers, supervisordAnswers } from './node.js';
+import { currentInit, nodeUp } from './node-kind.js';
+import { systemState } from './nspawn.js';
+import { readState, nodeInitKind, type LabInit } from './state.js';
 import { isAlive } from './proc.js';
-import { readState } from './state.js';
 import { realPath } from './labdir.js';
 import { resolve } from 'node:path';
 
@@ -16,7 +18,12 @@ export interface NodeStatus {
   pid?: number;
   running: boolean;
   sshd: boolean;
+  /** The node's init: supervisord or systemd. */
+  init: LabInit;
+  /** supervisord nodes: supervisord answers. */
   supervisord: boolean;
+  /** systemd nodes: `systemctl is-system-running` (running, degraded, starting, down…). */
+  system?: string;
 }
 
 export interface LabStatus {
@@ -47,14 +54,16 @@ export async function labStatus(dir: string): Promise<LabStatus> {
     healthy: etcdRunning && existsSync(tls.clientCert) && (await etcdHealthy(state.etcd.endpoint, tls)),
   };
   const nodes = await Promise.all(state.nodes.map(async (n): Promise<NodeStatus> => {
-    const running = isAlive(n.init) && netnsExists(n.netns);
+    const running = nodeUp(n);
+    const init = nodeInitKind(n);
     return {
-      name: n.name, ip: n.ip, netns: n.netns, pid: running ? n.init?.pid : undefined, running,
+      name: n.name, ip: n.ip, netns: n.netns, pid: running ? currentInit(n)?.pid : undefined, running, init,
       sshd: running && (await sshdAnswers(n.ip)),
-      supervisord: running && (await supervisordAnswers(n.init)),
+      supervisord: init === 'supervisord' && running && (await supervisordAnswers(n.init)),
+      ...(init === 'systemd' ? { system: running ? await systemState(n) : 'down' } : {}),
     };
   }));
   const bridge = state.bridge ? { name: state.bridge, address: `${state.hostIp}/24`, present: bridgeExists(state.bridge) } : undefined;
-  const healthy = !!bridge?.present && !!etcd?.healthy && nodes.length > 0 && nodes.every((n) => n.running && n.sshd && n.supervisord);
+  const healthy = !!bridge?.present && !!etcd?.healthy && nodes.length > 0 && nodes.every((n) => n.running && n.sshd && (n.init === 'systemd' ? n.system === 'running' : n.supervisord));
   return { dir: abs, exists: true, index: state.index, bridge, etcd, inventory: state.inventory, nodes, healthy };
 }

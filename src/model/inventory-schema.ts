@@ -23,6 +23,15 @@ const cidr4 = z.string().regex(/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/, 'expected an 
 const hostname = z.string().regex(/^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$/, 'expected an IPv4 address or hostname');
 const nodeName = z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'expected a lower-case DNS label (a-z, 0-9, -)');
 const iface = z.string().regex(/^[A-Za-z0-9_.:][A-Za-z0-9_.:-]{0,14}$/, 'expected an interface name (at most 15 of A-Z a-z 0-9 _ . : -, not starting with -)');
+/** WHATWG URL parsing, as the etcd clients will do it (e.g. a host "A192.168.10.1" is refused). */
+const isUrl = (v: string) => {
+  try {
+    new URL(v);
+    return true;
+  } catch {
+    return false;
+  }
+};
 const port = z.number().int().min(1).max(65535);
 const duration = z.string().regex(/^\d+h$/, 'expected hours such as 8760h');
 
@@ -71,7 +80,7 @@ export const inventorySchema = z.object({
     backend: backendSchema.default({ type: 'vxlan', vni: 1, port: 8472, directRouting: false, gbp: false }),
   }).strict(),
   etcd: z.object({
-    endpoints: z.array(z.string().regex(/^https?:\/\/[A-Za-z0-9.-]+(:\d+)?\/?$/, 'expected http(s)://host:port')).min(1),
+    endpoints: z.array(z.string().regex(/^https?:\/\/[A-Za-z0-9.-]+(:\d+)?\/?$/, 'expected http(s)://host:port').refine(isUrl, 'expected http(s)://host:port with a valid host (a name, or an IPv4 address)')).min(1),
     prefix: z.string().regex(/^(\/[A-Za-z0-9._-]+)+$/, 'expected an absolute key prefix such as /coreos.com/network')
       .refine((v) => !v.split('/').some((seg) => /^\.+$/.test(seg)), { message: 'must not contain . or .. segments (etcd v2 requests would leave /v2/keys)' })
       .default('/coreos.com/network'),
@@ -118,6 +127,22 @@ export const inventorySchema = z.object({
     bridge: iface.default('docker0'),
     forwardAccept: z.boolean().default(true),
   }).strict().default({ masquerade: 'tightened', bridge: 'docker0', forwardAccept: true }),
+  /** Docker wiring (issue 17): systemd drop-in for docker.service, or daemon.json bip/mtu under supervisord. */
+  docker: z.object({
+    integration: z.boolean().default(false),
+    dockerd: remotePath.default('/usr/bin/dockerd'),
+    daemonJson: remotePath.default('/etc/docker/daemon.json'),
+  }).strict().default({ integration: false, dockerd: '/usr/bin/dockerd', daemonJson: '/etc/docker/daemon.json' }),
+  /** CNI for kubelet (issue 17): the flannel conflist and plugin binaries. */
+  cni: z.object({
+    enabled: z.boolean().default(false),
+    /** The flannel CNI plugin tarball (e.g. cni-plugin-flannel-linux-amd64-v1.1.2.tgz). */
+    pluginsTarball: localPath.optional(),
+    /** A containernetworking-plugins tarball for bridge/host-local/portmap; default: the node's /usr/lib/cni. */
+    referencePluginsTarball: localPath.optional(),
+    binDir: remotePath.default('/opt/cni/bin'),
+    confDir: remotePath.default('/etc/cni/net.d'),
+  }).strict().refine((c) => !c.enabled || !!c.pluginsTarball, { message: 'cni.enabled needs cni.pluginsTarball (the flannel CNI plugin tarball)', path: ['pluginsTarball'] }).default({ enabled: false, binDir: '/opt/cni/bin', confDir: '/etc/cni/net.d' }),
   ssh: z.object({
     user: z.string().regex(/^[a-z_][a-z0-9_-]*$/, 'expected a user name').default('root'),
     port: port.default(22),

@@ -127,6 +127,11 @@ export async function parseInventory(text: string, file: string): Promise<Loaded
     ipMasq: raw.flannel.ipMasq ?? raw.iptables.masquerade === 'flannel',
     pki: { ...raw.pki, dir: expandPath(raw.pki.dir, baseDir) },
     flannel: { ...raw.flannel, tarball: expandPath(raw.flannel.tarball, baseDir) },
+    cni: {
+      ...raw.cni,
+      pluginsTarball: raw.cni.pluginsTarball && expandPath(raw.cni.pluginsTarball, baseDir),
+      referencePluginsTarball: raw.cni.referencePluginsTarball && expandPath(raw.cni.referencePluginsTarball, baseDir),
+    },
     etcd: {
       ...raw.etcd,
       caFile: raw.etcd.caFile && expandPath(raw.etcd.caFile, baseDir),

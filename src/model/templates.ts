@@ -10,6 +10,11 @@ import type HandlebarsNS from 'handlebars';
 import type { Inventory, NodeSpec } from './inventory.js';
 
 export const SYSTEMD_UNIT_PATH = '/etc/systemd/system/flanneld.service';
+/** systemd: the iptables guard (oneshot after flanneld + docker, re-run by a timer), same role as the supervisord watcher. */
+export const SYSTEMD_GUARD_UNITS = {
+  service: '/etc/systemd/system/flanctl-iptables.service',
+  timer: '/etc/systemd/system/flanctl-iptables.timer',
+} as const;
 /** Debian/Ubuntu include dir first, then the RHEL one (hdss7 course: /etc/supervisord.d/*.ini). */
 export const SUPERVISORD_CONF_CANDIDATES = [
   { dir: '/etc/supervisor/conf.d', path: '/etc/supervisor/conf.d/flanneld.conf' },
@@ -119,6 +124,15 @@ export function renderSupervisordConf(inv: Inventory, node: NodeSpec, path: stri
     logDir: inv.flannel.logDir,
     iptablesScript: flanctlManagesIptables(inv) ? p.iptablesScript : '',
     iptablesInterval: IPTABLES_WATCH_SECONDS,
+  });
+}
+
+/** templates/flanctl-iptables.{service,timer}.hbs: systemd's counterpart of the supervisord watcher. */
+export function renderGuardUnit(inv: Inventory, which: keyof typeof SYSTEMD_GUARD_UNITS): string {
+  return render(`flanctl-iptables.${which}.hbs`, {
+    path: SYSTEMD_GUARD_UNITS[which],
+    iptablesScript: remotePaths(inv).iptablesScript,
+    interval: IPTABLES_WATCH_SECONDS,
   });
 }
 

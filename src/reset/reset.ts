@@ -16,12 +16,15 @@ import { configKey, subnetsPrefix } from '../model/leases.js';
 import { parseSupervisorStatus } from '../steps/service.js';
 import { onNode, needKv } from '../steps/util.js';
 import type { Change, Step } from '../engine/step.js';
-import { SUPERVISORD_CONF_CANDIDATES, SUPERVISORD_PROGRAMS, SYSCTL_CONF_PATH, SYSTEMD_UNIT_PATH, remotePaths } from '../model/templates.js';
+import { cniFiles } from '../model/cni.js';
+import { DOCKER_DROPIN_PATH } from '../model/docker.js';
+import { SUPERVISORD_CONF_CANDIDATES, SUPERVISORD_PROGRAMS, SYSCTL_CONF_PATH, remotePaths } from '../model/templates.js';
 import { PROBE_IFACE } from '../verify/targets.js';
 import { MODULES_LOAD_PATH } from '../steps/modules.js';
 import { litterStep } from '../steps/litter.js';
 import { cleanupPlan, isMissingError } from '../switch/cleanup.js';
 import { observeNode } from '../switch/plan.js';
+import { systemdResetChange } from './reset-systemd.js';
 import { iptablesCleanup, iptablesCleanupArgv, iptablesCleanupSummary, mergeCleanups } from './reset-iptables.js';
 import { foreignTlsFiles } from './reset-tls.js';
 
@@ -44,22 +47,7 @@ export function resetServiceStep(inv: Inventory): Step {
     title: `flanneld service (${inv.flannel.service})`,
     async check(ctx): Promise<Change | undefined> {
       const { conn } = onNode(ctx, id);
-      if (inv.flannel.service === 'systemd') {
-        const unit = (await existing(conn, [SYSTEMD_UNIT_PATH])).size > 0;
-        const active = (await conn.exec(['systemctl', 'is-active', 'flanneld'])).stdout.trim();
-        const running = active === 'active' || active === 'activating';
-        if (!unit && !running) return undefined;
-        return {
-          action: 'delete',
-          summary: `${running ? 'stop, disable and ' : ''}remove ${SYSTEMD_UNIT_PATH}`,
-          apply: async () => {
-            await conn.exec(['systemctl', 'disable', '--now', 'flanneld']);
-            await run(conn, ['rm', '-f', '--', SYSTEMD_UNIT_PATH]);
-            await conn.exec(['systemctl', 'daemon-reload']);
-            await conn.exec(['systemctl', 'reset-failed', 'flanneld']);
-          },
-        };
-      }
+      if (inv.flannel.service === 'systemd') return systemdResetChange(conn, (paths) => existing(conn, paths));
       const names = [SUPERVISORD_PROGRAMS.flanneld, SUPERVISORD_PROGRAMS.iptables];
       const files = [...(await existing(conn, SUPERVISORD_CONF_CANDIDATES.map((c) => c.path))).keys()];
       const st = await conn.exec(['supervisorctl', 'status', ...names]);
@@ -144,8 +132,12 @@ export function resetNetworkStep(inv: Inventory): Step {
 export function resetFileLists(inv: Inventory): { files: string[]; logDir: string; dirs: string[] } {
   const p = remotePaths(inv);
   const files = [p.flanneld, p.mkDockerOpts, p.iptablesScript, p.ca, p.cert, p.key, p.subnetFile, p.iptablesState, inv.flannel.dockerOptsFile, SYSCTL_CONF_PATH, MODULES_LOAD_PATH];
+  // issue 17: CNI conflist and plugins, the docker.service drop-in (daemon.json is the user's: kept).
+  files.push(...cniFiles(inv), ...(inv.docker.integration ? [DOCKER_DROPIN_PATH] : []));
   const { installDir, configDir, logDir } = inv.flannel;
   const dirs = [installDir, configDir, logDir, posix.dirname(inv.flannel.subnetFile), posix.dirname(inv.flannel.dockerOptsFile)];
+  if (inv.cni.enabled) dirs.push(inv.cni.binDir, inv.cni.confDir);
+  if (inv.docker.integration) dirs.push(posix.dirname(DOCKER_DROPIN_PATH));
   if (/flannel/.test(posix.basename(posix.dirname(installDir)))) dirs.push(posix.dirname(installDir));
   return { files: [...new Set(files)], logDir, dirs: [...new Set(dirs)].sort((a, b) => b.length - a.length) };
 }

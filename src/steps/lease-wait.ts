@@ -6,6 +6,7 @@ import { FlanctlError } from '../errors.js';
 import type { Inventory } from '../model/inventory.js';
 import { type Lease } from '../model/leases.js';
 import type { Step, StepContext } from '../engine/step.js';
+import { CrashWatch } from './crash-watch.js';
 import { flanneldLogTail } from './service.js';
 import { leaseSubnetFromEnv, needKv, onNode, parseEnvFile, pollUntil } from './util.js';
 import { listLeases } from '../kv/flannel-keys.js';
@@ -43,12 +44,21 @@ export function leaseWaitStep(inv: Inventory, opts: { timeoutMs: number }): Step
         apply: async () => {
           ctx.progress?.('waiting for a subnet lease');
           const last = { state };
+          const crash = new CrashWatch(inv, conn, () => flanneldLogTail(inv, conn));
+          let crashed: string | undefined;
           const ok = await pollUntil(async () => {
             last.state = await observeLease(ctx, inv, id);
-            return ready(last.state) ? last.state : undefined;
+            if (ready(last.state)) return last.state;
+            crashed = await crash.check();
+            return crashed ? last.state : undefined;
           }, opts.timeoutMs);
-          if (ok) return;
+          if (ok && !crashed) return;
           const log = await flanneldLogTail(inv, conn);
+          if (crashed) {
+            throw new FlanctlError(`${node.name}: ${crashed}${log ? `\n  last lines of flanneld's log:\n    ${log.split('\n').join('\n    ')}` : ''}`, {
+              hint: 'Fix what the log shows (e.g. flannel.healthzPort taken by another process), then run bootstrap again.',
+            });
+          }
           const s = last.state;
           const missing = !s.lease
             ? `no lease with PublicIP ${node.publicIp} under ${inv.etcd.prefix}/subnets`

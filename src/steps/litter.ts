@@ -10,12 +10,17 @@ import type { Inventory } from '../model/inventory.js';
 import type { Step } from '../engine/step.js';
 import { SUPERVISORD_CONF_CANDIDATES, SYSCTL_CONF_PATH, SYSTEMD_UNIT_PATH, remotePaths } from '../model/templates.js';
 import { MODULES_LOAD_PATH } from './modules.js';
+import { cniFiles } from '../model/cni.js';
+import { DOCKER_DROPIN_PATH } from '../model/docker.js';
 import { onNode } from './util.js';
 
 /** Every directory flanctl writes files into on a node. */
 export function managedDirs(inv: Inventory): string[] {
   const p = remotePaths(inv);
-  const files = [p.ca, p.flanneld, p.iptablesScript, p.iptablesState, p.subnetFile, inv.flannel.dockerOptsFile, SYSCTL_CONF_PATH, MODULES_LOAD_PATH, SYSTEMD_UNIT_PATH, ...SUPERVISORD_CONF_CANDIDATES.map((c) => c.path)];
+  const files = [
+    p.ca, p.flanneld, p.iptablesScript, p.iptablesState, p.subnetFile, inv.flannel.dockerOptsFile, SYSCTL_CONF_PATH, MODULES_LOAD_PATH,
+    SYSTEMD_UNIT_PATH, ...SUPERVISORD_CONF_CANDIDATES.map((c) => c.path), ...cniFiles(inv), ...(inv.docker.integration ? [DOCKER_DROPIN_PATH] : []),
+  ];
   return [...new Set([...files.map((f) => posix.dirname(f)), inv.flannel.logDir])].sort();
 }
 

@@ -25,6 +25,38 @@ export async function moduleLoaded(conn: Connector, m: string): Promise<boolean>
   return false;
 }
 
+/** Device types whose module can be proven by creating a device (for nodes without a /sys/module view). */
+const PROBE_ARGS: Record<string, (id: number) => string[]> = {
+  vxlan: (id) => ['type', 'vxlan', 'id', String(id), 'dstport', '4789'],
+  ipip: () => ['type', 'ipip'],
+  wireguard: () => ['type', 'wireguard'],
+};
+
+/** argv that creates and deletes a throwaway device of the module's type, under a unique name. */
+export function capabilityProbeArgv(m: string, suffix = Math.random().toString(16).slice(2, 10)): string[] | undefined {
+  const args = PROBE_ARGS[m];
+  if (!args) return undefined;
+  const name = `flpf${suffix.replace(/[^0-9a-f]/g, '').slice(0, 8)}`;
+  const id = 1_000_000 + (parseInt(suffix.slice(0, 6), 16) % 15_000_000 || 1);
+  return ['sh', '-c', 'ip link add "$0" "$@" || exit 1; ip link del "$0"', name, ...args(id)];
+}
+
+/**
+ * Containers (e.g. systemd-nspawn) often show neither /sys/module nor a modprobe, although the kernel
+ * has the module: when /sys/module is not visible, test the capability itself by creating and deleting
+ * a throwaway device of that type (a unique name, nothing left behind).
+ */
+export async function moduleUsable(conn: Connector, m: string): Promise<boolean> {
+  if ((await conn.exec(['test', '-d', '/sys/module'])).code === 0) return false; // the view exists: trust it
+  const argv = capabilityProbeArgv(m);
+  return !!argv && (await conn.exec(argv)).code === 0;
+}
+
+/** Loaded or built in, or (without a /sys/module view) usable. */
+export async function moduleAvailable(conn: Connector, m: string): Promise<boolean> {
+  return (await moduleLoaded(conn, m)) || (await moduleUsable(conn, m));
+}
+
 /** `modprobe -n` (dry run): true when the module could be loaded. Changes nothing. */
 export async function moduleLoadable(conn: Connector, m: string): Promise<boolean> {
   return (await conn.exec(['modprobe', '-n', '-q', m])).code === 0;
@@ -37,7 +69,7 @@ export function moduleSteps(inv: Inventory): Step[] {
     title: `kernel modules ${mods.join(', ')}`,
     async check(ctx) {
       const { conn } = onNode(ctx, 'modules:loaded');
-      const loaded = await Promise.all(mods.map((m) => moduleLoaded(conn, m)));
+      const loaded = await Promise.all(mods.map((m) => moduleAvailable(conn, m)));
       const missing = mods.filter((_, i) => !loaded[i]);
       if (!missing.length) return undefined;
       return {

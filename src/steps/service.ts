@@ -21,6 +21,7 @@ import {
   renderSupervisordConf,
   renderSystemdUnit,
 } from '../model/templates.js';
+import { CrashWatch } from './crash-watch.js';
 import { fileStep } from './file.js';
 import { isUp, notDown, settledSupervisorStatus, settledSystemdActive, supervisorStatus, type ProgramStatus } from './service-state.js';
 
@@ -123,7 +124,11 @@ export async function restartFlanneld(inv: Inventory, conn: Connector): Promise<
 export async function waitUntilServing(inv: Inventory, conn: Connector, timeoutMs = 60_000): Promise<void> {
   const F = SUPERVISORD_PROGRAMS.flanneld;
   const deadline = Date.now() + timeoutMs;
+  const crash = new CrashWatch(inv, conn, () => flanneldLogTail(inv, conn));
+  let crashed: string | undefined;
   const state = await pollUntil(async () => {
+    crashed = await crash.check();
+    if (crashed) return 'crash';
     if (inv.flannel.service === 'systemd') {
       const active = (await conn.exec(['systemctl', 'is-active', 'flanneld'])).stdout.trim();
       return active === 'active' || active === 'failed' ? active : undefined;
@@ -131,7 +136,7 @@ export async function waitUntilServing(inv: Inventory, conn: Connector, timeoutM
     const s = (await supervisorStatus(conn, [F]))[F].state; // STARTING and BACKOFF are on their way
     return ['RUNNING', 'FATAL', 'EXITED', 'STOPPED', 'MISSING'].includes(s) ? s : undefined;
   }, timeoutMs);
-  let problem = state === 'RUNNING' || state === 'active' ? undefined : `flanneld is ${state ?? 'still starting'} after ${timeoutMs / 1000} s`;
+  let problem = state === 'RUNNING' || state === 'active' ? undefined : crashed ?? `flanneld is ${state ?? 'still starting'} after ${timeoutMs / 1000} s`;
   const port = inv.flannel.healthzPort;
   if (!problem && port > 0) {
     const healthy = await pollUntil(async () => {

@@ -3,6 +3,7 @@
  * health checks (one testcase per check). Failures carry the error; skipped checks are <skipped/>.
  */
 import type { VerifyReport } from './verify.js';
+import { podJunitCases } from './pods/render.js';
 
 export function xmlEscape(s: string): string {
   return s
@@ -53,13 +54,15 @@ export function renderJunit(report: VerifyReport): string {
     failure: c.ok ? undefined : c.detail,
     skipped: c.ok && c.skipped ? c.detail : undefined,
   }));
-  const tests = pairCases.length + checkCases.length;
-  const failures = [...pairCases, ...checkCases].filter((c) => c.failure !== undefined).length;
+  const podCases: Case[] = podJunitCases(report.pods);
+  const tests = pairCases.length + checkCases.length + podCases.length;
+  const failures = [...pairCases, ...checkCases, ...podCases].filter((c) => c.failure !== undefined).length;
   return [
     '<?xml version="1.0" encoding="UTF-8"?>',
     `<testsuites name="flanctl verify" tests="${tests}" failures="${failures}" errors="0" time="${(report.durationMs / 1000).toFixed(3)}">`,
     suite('reachability', pairCases),
     suite('checks', checkCases),
+    ...(report.pods ? [suite('pods', podCases)] : []),
     '</testsuites>',
     '',
   ].join('\n');

@@ -4,6 +4,7 @@
  * only failures expanded, probe notes, and a one-line summary naming what failed.
  */
 import type { VerifyReport } from './verify.js';
+import { podFailureNames, renderPods } from './pods/render.js';
 
 const pad = (s: string, n: number) => s + ' '.repeat(Math.max(0, n - [...s].length));
 
@@ -95,6 +96,7 @@ export function failureNames(report: VerifyReport): string[] {
   return [
     ...report.checks.filter((c) => !c.ok).map((c) => `${c.node}: ${c.name}`),
     ...report.pairs.filter((p) => !p.ok).map((p) => `${p.from} → ${p.to}`),
+    ...podFailureNames(report.pods),
   ];
 }
 
@@ -104,7 +106,8 @@ const MAX_NAMED = 16;
 export function renderSummary(report: VerifyReport): string {
   const { pairs, pairsOk, checks, checksOk } = report.summary;
   const secs = (report.durationMs / 1000).toFixed(1);
-  const counts = `${pairsOk}/${pairs} pairs, ${checksOk}/${checks} checks ok in ${secs} s`;
+  const pods = report.pods && `, ${report.pods.summary.pairsOk}/${report.pods.summary.pairs} pod pairs, ${report.pods.summary.checksOk}/${report.pods.summary.checks} pod checks`;
+  const counts = `${pairsOk}/${pairs} pairs, ${checksOk}/${checks} checks${pods ?? ''} ok in ${secs} s`;
   if (report.ok) return `verify: ok — ${report.nodes.length} nodes, ${counts}`;
   const names = failureNames(report);
   const shown = names.length > MAX_NAMED ? [...names.slice(0, MAX_NAMED), `… and ${names.length - MAX_NAMED} more (listed above)`] : names;
@@ -112,7 +115,7 @@ export function renderSummary(report: VerifyReport): string {
 }
 
 export function renderReport(report: VerifyReport, width = terminalWidth()): string {
-  return [renderMatrix(report, width), '', renderChecks(report), renderProbes(report), '', renderSummary(report)]
+  return [renderMatrix(report, width), '', renderChecks(report), renderProbes(report), report.pods && `\n${renderPods(report.pods)}`, '', renderSummary(report)]
     .filter((s) => s !== undefined)
     .join('\n');
 }

@@ -21,9 +21,13 @@ import { gatherFacts, interfaceHolding, type NodeFacts } from './facts.js';
 import { flanctlIptablesRules, flanneldCertPath, healthzHost } from './node-layout.js';
 import { addProbeInterface, pingAll, removeProbeInterface, type PingResult, type ProbeInterface } from './probes.js';
 import { checkCert, checkHealthz, checkIptables, checkService } from './remote-checks.js';
+import { checkDocker } from './docker-check.js';
 import { readNodeInfo, type NodeInfo } from './node-info.js';
 import { PROBE_IFACE, bridgeAddress, planTargets, type PlannedPair } from './targets.js';
 import { listLeases } from '../kv/flannel-keys.js';
+import type { PodsReport } from './pods/judge.js';
+import { runPods, type PodsCni } from './pods/run.js';
+import { conflistPath } from '../model/cni.js';
 
 export interface VerifyOptions {
   /** host-gw: add a temporary flanctl-probe interface where no interface holds the node's .1. */
@@ -35,6 +39,10 @@ export interface VerifyOptions {
   /** Nodes handled at once (default: ssh.concurrency). */
   concurrency?: number;
   now?: number;
+  /** Also run the pod network check (issue 17): throwaway pods, pod ↔ pod with source addresses, masquerade out. */
+  pods?: boolean;
+  /** With pods: create the pods through these CNI plugins (cni.enabled) instead of netns + veth. */
+  podsCni?: PodsCni;
   /** --limit: check only these nodes and the pairs to or from them (every peer is still pinged). */
   only?: Set<string>;
 }
@@ -57,6 +65,8 @@ export interface VerifyReport {
   /** Temporary flanctl-probe interfaces added (and removed) for host-gw targets. */
   probes: ProbeInterface[];
   summary: { pairs: number; pairsOk: number; checks: number; checksOk: number };
+  /** verify --pods: the pod network section. */
+  pods?: PodsReport;
   ok: boolean;
   /** When verify started (ISO 8601). */
   startedAt?: string;
@@ -101,15 +111,16 @@ async function connectAll(inv: Inventory, pool: ConnectorSource, limit: number):
 /** Checks that run their own command on the node (slow ones, e.g. supervisorctl): started first, awaited last. */
 async function remoteChecks(inv: Inventory, node: NodeSpec, conn: Connector, lease: Lease | undefined, opts: { warnDays: number; now?: number }) {
   const certPath = flanneldCertPath(inv);
-  const [service, iptables, healthz, cert] = await Promise.all([
+  const [service, iptables, healthz, cert, docker] = await Promise.all([
     checkService(conn, inv, node),
     lease
       ? checkIptables(conn, node, flanctlIptablesRules(inv, lease.subnet), inv.iptables.masquerade)
       : Promise.resolve(fail(node.name, 'iptables', 'not checked: the node has no lease (rules name its subnet)')),
     inv.flannel.healthzPort > 0 ? checkHealthz(conn, node, healthzHost(inv, node), inv.flannel.healthzPort) : Promise.resolve(undefined),
     certPath ? checkCert(conn, node, certPath, opts.warnDays, opts.now) : Promise.resolve(undefined),
+    checkDocker(conn, inv, node),
   ]);
-  return { first: [service], last: [iptables, healthz, cert].filter((c): c is Check => c !== undefined) };
+  return { first: [service], last: [iptables, healthz, cert, docker].filter((c): c is Check => c !== undefined) };
 }
 
 /** The MTU probe size for a node: FLANNEL_MTU (subnet.env, else computed) − 28 bytes of IP+ICMP headers. */
@@ -182,6 +193,10 @@ export async function runVerify(inv: Inventory, pool: ConnectorSource, kv: Kv, o
     probes = await Promise.all(probes.map((p) => (p.created ? removeProbeInterface(byName.get(p.node)!.conn, p) : Promise.resolve(p))));
   }
 
+  const pods = opts.pods
+    ? await runPods(inv, states.map((s) => ({ node: s.node, conn: s.conn, subnet: s.lease?.subnet, env: s.facts.subnetEnv })), { cni: opts.podsCni ?? (inv.cni.enabled ? { binDir: inv.cni.binDir, conflist: conflistPath(inv) } : undefined), limit })
+    : undefined;
+
   const remoteResults = await remote;
   const nodeInfo = (await info).flatMap((r) => (r.ok && r.value ? [r.value] : []));
   for (const [i, s] of states.entries()) {
@@ -214,7 +229,8 @@ export async function runVerify(inv: Inventory, pool: ConnectorSource, kv: Kv, o
     checks,
     probes,
     summary: { pairs: pairs.length, pairsOk, checks: checks.length, checksOk },
-    ok: pairsOk === pairs.length && checksOk === checks.length,
+    ...(pods ? { pods } : {}),
+    ok: pairsOk === pairs.length && checksOk === checks.length && (pods?.ok ?? true),
     startedAt: new Date(opts.now ?? started).toISOString(),
     nodeInfo,
     durationMs: Date.now() - started,

@@ -3,7 +3,11 @@
  * corrupt what node kernels hold for their peers by hand (a neighbour with a wrong MAC, an FDB entry
  * with a wrong MAC, a deleted route) → verify exits 3 naming node, peer, kernel and lease → plan
  * shows `↻ flanneld (stale peer state: …)` → bootstrap restarts the stale nodes together, names
- * them, keeps every lease → verify green → a second bootstrap changes nothing. Root; CI=true.
+ * them, keeps every lease → verify green → a second bootstrap changes nothing. Then the issue's
+ * scenario with the stand-in emulating v0.20.2 and its etcd watch bug switched on (`lab up
+ * --watch-bug`): switch-backend vxlan from vxlan+DirectRouting ends green without a rollback and
+ * names the repaired nodes; the same after a whole-cluster flanneld restart (flannel.1 recreated on
+ * every node, every flanneld started at once), which bootstrap repairs. Root; CI=true.
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -17,6 +21,23 @@ import { describeRoot } from '../helpers/root.js';
 import { cli, repoRoot, showCli } from '../helpers/cli.js';
 
 const WRONG = '02:de:ad:be:ef:01';
+
+/** Stop flanneld everywhere, delete flannel.1 everywhere, start flanneld on every node at once. */
+async function wholeClusterRestart(lab: TestLab, inv: Inventory): Promise<void> {
+  await Promise.all(lab.nodes.map((n) => lab.exec(n.name, ['supervisorctl', 'stop', 'flanneld'])));
+  await Promise.all(lab.nodes.map((n) => lab.exec(n.name, ['ip', 'link', 'del', 'flannel.1'])));
+  const started = await Promise.all(lab.nodes.map((n) => lab.exec(n.name, ['supervisorctl', 'start', 'flanneld'])));
+  for (const s of started) expect(s.stdout).toMatch(/started/);
+  // Wait until every lease carries its node's new VtepMAC, and a few watch polls (1 s each) after.
+  for (let k = 0; ; k++) {
+    const leases = await leasesOf(inv);
+    const macs = await Promise.all(lab.nodes.map(async (n) => JSON.parse((await lab.exec(n.name, ['ip', '-j', 'link', 'show', 'flannel.1'])).stdout || '[]')[0]?.address));
+    if (lab.nodes.every((n, j) => leases.some((l) => l.publicIp === n.ip && l.backendData?.VtepMAC === macs[j]))) break;
+    if (k > 60) throw new Error('leases did not get the new VtepMACs');
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  await new Promise((r) => setTimeout(r, 3000));
+}
 
 async function leasesOf(inv: Inventory): Promise<Lease[]> {
   const kv = await openKv(inv);
@@ -122,5 +143,46 @@ describeRoot('stale peer state: detected by verify, shown by plan, repaired by b
     expect(again.json.summary).toMatchObject({ changed: 0, restarts: 0, failed: 0 });
     expect(again.json.peerRepairs).toBeUndefined();
     expect(again.json.verify.ok).toBe(true);
+  });
+
+  it('v0.20.2 with its watch bug: switch-backend vxlan from vxlan+DirectRouting ends green without a rollback, naming the repaired nodes', async () => {
+    const up = await cli(['lab', 'up', '--dir', lab.dir, '--nodes', '3', '--release', 'v0.20.2', '--watch-bug']);
+    expect(up.code, showCli(up)).toBe(0);
+    const dr = await cli(['switch-backend', 'vxlan', '--direct-routing', '-i', inventory, '--yes', '--json']);
+    expect(dr.code, showCli(dr)).toBe(0);
+    expect(dr.json.outcome).toBe('switched');
+    const sw = await cli(['switch-backend', 'vxlan', '-i', inventory, '--yes', '--json']);
+    expect(sw.code, showCli(sw)).toBe(0);
+    expect(sw.json.outcome).toBe('switched');
+    expect(sw.json.failure).toBeUndefined();
+    const repairs = sw.json.peerRepairs as Array<{ transition: string; restarted: string[]; found: Record<string, string[]>; ok: boolean; durationMs: number; rounds: unknown[] }>;
+    expect(repairs, 'the watch bug left stale peer state that was repaired').toHaveLength(1);
+    expect(repairs[0]).toMatchObject({ transition: 'switch', ok: true });
+    expect(repairs[0].restarted.length).toBeGreaterThan(0);
+    expect(sw.json.message).toContain(`flanneld restarted for stale peer state on ${repairs[0].restarted.join(', ')}`);
+    console.log(`switch-backend vxlan (v0.20.2 watch bug): repaired ${JSON.stringify(repairs[0].found)} in ${repairs[0].rounds.length} round(s), ${repairs[0].durationMs} ms; downtime ${sw.json.downtimeMs} ms ${JSON.stringify(sw.json.phasesMs)}`);
+    const v = await cli(['verify', '-i', inventory]);
+    expect(v.code, showCli(v)).toBe(0);
+  });
+
+  it('v0.20.2 with its watch bug: after a whole-cluster flanneld restart verify exits 3, bootstrap repairs (naming the nodes), verify is green', async () => {
+    await wholeClusterRestart(lab, inv);
+    const v = await cli(['verify', '-i', inventory, '--json']);
+    expect(v.code, showCli(v)).toBe(3);
+    const stale = v.json.checks.filter((c: { name: string; ok: boolean }) => c.name === 'peers' && !c.ok).map((c: { node: string }) => c.node);
+    expect(stale.length).toBeGreaterThan(0);
+    const logs = await Promise.all(lab.nodes.map((n) => lab.exec(n.name, ['cat', '/var/log/flanneld/flanneld.log'])));
+    expect(logs.map((l) => l.stdout).join('\n')).toContain('v0.20.2 watch bug');
+
+    const r = await cli(['bootstrap', '-i', inventory, '--json']);
+    expect(r.code, showCli(r)).toBe(0);
+    const [repair] = r.json.peerRepairs;
+    expect(repair).toMatchObject({ after: 'start', ok: true, remaining: {} });
+    expect(Object.keys(repair.found).sort()).toEqual([...stale].sort());
+    expect([...repair.restarted].sort()).toEqual([...stale].sort());
+    console.log(`whole-cluster restart (v0.20.2 watch bug): ${stale.length} stale node(s) ${JSON.stringify(repair.found)} repaired in ${repair.rounds.length} round(s), ${repair.durationMs} ms`);
+    expect(r.json.verify.ok).toBe(true);
+    const again = await cli(['bootstrap', '-i', inventory, '--json', '--no-verify']);
+    expect(again.json.summary).toMatchObject({ changed: 0, restarts: 0, failed: 0 });
   });
 });

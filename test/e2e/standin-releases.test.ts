@@ -4,7 +4,8 @@
  * inventory (tarball, etcd.api); then host-gw: bootstrap, verify, plan, idempotent rerun (0 changes,
  * 0 restarts); switch-backend vxlan; vxlan: verify, plan, idempotent rerun; reset. With v0.20.2 and
  * `lab up --watch-bug`, a simultaneous restart of every node after flannel.1 was recreated leaves a
- * stale neighbour/FDB entry (or a missing peer) on some node; with v0.22.3 it does not.
+ * stale neighbour/FDB entry (or a missing peer) on some node, which verify's peers check reports (exit 3)
+ * and bootstrap repairs; with v0.22.3 nothing is stale.
  * Prints bootstrap / verify times per release (3 nodes); no timing is asserted.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -178,6 +179,16 @@ describeRoot('each emulated flanneld release on a 3-node lab', () => {
         const logs = await Promise.all(lab.nodes.map((n) => lab.exec(n.name, ['cat', '/var/log/flanneld/flanneld.log'])));
         expect(logs.map((l) => l.stdout).join('\n')).toContain('v0.20.2 watch bug');
         console.log(`v0.20.2 stale peer state after a simultaneous restart:\n  ${found.join('\n  ')}`);
+      // flanctl detects it (verify's peers check, exit 3) and bootstrap repairs it (issue 13 items 2–3).
+      const v = await cli(['verify', '-i', inv(), '--json']);
+      expect(v.code, showCli(v)).toBe(3);
+      const staleNodes = new Set(found.map((f) => f.split(':')[0]));
+      const failedPeers = v.json.checks.filter((c: { name: string; ok: boolean }) => c.name === 'peers' && !c.ok).map((c: { node: string }) => c.node);
+      expect(new Set(failedPeers)).toEqual(staleNodes);
+      const fix = await timed('v0.20.2 bootstrap repairing the stale nodes', ['bootstrap', '-i', inv(), '--json']);
+      expect(fix.code, showCli(fix)).toBe(0);
+      expect(fix.json.verify.ok).toBe(true);
+      expect(await stale(i)).toEqual([]);
       } else {
         expect(found).toEqual([]);
       }

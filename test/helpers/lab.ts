@@ -35,11 +35,14 @@ export interface TestLab {
   down(): Promise<void>;
 }
 
-export async function startLab(opts: { nodes: number; tarball?: string }): Promise<TestLab> {
+/** The systemd nodes' rootfs shared by every test lab on the machine (built once, ~250 MB; kept). */
+export const TEST_ROOTFS = process.env.FLANCTL_LAB_ROOTFS ?? '/var/tmp/flanctl-lab-rootfs';
+
+export async function startLab(opts: { nodes: number; tarball?: string; init?: 'systemd' | 'supervisord' }): Promise<TestLab> {
   const dir = mkdtempSync(join(tmpdir(), 'flanctl-lab-'));
   let state;
   try {
-    state = await labUp({ dir, nodes: opts.nodes, flannelTarball: opts.tarball });
+    state = await labUp({ dir, nodes: opts.nodes, flannelTarball: opts.tarball, init: opts.init, rootfs: opts.init === 'systemd' ? TEST_ROOTFS : undefined });
   } catch (err) {
     await labDown({ dir, purge: true }).catch(() => {});
     rmSync(dir, { recursive: true, force: true });

@@ -2,7 +2,7 @@
  * Shell completion and "did you mean", through the built CLI (`npm run build` first) and real shells:
  * `flanctl autocomplete` writes @oclif/plugin-autocomplete's bash and zsh functions plus flanctl's
  * node-name wrapper; bash runs the completion function as it would on <TAB> (COMP_WORDS/COMP_CWORD),
- * zsh runs it with compadd stubbed (zsh's completion widgets need a terminal). A mistyped command
+ * zsh is driven interactively in a pseudo-terminal (zsh/zpty) with real <TAB>s. A mistyped command
  * names the nearest command, exits 2 and runs nothing.
  */
 import { execFile } from 'node:child_process';
@@ -66,6 +66,8 @@ describe('shell completion', () => {
       [['flanctl', 'verify', '--inventory', '=', 'inv.yaml', '--limit', '=', 'b'], 'beta'],
       [['flanctl', 'lab', 'exec', '-d', 'lab', ''], 'node1 node2'],
       [['flanctl', 'lab', 'exec', '-d', 'lab', 'node1', '--', ''], ''],
+      [['flanctl', 'lab', 'reboot', '-d', 'lab', 'n'], 'node1 node2'],
+      [['flanctl', 'node', 'remove', '-i', 'inv.yaml', 'b'], 'beta'],
     ];
     const script = [
       `source ${join(fnDir(), 'bash/flanctl.bash')}`,
@@ -77,22 +79,44 @@ describe('shell completion', () => {
     expect(r.stdout.split('\n').slice(0, cases.length)).toEqual(cases.map(([, want]) => want));
   });
 
-  it.runIf(hasShell('zsh'))('zsh routes --limit values and `lab exec <node>` to node names and the rest to oclif', async () => {
-    const file = join(fnDir(), 'zsh/_flanctl');
-    expect(readFileSync(file, 'utf8')).toMatch(/^_flanctl_oclif \(\) \{/m);
+  it.runIf(hasShell('zsh'))('zsh, interactive (zpty): <TAB> completes --limit values, `lab exec <node>`, commands and flags', async () => {
+    const dir = join(fnDir(), 'zsh');
+    expect(readFileSync(join(dir, '_flanctl'), 'utf8')).toMatch(/^_flanctl_oclif \(\) \{/m);
+    const lines = [
+      'flanctl verify -i inv.yaml --limit ga',
+      'flanctl verify -i inv.yaml --limit alpha,b',
+      'flanctl verify -i inv.yaml --limit=be',
+      'flanctl lab exec -d lab node2',
+      'flanctl node remove -i inv.yaml al',
+      'flanctl verif',
+      'flanctl lab ex',
+      'flanctl verify --pro',
+    ];
+    const out = join(work, 'zsh-buffers');
+    // An interactive zsh in a pseudo-terminal: type each line and <TAB>, then ^T (a widget that
+    // appends the edited line to a file) and ^U. zle handles keys in order, so ^T sees the completed line.
     const script = [
-      'compadd() { print -r -- "compadd ${@[-3,-1]}" }',
-      'compset() { return 1 }',
-      '_arguments() { print -r -- oclif }',
-      `c() { words=("$@"); CURRENT=$#words; source ${file} }`,
-      "c flanctl verify -i inv.yaml --limit ''",
-      "c flanctl lab exec -d lab ''",
-      "c flanctl lab exec -d lab node1 ''",
-      'c flanctl ver',
+      'zmodload zsh/zpty',
+      'zpty z zsh -f -i',
+      `zpty -w z "PS1='> '; fpath=(${dir} \\$fpath); autoload -Uz compinit; compinit -u -d ${join(work, 'zcompdump')}; pb() { print -r -- \\"[\\$BUFFER]\\" >> ${out} }; zle -N pb; bindkey '^T' pb"`,
+      "zpty -w z 'print RE\"\"ADY'", // the echo of the typed line does not match, only the output does
+      'zpty -r -m z _ "*READY*"',
+      'wait_lines() { for i in {1..300}; do [[ -f ' + out + ' && $(wc -l < ' + out + ') -ge $1 ]] && return; sleep 0.1; done; return 1 }',
+      ...lines.map((l, i) => `zpty -w -n z ${JSON.stringify(l)}$'\\t\\C-t\\C-u' && wait_lines ${i + 1}`),
+      'zpty -d z',
     ].join('\n');
     const r = await run('zsh', ['-f', '-c', script]);
-    expect(r.stderr).toBe('');
-    expect(r.stdout.trim().split('\n')).toEqual(['compadd alpha beta gamma', 'compadd -- node1 node2', 'oclif', 'oclif']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(readFileSync(out, 'utf8').trim().split('\n')).toEqual([
+      '[flanctl verify -i inv.yaml --limit gamma]',
+      '[flanctl verify -i inv.yaml --limit alpha,beta]',
+      '[flanctl verify -i inv.yaml --limit=beta]',
+      '[flanctl lab exec -d lab node2 ]',
+      '[flanctl node remove -i inv.yaml alpha ]',
+      '[flanctl verify ]',
+      '[flanctl lab exec ]',
+      '[flanctl verify --probe ]',
+    ]);
   });
 });
 

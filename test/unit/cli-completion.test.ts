@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { MARK, bashNodeCompletion, nodeFlagSpellings, zshNodeCompletion } from '../../src/cli/completion.js';
+import { MARK, bashNodeCompletion, nodeArgCommands, nodeFlagSpellings, zshNodeCompletion } from '../../src/cli/completion.js';
 
 const OCLIF_ZSH = '#compdef flanctl\n\n_flanctl_lab() {\n  :\n}\n\n_flanctl() {\n  _arguments -C\n}\n\n_flanctl\n';
 
@@ -7,6 +7,15 @@ describe('node-name completion scripts', () => {
   it('finds --limit and its short form among the commands flags, whoever adds it', () => {
     expect(nodeFlagSpellings([{ flags: { probe: { name: 'probe' } } }])).toEqual(['--limit']);
     expect(nodeFlagSpellings([{ flags: { limit: { name: 'limit', char: 'l', type: 'option' } } }])).toEqual(['--limit', '-l']);
+  });
+
+  it('finds the commands whose first argument is a node, lab commands reading the lab', () => {
+    expect(nodeArgCommands([
+      { id: 'lab:exec', args: { node: {} } },
+      { id: 'node:remove', args: { name: {} } },
+      { id: 'switch-backend', args: { backend: {} } },
+      { id: 'verify', args: {} },
+    ])).toEqual([{ words: ['lab', 'exec'], lab: true }, { words: ['node', 'remove'], lab: false }]);
   });
 
   it("zsh: renames oclif's _flanctl, puts the node-aware one in front, still calls it at the end; once only", () => {

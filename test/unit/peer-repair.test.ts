@@ -6,7 +6,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { Connector } from '../../src/connector/connector.js';
-import { describeRepair, observePeerState, repairPeerState, type PeerRepairDeps } from '../../src/bootstrap/peer-repair.js';
+import { describeRepair, observePeerState, repairPeerState, type PeerRepairDeps, type PeerRepairReport } from '../../src/bootstrap/peer-repair.js';
+import { peerStateStep, type PeerRepairCoordinator } from '../../src/bootstrap/peer-step.js';
 import { simCluster, type Sim, type SimNode } from './verify-fakes.js';
 
 const PREFIX = '/coreos.com/network';
@@ -157,5 +158,31 @@ describe('repairPeerState', () => {
     expect(d.restarts).toEqual([]);
     expect(r.ok).toBe(false);
     expect(r.problem).toMatch(/^not restarting: leases not current \(node3: lease VtepMAC aa:bb:cc:00:01:03, its flannel device has aa:bb:cc:00:09:09\)/);
+  });
+});
+
+describe('peerStateStep (bootstrap, plan)', () => {
+  const mismatch = { node: 'node1', peer: 'node2', subnet: '10.244.2.0/24', item: 'neighbour' as const, kernel: '10.244.2.0 lladdr de:ad:be:ef:00:02', lease: '10.244.2.0 lladdr aa:bb:cc:00:00:02' };
+  const coord = (report: Partial<PeerRepairReport>): PeerRepairCoordinator => {
+    const full: PeerRepairReport = { found: { node1: ['node2'] }, mismatches: [mismatch], rounds: [], restarted: ['node1'], remaining: {}, ok: true, durationMs: 1, ...report };
+    return {
+      snapshot: async () => ({ leases: [], stale: new Map([['node1', [mismatch]]]), notCurrent: [], unreadable: [] }),
+      repair: async () => full,
+      report: async () => full,
+    };
+  };
+  const ctx = (name: string) => ({ inventory: {} as never, node: { name } as never, touched: new Set<string>() });
+
+  it('a stale node gets `↻ flanneld (stale peer state: node2)` with kernel/lease as the diff; a clean node none', async () => {
+    const step = peerStateStep(coord({}));
+    const c = await step.check(ctx('node1'));
+    expect(c).toMatchObject({ action: 'restart', summary: '(stale peer state: node2)', diff: { before: 'node2 neighbour: 10.244.2.0 lladdr de:ad:be:ef:00:02', after: 'node2 neighbour: 10.244.2.0 lladdr aa:bb:cc:00:00:02' } });
+    await expect(c!.apply()).resolves.toBeUndefined();
+    expect(await step.check(ctx('node2'))).toBeUndefined();
+  });
+
+  it('apply fails naming what is still stale when the repair did not converge', async () => {
+    const c = await peerStateStep(coord({ ok: false, remaining: { node1: ['node2'] }, problem: 'still stale after 4 round(s): node1 (node2)' })).check(ctx('node1'));
+    await expect(c!.apply()).rejects.toThrow('node1: stale peer state not repaired (still stale after 4 round(s): node1 (node2)); still stale for node2');
   });
 });

@@ -47,7 +47,7 @@ describe('HTML report', () => {
   });
 
   it('renders sections it does not know generically, failures first', () => {
-    const r = { ...small(), pods: { checked: 3, podNetworks: [{ node: 'a', pod: 'x', ok: true }, { node: 'b', pod: 'y', ok: false, error: 'no route' }] } } as VerifyReport;
+    const r = { ...small(), pods: { checked: 3, podNetworks: [{ node: 'a', pod: 'x', ok: true }, { node: 'b', pod: 'y', ok: false, error: 'no route' }] } } as unknown as VerifyReport;
     const html = renderHtml(r);
     expect(html).toContain('<section class="extra" data-section="pods">');
     expect(html).toContain('<h2>pods</h2>');

@@ -9,6 +9,8 @@ export default class LabUp extends FlanctlCommand<typeof LabUp> {
   static summary = 'Start a local cluster of network-namespace nodes, with TLS etcd, and write its inventory (root).';
   static description = `Creates a host bridge and N nodes. A node has its own network, mount, uts, ipc and pid namespaces, an eth0 on the bridge, copy-on-write /etc /usr /var over the host's, fresh /opt /root /run /tmp /var/log, and runs its own sshd and supervisord. One etcd listens with TLS and client-cert auth on the bridge address (v2 API enabled too). Writes DIR/inventory.yaml, ready for \`flanctl bootstrap -i DIR/inventory.yaml\`.
 
+With --init systemd every node boots a real systemd instead (systemd-nspawn in the same netns; sshd as a unit) from a shared Debian rootfs built once with mmdebstrap (DIR/rootfs, or --rootfs); the inventory then says flannel.service: systemd.
+
 Idempotent: running nodes are kept, stopped ones are started, nodes beyond --nodes are removed. Several labs (different --dir) can run side by side.`;
 
   static examples = [
@@ -18,6 +20,7 @@ Idempotent: running nodes are kept, stopped ones are started, nodes beyond --nod
     '<%= config.bin %> lab up --release v0.20.2 --watch-bug',
     '<%= config.bin %> lab up --flannel-tarball ./flannel-v0.20.2-linux-amd64.tar.gz',
     '<%= config.bin %> lab up --fresh --install-deps',
+    '<%= config.bin %> lab up --init systemd --nodes 3',
   ];
 
   static flags = {
@@ -31,6 +34,9 @@ Idempotent: running nodes are kept, stopped ones are started, nodes beyond --nod
     'watch-bug': Flags.boolean({ summary: "Switch on the stand-in's v0.20.2 etcd watch bug in every node (test equipment; off without this flag)." }),
     fresh: Flags.boolean({ summary: 'Remove an existing lab in DIR first (nodes, etcd data, keys, CA) and start anew.' }),
     'install-deps': Flags.boolean({ summary: 'apt-get install missing Debian packages (without starting their services on this machine).' }),
+    init: Flags.string({ summary: 'The nodes\' init: supervisord, or a real systemd booted with systemd-nspawn.', options: ['supervisord', 'systemd'], default: 'supervisord' }),
+    rootfs: Flags.string({ summary: '--init systemd: the nodes\' shared Debian rootfs, built once with mmdebstrap (default DIR/rootfs).', env: 'FLANCTL_LAB_ROOTFS' }),
+    'rebuild-rootfs': Flags.boolean({ summary: '--init systemd: build the rootfs again (restarts the systemd nodes).' }),
   };
 
   async run(): Promise<unknown> {
@@ -43,6 +49,9 @@ Idempotent: running nodes are kept, stopped ones are started, nodes beyond --nod
       watchBug: this.flags['watch-bug'],
       fresh: this.flags.fresh,
       installDeps: this.flags['install-deps'],
+      init: this.flags.init as 'supervisord' | 'systemd',
+      rootfs: this.flags.rootfs,
+      rebuildRootfs: this.flags['rebuild-rootfs'],
       log: (line) => this.say(line),
     });
     const seconds = ((Date.now() - t0) / 1000).toFixed(1);
@@ -57,8 +66,10 @@ Idempotent: running nodes are kept, stopped ones are started, nodes beyond --nod
       etcd: state.etcd?.endpoint,
       inventory: state.inventory,
       flannelTarball: state.flannelTarball,
+      init: state.init ?? 'supervisord',
+      rootfs: state.rootfs,
+      nodes: state.nodes.map((n) => ({ name: n.name, ip: n.ip, netns: n.netns, pid: n.init?.pid, init: n.system ?? 'supervisord' })),
       watchBug: state.watchBug,
-      nodes: state.nodes.map((n) => ({ name: n.name, ip: n.ip, netns: n.netns, pid: n.init?.pid })),
       seconds: Number(seconds),
     };
   }
