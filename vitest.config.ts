@@ -13,7 +13,7 @@ export default defineConfig({
       {
         test: {
           name: 'system',
-          include: ['test/integration/**/*.test.ts', 'test/e2e/**/*.test.ts'],
+          include: ['test/integration/**/*.test.ts', 'test/e2e/**/*.test.ts', 'test/faults/**/*.test.ts'],
           testTimeout: 180_000,
           hookTimeout: 180_000,
           pool: 'forks',

@@ -3,7 +3,10 @@
  * Commands stay thin adapters: parse flags, call the library, print a human report, return the report.
  */
 import { Command, Flags, Interfaces } from '@oclif/core';
-import { ExitCode, FlanctlError, InventoryError, exitCodeOf, errorMessage, type ExitCodeValue } from './errors.js';
+import { ExitCode, FlanctlError, InventoryError, UsageError, exitCodeOf, errorMessage, type ExitCodeValue } from './errors.js';
+import { installInterruptHandlers, signalExitCode } from './engine/interrupt.js';
+import { interruptedLine, type Report } from './engine/report.js';
+import { parseDuration } from './kv/lock.js';
 import { loadInventory, type Inventory } from './model/inventory.js';
 import { insecureEtcdWarning } from './model/network.js';
 import { keyHygiene } from './pki/index.js';
@@ -28,6 +31,7 @@ export abstract class FlanctlCommand<T extends typeof Command = typeof Command> 
     'dry-run': Flags.boolean({ summary: 'Show what would change and change nothing.' }),
     concurrency: Flags.integer({ summary: 'Hosts handled at once (default: ssh.concurrency from the inventory).', min: 1, max: 256 }),
     yes: Flags.boolean({ char: 'y', summary: 'Do not ask for confirmation.' }),
+    'wait-lock': Flags.string({ summary: "Wait up to DURATION (90s, 5m, 1h) for another flanctl's cluster lock instead of failing at once.", helpValue: 'DURATION' }),
   };
 
   /** --limit (issue 16): change only these nodes; see model/selection.ts. */
@@ -63,6 +67,30 @@ export abstract class FlanctlCommand<T extends typeof Command = typeof Command> 
   /** Human output; silent under --json. */
   protected say(text = ''): void {
     if (!this.jsonEnabled()) this.log(text);
+  }
+
+  /** --wait-lock in ms (0 when absent); a bad duration is a usage error. */
+  protected lockWaitMs(): number {
+    const text = (this.flags as { 'wait-lock'?: string })['wait-lock'];
+    if (text === undefined) return 0;
+    const ms = parseDuration(text);
+    if (ms === undefined) throw new UsageError(`--wait-lock ${JSON.stringify(text.slice(0, 40))}: expected a duration such as 90s, 5m or 1h`);
+    return ms;
+  }
+
+  /** Commands that change hosts: SIGINT/SIGTERM stop new work instead of killing the process mid-write. */
+  protected catchInterrupts(what?: string): void {
+    installInterruptHandlers((line) => process.stderr.write(`${line}\n`), what); // also under --json
+  }
+
+  /** After an interrupted run: the `interrupted: …` line (stderr, also with --json) and exit 130 / 143. */
+  protected endInterrupted(report: Pick<Report, 'interrupted'> & Partial<Report>, rerun: string): boolean {
+    if (!report.interrupted) return false;
+    // stderr even under --json (oclif's logToStderr is silent then); stdout keeps the JSON report.
+    const line = report.targets && report.summary ? interruptedLine(report as Report, rerun) : `interrupted (${report.interrupted}); run \`${rerun}\` to finish`;
+    process.stderr.write(`${line}\n`);
+    process.exitCode = signalExitCode(report.interrupted as NodeJS.Signals);
+    return true;
   }
 
   /** Set the exit code for a command that still returns its report (e.g. verify → 3). */

@@ -59,6 +59,17 @@ export class ExecError extends FlanctlError {
 }
 
 export class SshError extends FlanctlError {}
+
+/** A node stopped answering (keepalives unanswered): the connection was given up. */
+export class NoAnswerError extends SshError {
+  constructor(readonly host: string, readonly seconds: number) {
+    super(`${host}: no answer for ${seconds} s (timed out)`, { hint: 'The node (or its sshd) is frozen, overloaded or cut off; the other nodes were not affected. Rerun once it answers.' });
+  }
+  /** The message with the step that was running: `node3: no answer for 15 s during "flanneld service" (timed out)`. */
+  during(step: string): string {
+    return `${this.host}: no answer for ${this.seconds} s during "${step}" (timed out)`;
+  }
+}
 export class HostKeyError extends FlanctlError {}
 export class EtcdError extends FlanctlError {}
 export class PkiError extends FlanctlError {}

@@ -10,10 +10,12 @@
 import { readFileSync } from 'node:fs';
 import type { Connector } from '../connector/connector.js';
 import { openPool, type Pool } from '../connector/pool.js';
-import { desiredState, type Material } from './desired.js';
+import { desiredState, spaceNeeds, type Material } from './desired.js';
 import { converge, convergePhases, type Target } from '../engine/engine.js';
 import { etcdTlsFiles, type Inventory, type NodeSpec } from '../model/inventory.js';
 import { openKv } from '../kv/index.js';
+import { acquireClusterLock, lockNotice, LockError, type ClusterLock } from '../kv/lock.js';
+import { interrupted } from '../engine/interrupt.js';
 import type { Kv } from '../kv/kv.js';
 import { CLUSTER_TARGET, summaryLine, type OutputMode } from '../engine/output.js';
 import { certFiles, ensureFlanneldCert } from '../pki/index.js';
@@ -52,6 +54,10 @@ export interface BootstrapOptions {
   batchSize?: string;
   /** Where the one-line summary goes (default stdout; not written when output is 'silent'). */
   log?: (line: string) => void;
+  /** apply: how long to wait for another flanctl's cluster lock (--wait-lock); default 0 = fail at once. */
+  lockWaitMs?: number;
+  /** Lock notes and warnings (default stderr). */
+  note?: (line: string) => void;
 }
 
 export interface BootstrapResult extends Report {
@@ -123,18 +129,39 @@ export async function runBootstrap(inv: Inventory, opts: BootstrapOptions): Prom
   const pool: Pool = openPool(inv, { trustNewHosts: opts.trustNewHosts, connect: opts.connect });
   let kv: Kv | undefined;
   let tarball: FlannelTarball | undefined;
+  let lock: ClusterLock | undefined;
+  const note = opts.note ?? ((l: string) => process.stderr.write(`${l}\n`));
+  const takeLock = (k: Kv) => acquireClusterLock(k, inv.etcd.prefix, opts.command, { waitMs: opts.lockWaitMs, log: note });
+  let early: Kv | undefined;
   try {
+    if (opts.mode === 'apply') {
+      // The lock comes first, so a second run fails at once; etcd trouble is left to preflight to report.
+      try {
+        early = await (opts.openKv ?? (() => openKv(inv)))();
+        lock = await takeLock(early);
+      } catch (e) {
+        if (e instanceof LockError) throw e;
+        await early?.close().catch(() => {});
+        early = undefined;
+      }
+    }
     const pre = await preflight(scope, {
       connect: (node) => pool.get(node.name),
-      openKv: opts.openKv ?? (() => openKv(inv)),
+      openKv: early ? async () => early! : opts.openKv ?? (() => openKv(inv)),
       ensureCert: etcdUsesTls(inv) ? () => ensureFlanneldCert(inv) : undefined,
       readTarball: () => readFlannelTarball(inv.flannel.tarball, { sha256: inv.flannel.tarballSha256 }),
+      spaceNeeds: (t) => spaceNeeds(inv, t, () => readTlsMaterial(inv)),
       concurrency,
     });
     kv = pre.kv;
     tarball = pre.tarball;
     if (pre.problems.length || !kv || !tarball) throw new PreflightError(pre.problems);
     const clusterKv = kv;
+    if (opts.mode === 'apply') lock ??= await takeLock(clusterKv);
+    else {
+      const busy = await lockNotice(clusterKv, inv.etcd.prefix);
+      if (busy) note(busy);
+    }
 
     const desired = desiredState(inv, { tarball, tls: readTlsMaterial(inv), cni: await readCniMaterial(inv) }, { mode: opts.mode, leaseTimeoutMs: opts.leaseTimeoutMs, nodes: scope.nodes });
     const etcd: Target = { name: CLUSTER_TARGET, steps: desired.cluster, open: async () => ({ inventory: inv, kv: clusterKv }) };
@@ -228,6 +255,8 @@ export async function runBootstrap(inv: Inventory, opts: BootstrapOptions): Prom
 
     async function finish(parts: Array<Report | undefined>, rollout?: RolloutReport): Promise<BootstrapResult> {
       const report: BootstrapResult = mergeReports(parts, Math.round(performance.now() - t0));
+      const sig = interrupted();
+      if (sig) report.interrupted = sig;
       if (rollout) {
         report.rollout = rollout;
         if (rollout.stopped) report.targets.filter((t) => rollout.stopped!.nodes.includes(t.name)).forEach((t) => (t.ok = false, t.error ??= rollout.stopped!.reason));
@@ -240,14 +269,16 @@ export async function runBootstrap(inv: Inventory, opts: BootstrapOptions): Prom
         if (rollout) renderRollout(rollout).forEach((l) => log(l));
         log(summaryLine(report));
       }
-      if (opts.mode === 'apply' && opts.verify !== false && report.summary.failed === 0) {
+      if (opts.mode === 'apply' && opts.verify !== false && report.summary.failed === 0 && !sig) {
         report.verify = await runVerify(inv, pool, clusterKv, { ...verifyOpts, only });
       }
       return report;
     }
   } finally {
+    await lock?.release();
     await pool.closeAll();
     await kv?.close().catch(() => {});
+    if (early !== kv) await early?.close().catch(() => {});
   }
 }
 

@@ -15,10 +15,12 @@ import { dirStep, fileStep } from '../steps/file.js';
 import { iptablesRulesStep, iptablesScriptStep } from '../steps/iptables.js';
 import { iptablesGuardSteps } from '../steps/iptables-guard.js';
 import { leaseWaitStep } from '../steps/lease-wait.js';
+import { litterStep } from '../steps/litter.js';
 import { moduleSteps } from '../steps/modules.js';
 import { DEFINITION_ID, serviceDefinitionStep, serviceStep } from '../steps/service.js';
 import { sysctlFileStep, sysctlRuntimeStep } from '../steps/sysctl.js';
 import type { FlannelTarball } from './tarball.js';
+import type { SpaceNeed } from '../steps/space.js';
 import { dockerSteps } from '../steps/docker.js';
 import { cniSteps } from '../steps/cni.js';
 import type { CniMaterial } from './cni-tarball.js';
@@ -55,7 +57,7 @@ export const CERT_STEP_IDS = ['cert:ca', 'cert:flanneld', 'cert:flanneld-key'];
 
 export function nodeSteps(inv: Inventory, node: NodeSpec, material: Material, state: ClusterState, opts: DesiredOptions): Step[] {
   const p = remotePaths(inv);
-  const steps: Step[] = [];
+  const steps: Step[] = [litterStep(inv)];
   if (etcdUsesTls(inv)) {
     if (!material.tls) throw new Error('desired: https etcd endpoints need the TLS material');
     steps.push(
@@ -97,4 +99,18 @@ export function desiredState(inv: Inventory, material: Material, opts: DesiredOp
       steps: nodeSteps(inv, node, material, state, opts),
     })),
   };
+}
+
+/** The big files a bootstrap writes on every node (binaries, certificates), for preflight's free-space check. */
+export function spaceNeeds(inv: Inventory, t: FlannelTarball, tls: () => Material['tls']): SpaceNeed[] {
+  const p = remotePaths(inv);
+  const needs: SpaceNeed[] = [{ path: p.flanneld, bytes: t.flanneld.content.length }];
+  if (t.mkDockerOpts) needs.push({ path: p.mkDockerOpts, bytes: t.mkDockerOpts.content.length });
+  try {
+    const m = tls();
+    if (m) needs.push({ path: p.ca, bytes: m.ca.length }, { path: p.cert, bytes: m.cert.length }, { path: p.key, bytes: m.key.length });
+  } catch {
+    /* the certificates are checked elsewhere; their few kB do not matter here */
+  }
+  return needs;
 }

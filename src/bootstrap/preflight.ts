@@ -16,6 +16,7 @@ import { mapLimit } from '../engine/parallel.js';
 import { moduleAvailable, moduleLoadable, requiredModules } from '../steps/modules.js';
 import type { FlannelTarball } from './tarball.js';
 import { firewallProblems } from './firewall-check.js';
+import { shortageText, spaceShortages, type SpaceNeed } from '../steps/space.js';
 
 export interface PreflightProblem {
   /** Node name, "etcd", "pki" or "tarball". */
@@ -43,6 +44,8 @@ export interface PreflightDeps {
   ensureCert?(): Promise<unknown>;
   readTarball(): Promise<FlannelTarball>;
   concurrency: number;
+  /** What the run writes on each node (paths and sizes), checked against the free space there. */
+  spaceNeeds?(tarball: FlannelTarball): SpaceNeed[];
 }
 
 export interface PreflightResult {
@@ -134,6 +137,17 @@ export async function preflight(inv: Inventory, deps: PreflightDeps): Promise<Pr
 
   await control;
   const perNode = await nodes;
+  const needs = result.tarball && deps.spaceNeeds?.(result.tarball);
+  if (needs?.length) {
+    // Only nodes that passed their checks; a failure to ask is not a problem of its own.
+    const space = await mapLimit(inv.nodes, deps.concurrency, async (node, i) => {
+      if (!perNode[i].ok || perNode[i].value.length) return [];
+      return (await spaceShortages(await deps.connect(node), needs)).map(shortageText);
+    });
+    space.forEach((r, i) => {
+      if (r.ok && perNode[i].ok) perNode[i].value.push(...r.value);
+    });
+  }
   perNode.forEach((r, i) => {
     const msgs = r.ok ? r.value : [errorMessage(r.error)];
     for (const message of msgs) problems.push({ target: inv.nodes[i].name, message });

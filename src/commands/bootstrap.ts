@@ -28,6 +28,7 @@ A second run changes nothing and restarts nothing.`;
   async run(): Promise<BootstrapResult> {
     const inv = await this.inventory();
     const dryRun = this.flags['dry-run'];
+    if (!dryRun) this.catchInterrupts();
     const report = await runBootstrap(inv, {
       command: dryRun ? 'plan' : 'bootstrap',
       mode: dryRun ? 'check' : 'apply',
@@ -36,10 +37,13 @@ A second run changes nothing and restarts nothing.`;
       trustNewHosts: this.flags['trust-new-hosts'],
       verify: this.flags.verify,
       leaseTimeoutMs: this.flags['lease-timeout'] * 1000,
+      lockWaitMs: this.lockWaitMs(),
+      note: (l) => this.logToStderr(l),
       limit: this.flags.limit,
       batchSize: this.flags['batch-size'],
     });
     if (dryRun) this.say(renderPlan(report));
+    if (this.endInterrupted(report, 'flanctl bootstrap')) return report;
     const failures = failureLines(report);
     if (failures.length) {
       if (!this.jsonEnabled()) for (const l of failures) this.logToStderr(`FAILED ${l}`);

@@ -1,14 +1,9 @@
 import { Flags } from '@oclif/core';
 import { FlanctlCommand } from '../command.js';
-import { openPool } from '../connector/pool.js';
-import { convergePhases, type Target } from '../engine/engine.js';
 import { ExitCode } from '../errors.js';
-import { openKv } from '../kv/index.js';
-import type { Kv } from '../kv/kv.js';
-import { CLUSTER_TARGET } from '../engine/output.js';
 import type { Report } from '../engine/report.js';
 import { askToProceed } from '../switch/confirm.js';
-import { resetEtcdStep, resetNodeSteps } from '../reset/reset.js';
+import { runReset } from '../reset/run.js';
 import { limitedNames, withNodes } from '../model/selection.js';
 
 export default class Reset extends FlanctlCommand<typeof Reset> {
@@ -25,45 +20,24 @@ Then, unless --keep-etcd, deletes <prefix>/config and every lease; with --limit 
   async run(): Promise<Report> {
     const inv = await this.inventory();
     const only = limitedNames(inv, this.flags.limit);
-    const nodesToReset = withNodes(inv, only).nodes;
-    const concurrency = this.flags.concurrency ?? inv.ssh.concurrency;
     const keepEtcd = this.flags['keep-etcd'];
-    const pool = openPool(inv);
-    let kv: Kv | undefined;
-    const targets = (): Target[][] => {
-      const nodes: Target[] = nodesToReset.map((node) => ({
-        name: node.name,
-        steps: resetNodeSteps(inv),
-        open: async () => ({ inventory: inv, node, conn: await pool.get(node.name) }),
-      }));
-      if (keepEtcd) return [nodes];
-      const etcd: Target = {
-        name: CLUSTER_TARGET,
-        steps: [resetEtcdStep(inv, only && nodesToReset)],
-        open: async () => ({ inventory: inv, kv: (kv ??= await openKv(inv)) }),
-      };
-      return [nodes, [etcd]];
-    };
-    const output = this.jsonEnabled() ? 'silent' : 'auto';
-    try {
-      if (this.flags['dry-run'] || !this.flags.yes) {
-        const plan = await convergePhases(targets(), { command: 'reset', mode: 'check', concurrency, output });
-        if (this.flags['dry-run'] || plan.summary.failed > 0 || plan.summary.changed === 0) {
-          if (plan.summary.failed > 0) this.setExitCode(ExitCode.failure);
-          return plan;
-        }
-        if (!(await askToProceed([], `reset (${plan.summary.changed} change(s) on ${nodesToReset.length} node(s)${keepEtcd ? '' : ' and etcd'})`, (l) => this.say(l)))) {
-          this.say('reset: not confirmed, nothing changed');
-          this.setExitCode(ExitCode.failure);
-          return plan;
-        }
-      }
-      const report = await convergePhases(targets(), { command: 'reset', mode: 'apply', concurrency, output });
-      if (report.summary.failed > 0) this.setExitCode(ExitCode.failure);
-      return report;
-    } finally {
-      await pool.closeAll();
-      await kv?.close();
-    }
+    const dryRun = this.flags['dry-run'];
+    if (!dryRun) this.catchInterrupts();
+    const nodes = withNodes(inv, only).nodes;
+    const { report, outcome } = await runReset(inv, {
+      nodes,
+      onlySomeNodes: !!only,
+      keepEtcd,
+      dryRun,
+      concurrency: this.flags.concurrency ?? inv.ssh.concurrency,
+      output: this.jsonEnabled() ? 'silent' : 'auto',
+      lockWaitMs: this.lockWaitMs(),
+      note: (l) => this.logToStderr(l),
+      confirm: this.flags.yes ? undefined : (n) => askToProceed([], `reset (${n} change(s) on ${nodes.length} node(s)${keepEtcd ? '' : ' and etcd'})`, (l) => this.say(l)),
+    });
+    if (outcome === 'declined') this.say('reset: not confirmed, nothing changed');
+    if (this.endInterrupted(report, 'flanctl reset')) return report;
+    if (outcome === 'declined' || report.summary.failed > 0) this.setExitCode(ExitCode.failure);
+    return report;
   }
 }

@@ -2,6 +2,7 @@ import { Flags } from '@oclif/core';
 import { FlanctlCommand } from '../command.js';
 import { openPool } from '../connector/pool.js';
 import { openKv } from '../kv/index.js';
+import { lockNotice } from '../kv/lock.js';
 import { readStatus, renderStatus, type StatusReport } from '../verify/status.js';
 import { readNodeCerts, renderNodeCerts, type NodeCert } from '../verify/status-certs.js';
 
@@ -21,6 +22,8 @@ Then the expiry of the flanneld certificate as installed on each node (read over
     const kv = await openKv(inv);
     try {
       const report = await readStatus(inv, kv);
+      const busy = await lockNotice(kv, inv.etcd.prefix);
+      if (busy) this.logToStderr(busy);
       this.say(renderStatus(report));
       if (!this.flags.certs) return report;
       const pool = openPool(inv);

@@ -1,6 +1,7 @@
 import { Args, Flags } from '@oclif/core';
 import { FlanctlCommand } from '../command.js';
 import { ExitCode } from '../errors.js';
+import { interrupted } from '../engine/interrupt.js';
 import { renderPlan } from '../switch/plan.js';
 import { backendFromFlags, runSwitchBackend } from '../switch/run.js';
 import type { SwitchReport } from '../switch/switch.js';
@@ -32,6 +33,7 @@ Options not given take flannel's defaults (VNI 1, port 8472, no DirectRouting), 
     const { args, flags: f } = await this.parse(SwitchBackend);
     const to = backendFromFlags(args.backend, { directRouting: f['direct-routing'], vni: f.vni, port: f.port });
     const inv = await this.inventory();
+    if (!f['dry-run']) this.catchInterrupts('switch-backend finishes its transition (or its rollback) first, so the cluster is not left half-switched');
     const report = await runSwitchBackend(inv, {
       to,
       force: f.force,
@@ -40,12 +42,15 @@ Options not given take flannel's defaults (VNI 1, port 8472, no DirectRouting), 
       yes: f.yes,
       concurrency: f.concurrency ?? inv.ssh.concurrency,
       log: (line) => this.say(line),
+      lockWaitMs: this.lockWaitMs(),
     });
+    const sig = interrupted();
     if (report.outcome === 'dry-run') for (const l of renderPlan(report.plan!)) this.say(l);
     if (report.ok) this.say(report.message);
     else if (!this.jsonEnabled()) this.logToStderr(report.message);
     if (!report.ok) this.setExitCode(ExitCode.failure);
     if (report.inventoryUpdated) this.say(`${inv.file}: network.backend set to ${report.to}`);
+    if (sig) this.endInterrupted({ interrupted: sig }, `flanctl switch-backend ${args.backend}`);
     return report;
   }
 }

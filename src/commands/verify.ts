@@ -5,6 +5,7 @@ import { FlanctlCommand } from '../command.js';
 import { UsageError } from '../errors.js';
 import { openPool } from '../connector/pool.js';
 import { openKv } from '../kv/index.js';
+import { lockNotice } from '../kv/lock.js';
 import { limitedNames } from '../model/selection.js';
 import { renderHtml } from '../verify/html.js';
 import { renderJunit } from '../verify/junit.js';
@@ -41,6 +42,8 @@ Exit 0 when everything passes, 3 when any pair or check fails, 1 when verify can
     const kv = await openKv(inv);
     const pool = openPool(inv);
     try {
+      const busy = await lockNotice(kv, inv.etcd.prefix);
+      if (busy) this.logToStderr(busy);
       const report = await runVerify(inv, pool, kv, {
         probe: this.flags.probe,
         mtu: this.flags.mtu,

@@ -72,6 +72,12 @@ export function fakeConnector(opts: FakeConnectorOptions = {}): FakeConnector {
       return f ? { stdout: f.content.toString('utf8') } : { code: 1, stderr: `cat: ${path}: No such file or directory\n` };
     }
     if (cmd === 'test' && (rest[0] === '-e' || rest[0] === '-f')) return { code: files.has(path) ? 0 : 1 };
+    if (cmd === 'sh' && rest[2] === 'flanctl-litter') {
+      // steps/litter.ts: temp files of interrupted writes in the given directories.
+      const dirs = new Set(rest.slice(3));
+      const litter = [...files.keys()].filter((f) => dirs.has(f.slice(0, f.lastIndexOf('/'))) && /\/(\.[^/]*\.flanctl-[^/]*|\.flanctl\.[^/]*)$/.test(f));
+      return { stdout: litter.map((f) => `${f}\n`).join('') };
+    }
     return undefined;
   };
 

@@ -11,6 +11,11 @@ import { HostKeyError, SshError, errorMessage } from '../errors.js';
 import type { Inventory } from '../model/inventory.js';
 import { hostVerifier } from './known-hosts.js';
 
+export const KEEPALIVE_MS = 5_000;
+export const KEEPALIVE_COUNT = 2;
+/** Seconds without an answer after which a connection is given up. */
+export const NO_ANSWER_SECONDS = (KEEPALIVE_MS * (KEEPALIVE_COUNT + 1)) / 1000;
+
 export interface Endpoint {
   label: string;
   host: string;
@@ -73,7 +78,9 @@ export async function openClient(inv: Inventory, ep: Endpoint, trustNewHosts: bo
       ...authConfig(inv),
       sock,
       readyTimeout: inv.ssh.connectTimeoutMs,
-      keepaliveInterval: 15_000,
+      // A frozen node is given up after ~15 s of unanswered keepalives (KEEPALIVE_MS × (count + 1)).
+      keepaliveInterval: KEEPALIVE_MS,
+      keepaliveCountMax: KEEPALIVE_COUNT,
       hostVerifier: (key: Buffer, done: (ok: boolean) => void) => verifier.verify(key, done),
       algorithms: { serverHostKey: verifier.algorithms as never },
     });

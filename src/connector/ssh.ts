@@ -9,12 +9,12 @@ import { randomBytes } from 'node:crypto';
 import { posix } from 'node:path';
 import type { NodeSSH } from 'node-ssh';
 import type { Duplex } from 'node:stream';
-import { ExecError, SshError, errorMessage } from '../errors.js';
+import { ExecError, NoAnswerError, SshError, errorMessage } from '../errors.js';
 import type { Inventory, NodeSpec } from '../model/inventory.js';
 import type { Connector, ExecOptions, ExecResult } from './connector.js';
 import { shellQuote } from './quote.js';
 import { MISSING_EXIT, readArgv, writeArgv } from './remote-scripts.js';
-import { openClient, openJump, type Endpoint } from './ssh-auth.js';
+import { NO_ANSWER_SECONDS, openClient, openJump, type Endpoint } from './ssh-auth.js';
 import { execRaw, limiter, type Client } from './ssh-exec.js';
 import { sftpCall, sftpWriteFile, type SFTPWrapper } from './ssh-sftp.js';
 
@@ -59,13 +59,32 @@ export async function connectSsh(inv: Inventory, node: NodeSpec, opts: SshConnec
     throw e;
   }
   const client = ssh.connection as unknown as Client;
+  // Unanswered keepalives end the connection ("Keepalive timeout"): every operation then fails with
+  // NoAnswerError instead of a bare exit 255 or "Not connected".
+  let gone: Error | undefined;
+  const conn = ssh.connection as unknown as { on(ev: string, fn: (e?: Error) => void): void };
+  conn.on('error', (e) => {
+    if (e && /keepalive/i.test(e.message)) gone = new NoAnswerError(node.name, NO_ANSWER_SECONDS);
+  });
+  let died!: (e: Error) => void;
+  // Rejected when the connection ends: an SFTP request sent on a dead channel is never answered.
+  const death = new Promise<never>((_, reject) => (died = reject));
+  death.catch(() => {});
+  conn.on('close', () => {
+    gone ??= new SshError(`${ep.label} (${ep.host}): the SSH connection was closed`);
+    died(gone);
+  });
+  const alive = () => {
+    if (gone) throw gone;
+  };
+  const guard = <T>(p: Promise<T>): Promise<T> => Promise.race([p, death]);
   const asRoot = inv.ssh.user === 'root';
   const wrap = (argv: string[]) => shellQuote(asRoot ? argv : ['sudo', '-n', '--', ...argv]);
   const channel = limiter(8);
   let sftp: Promise<SFTPWrapper> | undefined;
   const getSftp = () => (sftp ??= ssh.requestSFTP() as Promise<SFTPWrapper>);
   const fail = (what: string, e: unknown) =>
-    new SshError(`${ep.label} (${ep.host}): ${what}: ${errorMessage(e)}`, { cause: e });
+    gone ?? new SshError(`${ep.label} (${ep.host}): ${what}: ${errorMessage(e)}`, { cause: e });
   const getSftpOrFail = () =>
     getSftp().catch((e) => {
       sftp = undefined;
@@ -73,7 +92,12 @@ export async function connectSsh(inv: Inventory, node: NodeSpec, opts: SshConnec
     });
 
   const raw = (argv: string[], o?: ExecOptions) =>
-    channel(() => execRaw(client, wrap(argv), o)).catch((e) => {
+    channel(async () => {
+      alive();
+      const r = await guard(execRaw(client, wrap(argv), o));
+      alive(); // the channel was closed because the connection died, not because the command ended
+      return r;
+    }).catch((e) => {
       throw fail(`could not run ${argv[0]}`, e);
     });
 
@@ -91,7 +115,8 @@ export async function connectSsh(inv: Inventory, node: NodeSpec, opts: SshConnec
         return channel(async () => {
           const s = await getSftpOrFail();
           try {
-            return await sftpCall<Buffer>((cb) => s.readFile(path, cb));
+            alive();
+            return await guard(sftpCall<Buffer>((cb) => s.readFile(path, cb)));
           } catch (e) {
             if ((e as { code?: number }).code === 2) return undefined; // SSH_FX_NO_SUCH_FILE
             throw fail(`could not read ${path}`, e);
@@ -114,19 +139,20 @@ export async function connectSsh(inv: Inventory, node: NodeSpec, opts: SshConnec
       const dir = posix.dirname(path);
       const tmp = posix.join(dir, `.${posix.basename(path)}.flanctl-${randomBytes(8).toString('hex')}`);
       await channel(async () => {
-        const s = await getSftpOrFail();
+        alive();
+        const s = await guard(getSftpOrFail());
         try {
           try {
-            await sftpWriteFile(s, tmp, buf, mode);
+            await guard(sftpWriteFile(s, tmp, buf, mode));
           } catch (e) {
             if ((e as { code?: number }).code !== 2) throw e; // 2 = SSH_FX_NO_SUCH_FILE: parent missing
             const r = await execRaw(client, wrap(['mkdir', '-p', '-m', '0755', '--', dir]));
             if (r.code !== 0) throw new ExecError(node.name, ['mkdir', '-p', dir], r.code, r.stderr);
-            await sftpWriteFile(s, tmp, buf, mode);
+            await guard(sftpWriteFile(s, tmp, buf, mode));
           }
-          await sftpCall((cb) => s.ext_openssh_rename(tmp, path, cb));
+          await guard(sftpCall((cb) => s.ext_openssh_rename(tmp, path, cb)));
         } catch (e) {
-          await sftpCall((cb) => s.unlink(tmp, cb)).catch(() => {});
+          if (!gone) await guard(sftpCall((cb) => s.unlink(tmp, cb))).catch(() => {}); // a dead link: the next run sweeps it
           if (e instanceof ExecError) throw e;
           throw fail(`could not write ${path}`, e);
         }

@@ -18,8 +18,9 @@
  * the other in one display and one Report; when a phase has a failed target, later phases are
  * not started (their targets are reported failed with every step skipped).
  */
-import { errorMessage, FlanctlError } from '../errors.js';
+import { errorMessage, FlanctlError, NoAnswerError } from '../errors.js';
 import { makeObserver, type Observer, type OutputMode } from './output.js';
+import { interrupted } from './interrupt.js';
 import { mapLimit } from './parallel.js';
 import type { Report, StepResult, TargetReport } from './report.js';
 import type { Step, StepContext } from './step.js';
@@ -59,7 +60,11 @@ function notRun(t: Target, why: string, obs: Observer): TargetReport {
   return rep;
 }
 
+const stoppedBy = (sig: string) => `interrupted (${sig}): not started`;
+
 async function runTarget(t: Target, mode: ConvergeOptions['mode'], obs: Observer): Promise<TargetReport> {
+  const sig = interrupted();
+  if (sig) return notRun(t, stoppedBy(sig), obs);
   const t0 = performance.now();
   obs.targetStart(t.name);
   const results: StepResult[] = [];
@@ -85,6 +90,8 @@ async function runTarget(t: Target, mode: ConvergeOptions['mode'], obs: Observer
   const touched = new Set<string>();
   let failure: string | undefined;
   for (const step of t.steps) {
+    const sig = interrupted();
+    if (sig && !failure) failure = `interrupted (${sig}) before "${step.title}"`;
     if (failure) {
       results.push(skipped(step));
       obs.stepEnd(t.name, results.at(-1)!);
@@ -105,8 +112,8 @@ async function runTarget(t: Target, mode: ConvergeOptions['mode'], obs: Observer
         result = { id: step.id, title: step.title, status: mode === 'apply' ? 'changed' : 'planned', change: summary, durationMs: 0 };
       }
     } catch (e) {
-      const error = messageOf(e);
-      failure = `${step.title}: ${error}`;
+      const error = e instanceof NoAnswerError ? e.during(step.title) : messageOf(e);
+      failure = e instanceof NoAnswerError ? error : `${step.title}: ${error}`;
       result = { id: step.id, title: step.title, status: 'failed', error, durationMs: 0 };
     }
     result.durationMs = Math.round(performance.now() - s0);
@@ -150,6 +157,11 @@ export async function convergePhases(phases: Target[][], opts: ConvergeOptions):
   const reports: TargetReport[] = [];
   let blockedBy: string[] = [];
   for (const phase of phases) {
+    const sig = interrupted();
+    if (sig) {
+      reports.push(...phase.map((t) => notRun(t, stoppedBy(sig), obs)));
+      continue;
+    }
     if (blockedBy.length) {
       const why = `not started: ${blockedBy.join(', ')} failed first`;
       reports.push(...phase.map((t) => notRun(t, why, obs)));
@@ -166,6 +178,7 @@ export async function convergePhases(phases: Target[][], opts: ConvergeOptions):
     targets: reports,
     summary: summarize(reports),
     durationMs: Math.round(performance.now() - t0),
+    ...(interrupted() ? { interrupted: interrupted() } : {}),
   };
   await obs.end(report);
   return report;

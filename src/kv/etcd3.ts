@@ -5,7 +5,7 @@
  * this module is: most CLI runs never talk to etcd v3.
  */
 import type { Etcd3, IOptions } from 'etcd3';
-import type { Kv, KvEntry } from './kv.js';
+import type { Kv, KvEntry, KvLease } from './kv.js';
 import { etcdFailure, type KvTls } from './errors.js';
 
 export interface Etcd3Options {
@@ -120,6 +120,30 @@ export function etcd3Kv(opts: Etcd3Options): Kv {
           .sort((a, b) => a.key.localeCompare(b.key));
       } catch (err) {
         throw fail(`list ${prefix}`, err);
+      }
+    },
+    async createLeased(key, value, ttlSeconds): Promise<KvLease | undefined> {
+      try {
+        const client = await opened;
+        const lease = client.lease(ttlSeconds, { autoKeepAlive: false });
+        lease.on('lost', () => {}); // the holder notices through renew()
+        const id = await lease.grant();
+        const res = await client.if(key, 'Create', '==', 0).then(client.put(key).value(value).lease(id)).commit();
+        if (!res.succeeded) {
+          await lease.revoke().catch(() => {});
+          return undefined;
+        }
+        return {
+          renew: async () => {
+            const r = await lease.keepaliveOnce().catch((err) => { throw fail(`renew lease of ${key}`, err); });
+            if (!(Number(r.TTL) > 0)) throw fail(`renew lease of ${key}`, new Error('the lease expired'));
+          },
+          release: async () => {
+            await lease.revoke().catch((err) => { throw fail(`release ${key}`, err); });
+          },
+        };
+      } catch (err) {
+        throw fail(`create ${key}`, err);
       }
     },
     async close() {

@@ -16,5 +16,16 @@ export interface Kv {
   delete(key: string): Promise<boolean>;
   /** Every key under the prefix, with values and TTLs. */
   list(prefix: string): Promise<KvEntry[]>;
+  /**
+   * Create `key` bound to a TTL (v3: a lease; v2: a TTL key) only when it does not exist yet;
+   * undefined when it does. The cluster lock (lock.ts) is built on this.
+   */
+  createLeased?(key: string, value: string, ttlSeconds: number): Promise<KvLease | undefined>;
   close(): Promise<void>;
+}
+
+/** A key created by createLeased: renew() before the TTL runs out; release() deletes it. */
+export interface KvLease {
+  renew(): Promise<void>;
+  release(): Promise<void>;
 }

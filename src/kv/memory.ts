@@ -52,6 +52,28 @@ export function memoryKv(seed: Record<string, string> = {}, api: Kv['api'] = 'me
         .sort(([a], [b]) => a.localeCompare(b))
         .map(([key, value]): KvEntry => (ttls.has(key) ? { key, value, ttl: ttls.get(key) } : { key, value }));
     },
+    async createLeased(key, value, ttlSeconds) {
+      check();
+      if (data.has(key)) return undefined;
+      writes.push(['put', key, value]);
+      data.set(key, value);
+      ttls.set(key, ttlSeconds);
+      const mine = () => data.get(key) === value;
+      return {
+        async renew() {
+          check();
+          if (!mine()) throw new Error(`${key}: the lease expired`);
+          ttls.set(key, ttlSeconds);
+        },
+        async release() {
+          check();
+          if (!mine()) return;
+          writes.push(['delete', key]);
+          data.delete(key);
+          ttls.delete(key);
+        },
+      };
+    },
     async close() {},
   };
 }

@@ -144,6 +144,23 @@ export function v2Kv(opts: V2Options): Kv {
           .filter((e) => e.key.startsWith(prefix))
           .sort((a, b) => a.key.localeCompare(b.key));
       }),
+    // The cluster lock: a TTL key created only when absent (prevExist=false), refreshed without changing it.
+    createLeased: (key, value, ttl) =>
+      run(`create ${key}`, async () => {
+        const res = await call('PUT', `${keyPath(key)}?prevExist=false`, new URLSearchParams({ value, ttl: String(ttl) }).toString());
+        if (res.body.errorCode === 105) return undefined; // key already exists
+        if (res.status !== 201 && res.status !== 200) throw unexpected(`create ${key}`, res);
+        const guard = `prevValue=${encodeURIComponent(value)}`;
+        return {
+          renew: () => run(`renew ${key}`, async () => {
+            const r = await call('PUT', `${keyPath(key)}?prevExist=true&${guard}`, new URLSearchParams({ ttl: String(ttl), refresh: 'true' }).toString());
+            if (r.status !== 200) throw unexpected(`renew ${key}`, r);
+          }),
+          release: () => run(`release ${key}`, async () => {
+            await call('DELETE', `${keyPath(key)}?${guard}`);
+          }),
+        };
+      }),
     async close() {},
   };
 }

@@ -20,6 +20,8 @@ import { cniFiles } from '../model/cni.js';
 import { DOCKER_DROPIN_PATH } from '../model/docker.js';
 import { SUPERVISORD_CONF_CANDIDATES, SUPERVISORD_PROGRAMS, SYSCTL_CONF_PATH, remotePaths } from '../model/templates.js';
 import { PROBE_IFACE } from '../verify/targets.js';
+import { MODULES_LOAD_PATH } from '../steps/modules.js';
+import { litterStep } from '../steps/litter.js';
 import { cleanupPlan, isMissingError } from '../switch/cleanup.js';
 import { observeNode } from '../switch/plan.js';
 import { systemdResetChange } from './reset-systemd.js';
@@ -129,7 +131,7 @@ export function resetNetworkStep(inv: Inventory): Step {
 /** Every file flanctl (or flanneld under it) put on a node, and the folders that held only those. */
 export function resetFileLists(inv: Inventory): { files: string[]; logDir: string; dirs: string[] } {
   const p = remotePaths(inv);
-  const files = [p.flanneld, p.mkDockerOpts, p.iptablesScript, p.ca, p.cert, p.key, p.subnetFile, p.iptablesState, inv.flannel.dockerOptsFile, SYSCTL_CONF_PATH];
+  const files = [p.flanneld, p.mkDockerOpts, p.iptablesScript, p.ca, p.cert, p.key, p.subnetFile, p.iptablesState, inv.flannel.dockerOptsFile, SYSCTL_CONF_PATH, MODULES_LOAD_PATH];
   // issue 17: CNI conflist and plugins, the docker.service drop-in (daemon.json is the user's: kept).
   files.push(...cniFiles(inv), ...(inv.docker.integration ? [DOCKER_DROPIN_PATH] : []));
   const { installDir, configDir, logDir } = inv.flannel;
@@ -180,7 +182,7 @@ export function resetFilesStep(inv: Inventory): Step {
 }
 
 export function resetNodeSteps(inv: Inventory): Step[] {
-  return [resetServiceStep(inv), resetIptablesStep(), resetNetworkStep(inv), resetFilesStep(inv)];
+  return [litterStep(inv), resetServiceStep(inv), resetIptablesStep(), resetNetworkStep(inv), resetFilesStep(inv)];
 }
 
 /**

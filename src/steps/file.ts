@@ -9,6 +9,7 @@ import { sha256Hex } from '../connector/sha256.js';
 import { FlanctlError } from '../errors.js';
 import type { Change, Step, StepContext } from '../engine/step.js';
 import { onNode, shortDiff } from './util.js';
+import { shortageText, spaceShortages } from './space.js';
 
 export interface FileSpec {
   id: string;
@@ -64,7 +65,14 @@ export function fileStep(spec: FileSpec): Step {
           if (problems.length) throw new FlanctlError(`${conn.name}: refusing to write ${path}:\n  ${problems.join('\n  ')}`);
         }
         ctx.progress?.(`writing ${path} (${size(content.length)})`);
-        await conn.write(path, content, spec.mode);
+        try {
+          await conn.write(path, content, spec.mode);
+        } catch (e) {
+          // A full disk shows up as a bare SFTP "Failure" or a shell's "No space left": say where and how much.
+          const short = await spaceShortages(conn, [{ path, bytes: content.length }], { force: true }).catch(() => []);
+          if (short.length) throw new FlanctlError(`${conn.name}: could not write ${path}: ${shortageText(short[0])}`, { cause: e, hint: 'Free space on the node (or point flannel.installDir / configDir elsewhere) and rerun.' });
+          throw e;
+        }
       };
 
       if (mode === undefined) {

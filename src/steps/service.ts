@@ -23,6 +23,9 @@ import {
 } from '../model/templates.js';
 import { CrashWatch } from './crash-watch.js';
 import { fileStep } from './file.js';
+import { isUp, notDown, settledSupervisorStatus, settledSystemdActive, supervisorStatus, type ProgramStatus } from './service-state.js';
+
+export { isUp, parseSupervisorStatus, settledSupervisorStatus, settledSystemdActive, type ProgramStatus } from './service-state.js';
 import { onNode, pollUntil } from './util.js';
 
 export const DEFINITION_ID = 'service:definition';
@@ -56,35 +59,7 @@ export function serviceDefinitionStep(inv: Inventory, node: NodeSpec, opts: { ha
 
 // ---- supervisord -------------------------------------------------------------------------------
 
-export interface ProgramStatus {
-  state: string; // RUNNING, STARTING, STOPPED, BACKOFF, FATAL, EXITED, MISSING
-  pid?: number;
-}
-
-export function parseSupervisorStatus(stdout: string, names: string[]): Record<string, ProgramStatus> {
-  const out: Record<string, ProgramStatus> = {};
-  for (const name of names) out[name] = { state: 'MISSING' };
-  for (const line of stdout.split('\n')) {
-    const m = /^(\S+?):?\s+([A-Z]+)\b(.*)$/.exec(line.trim());
-    if (!m || !(m[1] in out)) continue;
-    if (m[2] === 'ERROR') continue; // "flanneld: ERROR (no such process)"
-    const pid = /pid (\d+)/.exec(m[3]);
-    out[m[1]] = { state: m[2], ...(pid ? { pid: Number(pid[1]) } : {}) };
-  }
-  return out;
-}
-
-async function supervisorStatus(conn: Connector, names: string[]): Promise<Record<string, ProgramStatus>> {
-  const r = await conn.exec(['supervisorctl', 'status', ...names]);
-  if (r.code === 127) throw new FlanctlError(`${conn.name}: supervisorctl not found`);
-  if (/refused|no such file|SHUTDOWN_STATE|unix:\/\//i.test(r.stdout + r.stderr) && !/[A-Z]{4,}\s+pid/.test(r.stdout)) {
-    throw new FlanctlError(`${conn.name}: supervisord is not reachable: ${(r.stdout + r.stderr).trim()}`, { hint: 'Start supervisord on the node.' });
-  }
-  return parseSupervisorStatus(r.stdout, names);
-}
-
 const stateText = (s: ProgramStatus) => (s.state === 'MISSING' ? 'new program' : s.state.toLowerCase());
-const up = (s: ProgramStatus) => s.state === 'RUNNING' || s.state === 'STARTING';
 
 async function supervisorctl(conn: Connector, args: string[]): Promise<string> {
   const r = await conn.exec(['supervisorctl', ...args]);
@@ -100,9 +75,8 @@ async function supervisorctl(conn: Connector, args: string[]): Promise<string> {
 
 async function systemdState(conn: Connector): Promise<{ enabled: boolean; active: string }> {
   const en = await conn.exec(['systemctl', 'is-enabled', 'flanneld']);
-  const ac = await conn.exec(['systemctl', 'is-active', 'flanneld']);
-  if (en.code === 127 || ac.code === 127) throw new FlanctlError(`${conn.name}: systemctl not found`);
-  return { enabled: en.stdout.trim() === 'enabled', active: ac.stdout.trim() || 'unknown' };
+  if (en.code === 127) throw new FlanctlError(`${conn.name}: systemctl not found`);
+  return { enabled: en.stdout.trim() === 'enabled', active: await settledSystemdActive(conn) };
 }
 
 // ---- shared ------------------------------------------------------------------------------------
@@ -187,7 +161,7 @@ export async function stopFlanneld(inv: Inventory, conn: Connector, timeoutMs = 
   await supervisorctl(conn, ['stop', F]);
   const down = await pollUntil(async () => {
     const s = (await supervisorStatus(conn, [F]))[F];
-    return up(s) ? undefined : s;
+    return notDown(s) ? undefined : s;
   }, timeoutMs);
   if (!down) throw new FlanctlError(`${conn.name}: flanneld did not stop within ${timeoutMs / 1000} s`);
 }
@@ -220,7 +194,7 @@ export function serviceStep(inv: Inventory, opts: ServiceStepOptions): Step {
   async function checkSystemd(ctx: StepContext): Promise<Change | undefined> {
     const { conn } = onNode(ctx, id);
     const st = await systemdState(conn);
-    const running = st.active === 'active' || st.active === 'activating';
+    const running = st.active === 'active';
     const deps = touchedDeps(ctx);
     const reasons = deps.length ? `changed: ${deps.join(', ')}` : opts.restartReason?.();
     if (running && st.enabled && !reasons) return undefined;
@@ -246,12 +220,12 @@ export function serviceStep(inv: Inventory, opts: ServiceStepOptions): Step {
     const F = SUPERVISORD_PROGRAMS.flanneld;
     const W = SUPERVISORD_PROGRAMS.iptables;
     const names = flanctlManagesIptables(inv) ? [F, W] : [F];
-    const before = await supervisorStatus(conn, names);
+    const before = await settledSupervisorStatus(conn, names);
     const deps = touchedDeps(ctx);
     const reason = deps.length ? `changed: ${deps.join(', ')}` : opts.restartReason?.();
-    const flanneldAction = !up(before[F]) ? 'start' : reason ? 'restart' : undefined;
+    const flanneldAction = !isUp(before[F]) ? 'start' : reason ? 'restart' : undefined;
     const watcherDeps = (opts.watcherDependsOn ?? []).filter((d) => ctx.touched.has(d));
-    const watcherAction = names.includes(W) ? (!up(before[W]) ? 'start' : watcherDeps.length ? 'restart' : undefined) : undefined;
+    const watcherAction = names.includes(W) ? (!isUp(before[W]) ? 'start' : watcherDeps.length ? 'restart' : undefined) : undefined;
     if (!flanneldAction && !watcherAction) return undefined;
     const summary = [
       flanneldAction && `${flanneldAction} flanneld (${flanneldAction === 'start' ? stateText(before[F]) : reason})`,
@@ -272,13 +246,13 @@ export function serviceStep(inv: Inventory, opts: ServiceStepOptions): Step {
         }
         const ensure = async (name: string, action: string | undefined) => {
           if (!action || restarted.has(name)) return;
-          await supervisorctl(conn, [action === 'restart' && up(before[name]) ? 'restart' : 'start', name]);
+          await supervisorctl(conn, [action === 'restart' && isUp(before[name]) ? 'restart' : 'start', name]);
         };
         await ensure(F, flanneldAction);
         await ensure(W, watcherAction);
         if (flanneldAction) await waitUntilServing(inv, conn);
-        const final = await supervisorStatus(conn, names);
-        const down = names.filter((n) => !up(final[n]));
+        const final = await settledSupervisorStatus(conn, names);
+        const down = names.filter((n) => !isUp(final[n]));
         if (down.length) {
           const log = down.includes(F) ? await flanneldLogTail(inv, conn) : '';
           throw new FlanctlError(`${conn.name}: ${down.map((n) => `${n} is ${final[n].state}`).join(', ')} under supervisord${log ? `; last log lines:\n${log}` : ''}`);

@@ -6,8 +6,10 @@
 import { openPool } from '../connector/pool.js';
 import { UsageError } from '../errors.js';
 import { openKv } from '../kv/index.js';
+import { acquireClusterLock, type ClusterLock } from '../kv/lock.js';
 import { networkConfigText } from '../model/flannel-config.js';
 import { backendSchema, type Backend, type Inventory } from '../model/inventory.js';
+import { moduleSteps } from '../steps/modules.js';
 import { repairPeerState } from '../bootstrap/peer-repair.js';
 import { restartFlanneld, startFlanneld, stopFlanneld } from '../steps/service.js';
 import { sleep } from '../steps/util.js';
@@ -45,6 +47,8 @@ export interface RunSwitchOptions {
   yes: boolean;
   concurrency: number;
   log(line: string): void;
+  /** --wait-lock in ms (0: fail at once when another flanctl holds the cluster lock). */
+  lockWaitMs?: number;
 }
 
 /** Open the pool and etcd, switch, close both. */
@@ -52,7 +56,9 @@ export async function runSwitchBackend(inv: Inventory, o: RunSwitchOptions): Pro
   const kv = await openKv(inv);
   const pool = openPool(inv);
   const { log, concurrency } = o;
+  let lock: ClusterLock | undefined;
   try {
+    if (!o.dryRun) lock = await acquireClusterLock(kv, inv.etcd.prefix, 'switch-backend', { waitMs: o.lockWaitMs, log });
     return await switchBackend(
       inv,
       {
@@ -83,6 +89,12 @@ export async function runSwitchBackend(inv: Inventory, o: RunSwitchOptions): Pro
           get: (n) => pool.get(n), kv, restart: (conn, inv2) => restartFlanneld(inv2, conn),
           now: () => Date.now(), sleep, concurrency, settleMs: 3_000, roundTimeoutMs: 10_000, log,
         }),
+        persistNode: async (conn, i, node) => {
+          for (const step of moduleSteps(i).filter((s) => s.id === 'modules:file')) {
+            const change = await step.check({ inventory: i, node, conn, kv, touched: new Set() });
+            await change?.apply();
+          }
+        },
         log,
         now: () => Date.now(),
         sleep,
@@ -95,6 +107,7 @@ export async function runSwitchBackend(inv: Inventory, o: RunSwitchOptions): Pro
       },
     );
   } finally {
+    await lock?.release();
     await pool.closeAll();
     await kv.close();
   }

@@ -17,6 +17,7 @@ import { buildPlan, observeNode, redactConfig, renderPlan, type SwitchPlan } fro
 import { checkPrereqs, formatPrereqProblem } from './prereqs.js';
 import { runTransition, TransitionError, type NodeStatus, type SwitchDeps } from './transition.js';
 import { listLeases } from '../kv/flannel-keys.js';
+import { interrupted } from '../engine/interrupt.js';
 import type { PeerRepairReport } from '../bootstrap/peer-repair.js';
 
 export interface SwitchOptions {
@@ -117,6 +118,8 @@ export async function switchBackend(inv: Inventory, opts: SwitchOptions, deps: S
     return { ...base, outcome: 'declined', ok: false, plan, message: 'not confirmed: nothing changed' };
   }
 
+  const sig = interrupted();
+  if (sig) return { ...base, outcome: 'declined', ok: false, plan, message: `interrupted (${sig}) before the first stop: nothing changed` };
   const status = new Map<string, NodeStatus>(inv.nodes.map((n) => [n.name, { phase: 'running', backend: base.from }]));
   let firstStopAt = 0;
   const peerRepairs: NonNullable<SwitchReport['peerRepairs']> = [];

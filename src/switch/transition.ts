@@ -36,6 +36,11 @@ export interface SwitchDeps {
    * Restarts the stale nodes together (bootstrap/peer-repair.ts) and reports what it did.
    */
   repairPeerState?(inv: Inventory): Promise<PeerRepairReport>;
+  /**
+   * Bring what bootstrap owns on the node in line with the transition's backend (today
+   * /etc/modules-load.d/flanctl.conf lists the backend's module), so `plan` is clean afterwards.
+   */
+  persistNode?(conn: Connector, inv: Inventory, node: NodeSpec): Promise<void>;
   log(line: string): void;
   now(): number;
   sleep(ms: number): Promise<void>;
@@ -182,7 +187,10 @@ export async function runTransition(deps: SwitchDeps, spec: TransitionSpec): Pro
     eachNode(deps, spec, 'stop', (n, conn) => deps.stopService(conn, inv, n), 'stopped', 'stop-failed'));
 
   await timed('cleanup', `  removing ${from.type} state (devices, neighbour/FDB entries, routes inside ${inv.network.cidr})`, () =>
-    eachNode(deps, spec, 'cleanup', (n, conn) => cleanupNode(spec, n, conn, leasesBefore), 'cleaned', 'cleanup-failed'));
+    eachNode(deps, spec, 'cleanup', async (n, conn) => {
+      await cleanupNode(spec, n, conn, leasesBefore);
+      await deps.persistNode?.(conn, inv, n);
+    }, 'cleaned', 'cleanup-failed'));
 
   await timed('config', `  writing ${inv.etcd.prefix}/config (${toLabel})`, async () => {
     try {

@@ -7,7 +7,7 @@ import { X509Certificate } from 'node:crypto';
 import type { Connector } from '../connector/connector.js';
 import type { Inventory, NodeSpec } from '../model/inventory.js';
 import { iptablesCheckArgv, ruleText, type IptablesRule } from '../steps/iptables.js';
-import { parseSupervisorStatus, probeHealthz } from '../steps/service.js';
+import { probeHealthz, settledSupervisorStatus, settledSystemdActive } from '../steps/service.js';
 import { SUPERVISORD_PROGRAMS } from '../model/templates.js';
 import { fail, pass, type Check } from './checks.js';
 
@@ -17,15 +17,15 @@ const lastLine = (s: string) => s.trim().split('\n').pop() ?? '';
 export async function checkService(conn: Connector, inv: Inventory, node: NodeSpec): Promise<Check> {
   try {
     if (inv.flannel.service === 'systemd') {
-      const r = await conn.exec(['systemctl', 'is-active', 'flanneld']);
-      const state = r.stdout.trim() || lastLine(r.stderr) || `exit ${r.code}`;
+      // The same "up" as bootstrap's service step: a transient state is waited for, not judged.
+      const state = await settledSystemdActive(conn);
       return state === 'active' ? pass(node.name, 'service', 'flanneld active (systemd)') : fail(node.name, 'service', `flanneld ${state} (systemd)`);
     }
     const F = SUPERVISORD_PROGRAMS.flanneld;
-    const r = await conn.exec(['supervisorctl', 'status', F]);
-    const { state } = parseSupervisorStatus(r.stdout, [F])[F];
-    if (state === 'MISSING') return fail(node.name, 'service', `supervisorctl status ${F}: ${lastLine(r.stdout || r.stderr) || `exit ${r.code}`}`);
+    const { state } = (await settledSupervisorStatus(conn, [F]))[F];
     if (state === 'RUNNING') return pass(node.name, 'service', `flanneld RUNNING (supervisord)`);
+    const r = await conn.exec(['supervisorctl', 'status', F]);
+    if (state === 'MISSING') return fail(node.name, 'service', `supervisorctl status ${F}: ${lastLine(r.stdout || r.stderr) || `exit ${r.code}`}`);
     const line = r.stdout.split('\n').find((l) => l.startsWith(`${F} `))?.trim() ?? `${F} ${state}`;
     return fail(node.name, 'service', `flanneld ${line.split(/\s+/).slice(1).join(' ')} (supervisord)`);
   } catch (err) {

@@ -159,7 +159,7 @@ describeRoot('each emulated flanneld release on a 3-node lab', () => {
     const sw = await timed(`${release} switch-backend host-gw → vxlan`, ['switch-backend', 'vxlan', '-i', inv(), '--yes', '--json']);
     expect(sw.code, showCli(sw)).toBe(0);
     expect(sw.json.outcome).toBe('switched');
-    // switch-backend leaves /etc/modules-load.d/flanctl.conf for the old backend: bootstrap brings it in line.
+    // switch-backend also updated /etc/modules-load.d/flanctl.conf (issue 10): bootstrap restarts nothing.
     const vboot = await timed(`${release} vxlan bootstrap after the switch`, ['bootstrap', '-i', inv(), '--json']);
     expect(vboot.code, showCli(vboot)).toBe(0);
     expect(vboot.json.summary.restarts).toBe(0);

@@ -35,7 +35,7 @@ export async function testInventory(yaml = inventoryYaml(), file = '/lab/invento
 }
 
 export interface SimProgram {
-  state: 'RUNNING' | 'STOPPED' | 'FATAL';
+  state: 'RUNNING' | 'STOPPED' | 'FATAL' | 'STARTING' | 'BACKOFF';
   pid?: number;
   /** The program section text supervisord last loaded. */
   loaded?: string;

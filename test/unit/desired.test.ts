@@ -21,6 +21,7 @@ describe('desiredState', () => {
     expect(d.cluster.map((s) => s.id)).toEqual(['etcd:config']);
     expect(d.nodes.map((n) => n.node.name)).toEqual(['node1', 'node2', 'node3']);
     expect(d.nodes[0].steps.map((s) => s.id)).toEqual([
+      'litter:sweep',
       'cert:ca', 'cert:flanneld', 'cert:flanneld-key',
       'modules:file', 'modules:loaded', 'sysctl:file', 'sysctl:runtime',
       'binary:flanneld', 'binary:mk-docker-opts',

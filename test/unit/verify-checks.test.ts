@@ -90,8 +90,8 @@ describe('remote checks', () => {
     const node = sim.inv.nodes[0];
     const conn = fakeConnector({ name: 'n' }).on(['systemctl', 'is-active', 'flanneld'], { code: 3, stdout: 'failed\n' });
     expect(await checkService(conn, { ...sim.inv, flannel: { ...sim.inv.flannel, service: 'systemd' } }, node)).toMatchObject({ ok: false, detail: 'flanneld failed (systemd)' });
-    conn.on(['supervisorctl'], { stdout: 'flanneld   BACKOFF   Exited too quickly\n', code: 3 });
-    expect(await checkService(conn, sim.inv, node)).toMatchObject({ ok: false, detail: 'flanneld BACKOFF Exited too quickly (supervisord)' });
+    conn.on(['supervisorctl'], { stdout: 'flanneld   FATAL   Exited too quickly\n', code: 3 });
+    expect(await checkService(conn, sim.inv, node)).toMatchObject({ ok: false, detail: 'flanneld FATAL Exited too quickly (supervisord)' });
   });
 
   it('healthz: skipped when the node has no HTTP client', async () => {
