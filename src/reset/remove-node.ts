@@ -23,6 +23,7 @@ import { runVerify, type VerifyReport } from '../verify/verify.js';
 import { writeInventoryWithoutNode } from './inventory-remove.js';
 import { observeLeftovers, removeLeftovers, type Gone } from './peer-cleanup.js';
 import { resetNodeSteps } from './reset.js';
+import { acquireClusterLock, type ClusterLock } from '../kv/lock.js';
 
 export interface RemoveNodeOptions {
   file: string;
@@ -64,9 +65,12 @@ export async function removeNode(inv: Inventory, name: string, opts: RemoveNodeO
   const rest: Inventory = { ...inv, nodes: inv.nodes.filter((n) => n.name !== name) };
   const pool = openPool(inv);
   let kv: Kv | undefined;
+  let lock: ClusterLock | undefined;
   try {
     const report: RemoveNodeReport = { node: name, unreachable: !!opts.unreachable, lease: { deleted: false }, peers: [], inventory: { file: opts.file, changed: false }, ok: false };
     kv = await (opts.openKv ?? (() => openKv(inv)))();
+    // Like bootstrap, reset and switch-backend: no other flanctl may change the cluster meanwhile.
+    lock = await acquireClusterLock(kv, inv.etcd.prefix, 'node remove');
     const lease = (await listLeases(kv, inv.etcd.prefix)).find((l) => l.publicIp === node.publicIp);
     report.lease.subnet = lease?.subnet;
 
@@ -99,6 +103,7 @@ export async function removeNode(inv: Inventory, name: string, opts: RemoveNodeO
     report.ok = report.verify.ok && report.peers.every((p) => !p.error);
     return report;
   } finally {
+    await lock?.release();
     await pool.closeAll();
     await kv?.close().catch(() => {});
   }
