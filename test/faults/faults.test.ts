@@ -200,10 +200,12 @@ describeRoot('fault suite on a 3-node lab', () => {
   });
 
   it('SIGKILL then rerun: the dead holder\'s lock is taken over and the temp files it left are swept', async () => {
-    const planted = ['/etc/flannel/.flanneld-key.pem.flanctl-0badc0de', `${inv.flannel.installDir}/.flanctl.Ab12Cd34`];
-    for (const f of planted) expect((await lab.exec('node1', ['touch', f])).code).toBe(0);
     const killed = await cliDuring(['bootstrap', '-i', invPath], /\[node\d\] ok /, (pid) => void process.kill(pid, 'SIGKILL'));
     expect(killed.code).toBe(137);
+    // What a write cut by the kill leaves behind, planted after the kill: the killed run's own sweep
+    // (its first step on every node) may already have run, and must not hide what the rerun does.
+    const planted = ['/etc/flannel/.flanneld-key.pem.flanctl-0badc0de', `${inv.flannel.installDir}/.flanctl.Ab12Cd34`];
+    for (const f of planted) expect((await lab.exec('node1', ['touch', f])).code).toBe(0);
     const r = await cli(['bootstrap', '-i', invPath, '--json']);
     expect(r.code, showCli(r)).toBe(0);
     const node1 = r.json.targets.find((t: { name: string }) => t.name === 'node1');
