@@ -2,12 +2,12 @@ import { defineConfig } from 'vitest/config';
 
 // unit: fast, parallel, fakes of our own seams only.
 // system: real etcd, sshd, supervisord, iptables and network namespaces (root). Each file brings up its
-// own etcd or lab (own lab index, bridge, addresses, temp dir), so three files run at once: the labs
+// own etcd or lab (own lab index, bridge, addresses, temp dir), so two files run at once: the labs
 // spend most of their time waiting on daemons and the network, and one at a time took over 20 minutes.
 export default defineConfig({
   test: {
-    // At most three test files at once in either project (system: three labs; unit: 2 cores).
-    poolOptions: { forks: { maxForks: 3, minForks: 1 } },
+    // At most two test files at once in either project (system: two labs; unit: 2 cores).
+    poolOptions: { forks: { maxForks: 2, minForks: 1 } },
     projects: [
       { test: { name: 'unit', include: ['test/unit/**/*.test.ts'], testTimeout: 20_000 } },
       {

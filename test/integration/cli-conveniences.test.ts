@@ -101,7 +101,7 @@ describe('shell completion', () => {
       `zpty -w z "PS1='> '; fpath=(${dir} \\$fpath); autoload -Uz compinit; compinit -u -d ${join(work, 'zcompdump')}; pb() { print -r -- \\"[\\$BUFFER]\\" >> ${out} }; zle -N pb; bindkey '^T' pb"`,
       "zpty -w z 'print RE\"\"ADY'", // the echo of the typed line does not match, only the output does
       'zpty -r -m z _ "*READY*"',
-      'wait_lines() { for i in {1..300}; do [[ -f ' + out + ' && $(wc -l < ' + out + ') -ge $1 ]] && return; sleep 0.1; done; return 1 }',
+      'wait_lines() { for i in {1..1200}; do [[ -f ' + out + ' && $(wc -l < ' + out + ') -ge $1 ]] && return; sleep 0.1; done; return 1 }',
       ...lines.map((l, i) => `zpty -w -n z ${JSON.stringify(l)}$'\\t\\C-t\\C-u' && wait_lines ${i + 1}`),
       'zpty -d z',
     ].join('\n');
@@ -117,7 +117,7 @@ describe('shell completion', () => {
       '[flanctl lab exec ]',
       '[flanctl verify --probe ]',
     ]);
-  });
+  }, 400_000); // each <TAB> starts `flanctl node-names`: seconds each when three labs share the 2 cores
 });
 
 describe('did you mean', () => {
