@@ -3,12 +3,12 @@
  * line, comments included, stays; the result is validated before an atomic write (temp file + rename,
  * same mode).
  */
-import { readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { isMap, isSeq, parseDocument } from 'yaml';
 import { FlanctlError } from '../errors.js';
 import { parseInventory } from '../model/inventory.js';
 import { styleOf } from '../switch/inventory-edit.js';
+import { replaceInventoryFile } from '../model/inventory-write.js';
 
 /** The file text without the node named `name`; the same text when it is not there. */
 export function removeNodeText(text: string, name: string): string {
@@ -28,17 +28,6 @@ export async function writeInventoryWithoutNode(file: string, name: string): Pro
   if (after === before) return { changed: false };
   const { inventory } = await parseInventory(after, file);
   if (inventory.nodes.some((n) => n.name === name)) throw new FlanctlError(`editing ${file} did not remove ${name}; the file was left unchanged`);
-  const tmp = join(dirname(file), `.${basename(file)}.flanctl-${process.pid}.tmp`);
-  try {
-    writeFileSync(tmp, after, { mode: statSync(file).mode & 0o777 });
-    renameSync(tmp, file);
-  } catch (e) {
-    try {
-      unlinkSync(tmp);
-    } catch {
-      /* already gone */
-    }
-    throw e;
-  }
+  replaceInventoryFile(file, after);
   return { changed: true };
 }

@@ -3,13 +3,12 @@
  * comments, key order and the rest of the file stay as they were. The result is validated before an
  * atomic write (temp file in the same folder + rename, same file mode).
  */
-import { randomBytes } from 'node:crypto';
-import { readFileSync, renameSync, statSync, writeFileSync, unlinkSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { isMap, isScalar, parseDocument } from 'yaml';
 import { parseInventory, type Backend } from '../model/inventory.js';
 import { FlanctlError } from '../errors.js';
 import { sameJson } from '../model/flannel-config.js';
+import { replaceInventoryFile } from '../model/inventory-write.js';
 
 type Plain = Record<string, string | number | boolean>;
 
@@ -145,17 +144,6 @@ export async function writeInventoryBackend(file: string, backend: Backend): Pro
   if (!sameBackend(inventory.network.backend, backend)) {
     throw new FlanctlError(`editing ${file} did not produce backend ${backend.type} (got ${inventory.network.backend.type}); the file was left unchanged`);
   }
-  const tmp = join(dirname(file), `.${basename(file)}.flanctl-${randomBytes(8).toString('hex')}.tmp`);
-  try {
-    writeFileSync(tmp, after, { mode: statSync(file).mode & 0o777, flag: 'wx' }); // exclusive, random: no planted symlink
-    renameSync(tmp, file);
-  } catch (e) {
-    try {
-      unlinkSync(tmp);
-    } catch {
-      /* already gone */
-    }
-    throw e;
-  }
+  replaceInventoryFile(file, after);
   return { changed: true, before, after };
 }
