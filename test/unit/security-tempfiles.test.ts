@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ensureCa } from '../../src/pki/index.js';
 import { writeInventoryBackend } from '../../src/switch/inventory-edit.js';
+import { writeInventoryWithoutNode } from '../../src/reset/inventory-remove.js';
 import { localConnector } from '../../src/connector/local.js';
 import { inventoryYaml } from './foundation-fixture.js';
 
@@ -43,6 +44,17 @@ describe('temp files are exclusive and unpredictable', () => {
     expect(r.changed).toBe(true);
     expect(readFileSync(v, 'utf8')).toBe('keep\n');
     expect(readFileSync(file, 'utf8')).toMatch(/host-gw/);
+  });
+
+  it('node remove: a symlink at .inventory.yaml.flanctl-<pid>.tmp is not followed when the node is taken out', async () => {
+    const file = join(tmp, 'inventory.yaml');
+    writeFileSync(file, inventoryYaml());
+    const v = victim('v4');
+    symlinkSync(v, join(tmp, `.inventory.yaml.flanctl-${process.pid}.tmp`));
+    const r = await writeInventoryWithoutNode(file, 'node2');
+    expect(r.changed).toBe(true);
+    expect(readFileSync(v, 'utf8')).toBe('keep\n');
+    expect(readFileSync(file, 'utf8')).not.toMatch(/node2/);
   });
 
   it('local connector: writes leave no temp file and keep the mode', async () => {
