@@ -47,10 +47,12 @@ describe('temp files are exclusive and unpredictable', () => {
   });
 
   it('node remove: a symlink at .inventory.yaml.flanctl-<pid>.tmp is not followed when the node is taken out', async () => {
-    const file = join(tmp, 'inventory.yaml');
+    const dir = join(tmp, 'node-remove');
+    mkdirSync(dir);
+    const file = join(dir, 'inventory.yaml');
     writeFileSync(file, inventoryYaml());
     const v = victim('v4');
-    symlinkSync(v, join(tmp, `.inventory.yaml.flanctl-${process.pid}.tmp`));
+    symlinkSync(v, join(dir, `.inventory.yaml.flanctl-${process.pid}.tmp`));
     const r = await writeInventoryWithoutNode(file, 'node2');
     expect(r.changed).toBe(true);
     expect(readFileSync(v, 'utf8')).toBe('keep\n');
