@@ -15,9 +15,9 @@ import { repoRoot } from '../helpers/cli.js';
 let work: string;
 let env: NodeJS.ProcessEnv;
 
-function run(file: string, args: string[], input?: string): Promise<{ code: number; stdout: string; stderr: string }> {
+function run(file: string, args: string[], input?: string, timeoutMs = 60_000): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = execFile(file, args, { cwd: work, env, timeout: 60_000 }, (err, stdout, stderr) => {
+    const child = execFile(file, args, { cwd: work, env, timeout: timeoutMs }, (err, stdout, stderr) => {
       resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
     });
     if (input !== undefined) child.stdin?.end(input);
@@ -105,7 +105,7 @@ describe('shell completion', () => {
       ...lines.map((l, i) => `zpty -w -n z ${JSON.stringify(l)}$'\\t\\C-t\\C-u' && wait_lines ${i + 1}`),
       'zpty -d z',
     ].join('\n');
-    const r = await run('zsh', ['-f', '-c', script]);
+    const r = await run('zsh', ['-f', '-c', script], undefined, 300_000); // 8 <TAB>s, each starting the CLI
     expect(r.code, r.stderr).toBe(0);
     expect(readFileSync(out, 'utf8').trim().split('\n')).toEqual([
       '[flanctl verify -i inv.yaml --limit gamma]',
