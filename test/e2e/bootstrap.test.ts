@@ -7,13 +7,10 @@ import { join, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { loadInventory, type Inventory } from '../../src/model/inventory.js';
-import { openKv } from '../../src/kv/index.js';
-import { type Lease } from '../../src/model/leases.js';
 import { flanctlRules, iptablesCheckArgv } from '../../src/steps/iptables.js';
-import { startLab, type TestLab } from '../helpers/lab.js';
+import { leasesOf, startLab, type TestLab } from '../helpers/lab.js';
 import { describeRoot } from '../helpers/root.js';
 import { cli, showCli } from '../helpers/cli.js';
-import { listLeases } from '../../src/kv/flannel-keys.js';
 
 const root = resolve(import.meta.dirname, '../..');
 const V011 = join(root, 'lab', 'dist', 'flannel-v0.11.0-standin-linux-amd64.tar.gz');
@@ -30,15 +27,6 @@ function editInventory(file: string, edit: (doc: ReturnType<typeof parseDocument
   edit(doc);
   writeFileSync(to, doc.toString());
   return to;
-}
-
-async function leasesOf(inv: Inventory): Promise<Lease[]> {
-  const kv = await openKv(inv);
-  try {
-    return await listLeases(kv, inv.etcd.prefix);
-  } finally {
-    await kv.close();
-  }
 }
 
 /** pid of each node's flanneld under supervisord. */

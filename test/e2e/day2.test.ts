@@ -11,25 +11,13 @@ import * as tar from 'tar';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { labUp } from '../../src/lab/lab.js';
 import { labFirewall, labPowerOff, labReboot } from '../../src/lab/node-ops.js';
-import { loadInventory, type Inventory } from '../../src/model/inventory.js';
-import { openKv } from '../../src/kv/index.js';
-import { listLeases } from '../../src/kv/flannel-keys.js';
-import type { Lease } from '../../src/model/leases.js';
+import { loadInventory } from '../../src/model/inventory.js';
 import { flanctlRules, iptablesCheckArgv } from '../../src/steps/iptables.js';
-import { startLab, type TestLab } from '../helpers/lab.js';
+import { leasesOf, startLab, type TestLab } from '../helpers/lab.js';
 import { describeRoot } from '../helpers/root.js';
 import { cli, showCli } from '../helpers/cli.js';
 
 const root = resolve(import.meta.dirname, '../..');
-
-async function leasesOf(inv: Inventory): Promise<Lease[]> {
-  const kv = await openKv(inv);
-  try {
-    return await listLeases(kv, inv.etcd.prefix);
-  } finally {
-    await kv.close();
-  }
-}
 
 function editInventory(file: string, edit: (doc: ReturnType<typeof parseDocument>) => void): void {
   const doc = parseDocument(readFileSync(file, 'utf8'));

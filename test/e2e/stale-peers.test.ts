@@ -13,10 +13,8 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { loadInventory, type Inventory } from '../../src/model/inventory.js';
-import { openKv } from '../../src/kv/index.js';
-import { listLeases } from '../../src/kv/flannel-keys.js';
 import type { Lease } from '../../src/model/leases.js';
-import { startLab, type TestLab } from '../helpers/lab.js';
+import { leasesOf, startLab, type TestLab } from '../helpers/lab.js';
 import { describeRoot } from '../helpers/root.js';
 import { cli, repoRoot, showCli } from '../helpers/cli.js';
 
@@ -37,15 +35,6 @@ async function wholeClusterRestart(lab: TestLab, inv: Inventory): Promise<void> 
     await new Promise((r) => setTimeout(r, 500));
   }
   await new Promise((r) => setTimeout(r, 3000));
-}
-
-async function leasesOf(inv: Inventory): Promise<Lease[]> {
-  const kv = await openKv(inv);
-  try {
-    return await listLeases(kv, inv.etcd.prefix);
-  } finally {
-    await kv.close();
-  }
 }
 
 describeRoot('stale peer state: detected by verify, shown by plan, repaired by bootstrap (3-node lab)', () => {

@@ -10,7 +10,11 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { listLeases } from '../../src/kv/flannel-keys.js';
+import { openKv } from '../../src/kv/index.js';
 import { labDown, labExec, labNodePrefix, labUp } from '../../src/lab/lab.js';
+import type { Inventory } from '../../src/model/inventory.js';
+import type { Lease } from '../../src/model/leases.js';
 
 export interface TestLabNode {
   name: string;
@@ -66,4 +70,14 @@ export async function startLab(opts: { nodes: number; tarball?: string; init?: '
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** The subnet leases in the inventory's etcd right now (one connection, closed after). */
+export async function leasesOf(inv: Inventory): Promise<Lease[]> {
+  const kv = await openKv(inv);
+  try {
+    return await listLeases(kv, inv.etcd.prefix);
+  } finally {
+    await kv.close();
+  }
 }
