@@ -93,16 +93,25 @@ describe('shell completion', () => {
       'flanctl verify --pro',
     ];
     const out = join(work, 'zsh-buffers');
+    const transcript = join(work, 'zsh-pty-transcript');
     // An interactive zsh in a pseudo-terminal: type each line and <TAB>, then ^T (a widget that
     // appends the edited line to a file) and ^U. zle handles keys in order, so ^T sees the completed line.
+    // The pty's output is drained into a transcript while waiting: an undrained pty blocks the inner
+    // shell once its buffer fills, and the transcript is what a failure shows. TERM is set for the inner
+    // shell, since zle depends on it (CI may run with any TERM or none).
     const script = [
       'zmodload zsh/zpty',
-      'zpty z zsh -f -i',
+      'drain() { local chunk; while zpty -rt z chunk; do print -rn -- "$chunk" >> ' + transcript + '; done }',
+      'fail() { drain; print -u2 -r -- "$1"; print -u2 -r -- "--- pty transcript (last 3000 bytes):"; tail -c 3000 ' + transcript + ' >&2; zpty -d z; exit 1 }',
+      'zpty z env TERM=xterm zsh -f -i',
       `zpty -w z "PS1='> '; fpath=(${dir} \\$fpath); autoload -Uz compinit; compinit -u -d ${join(work, 'zcompdump')}; pb() { print -r -- \\"[\\$BUFFER]\\" >> ${out} }; zle -N pb; bindkey '^T' pb"`,
       "zpty -w z 'print RE\"\"ADY'", // the echo of the typed line does not match, only the output does
-      'zpty -r -m z _ "*READY*"',
-      'wait_lines() { for i in {1..1200}; do [[ -f ' + out + ' && $(wc -l < ' + out + ') -ge $1 ]] && return; sleep 0.1; done; return 1 }',
-      ...lines.map((l, i) => `zpty -w -n z ${JSON.stringify(l)}$'\\t\\C-t\\C-u' && wait_lines ${i + 1}`),
+      // Type only once zle owns the terminal: a line typed while the tty is still in cooked mode is
+      // echoed by the kernel and ^U erases it before zle reads it. zle turns on bracketed paste
+      // (ESC[?2004h) right after it switches the terminal to raw mode.
+      'zpty -r -m z _ "*READY*2004h*" || fail "the interactive zsh never printed READY and started zle"',
+      'wait_lines() { for i in {1..600}; do drain; [[ -f ' + out + ' && $(wc -l < ' + out + ') -ge $1 ]] && return; sleep 0.1; done; fail "no buffer for line $1 after 60 s" }',
+      ...lines.map((l, i) => `zpty -w -n z ${JSON.stringify(l)}$'\\t\\C-t\\C-u'; wait_lines ${i + 1}`),
       'zpty -d z',
     ].join('\n');
     const r = await run('zsh', ['-f', '-c', script], undefined, 300_000); // 8 <TAB>s, each starting the CLI
