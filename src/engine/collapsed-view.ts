@@ -1,13 +1,13 @@
 /**
  * Large clusters on a terminal (issue #15): when listr2's full view (a task per target with a
  * subtask per step) would take more rows than the terminal has, output.ts shows this view instead:
- * one line per target — step k/N, the step running, time since it started — and a summary bar
- * (done / failed / running / waiting, changes so far, elapsed):
+ * one line per target — step k/N, the step running (and its progress), time since it started —
+ * and a summary bar (done / failed / running / waiting, changes so far, elapsed):
  *
- *   ✔ node1  17/17 · 3 changes · 4.1 s
- *   ❯ node2  step 5/17 flanneld service · 3.2 s
+ *   ❯ node2  step 9/17 flanneld binary (12 MB of 40 MB) · 3.2 s
  *   ✖ node4  FAILED at 5/17 flanneld service: no answer for 15 s · 2.0 s
- *   … 27 more: 25 done, 2 waiting
+ *   ❯ node9  step 5/17 sysctl.d ip_forward · 1.1 s
+ *   … 28 more: 2 waiting, 26 done
  *   done 26/31 · failed 1 · running 2 · waiting 2 · 143 changes · 12.3 s
  *
  * While it runs the frame never exceeds the screen: when even one line per target does not fit,
@@ -30,6 +30,8 @@ interface Row {
   startedAt?: number;
   endedAt?: number;
   error?: string;
+  /** The running step's latest progress ("12 MB of 40 MB"). */
+  progress?: string;
 }
 
 export interface ViewState {
@@ -62,7 +64,7 @@ function rowLine(r: Row, width: number, mode: Report['mode'], now: number): stri
   const what: Record<Status, () => string> = {
     waiting: () => 'waiting',
     connecting: () => `connect · ${took}`,
-    running: () => `step ${at} · ${took}`,
+    running: () => `step ${at}${r.progress ? ` (${r.progress})` : ''} · ${took}`,
     done: () => `${n}/${n} · ${plural(r.changes, mode === 'check' ? 'planned change' : 'change')} · ${took}`,
     failed: () => `FAILED${r.step >= 0 ? ` at ${at}` : ''}: ${error} · ${took}`,
   };
@@ -179,12 +181,17 @@ export function collapsedObserver(opts: OutputOptions = {}): Observer {
     targetOpened() {},
     stepStart(name, id) {
       const r = row(name);
-      if (r) Object.assign(r, { status: 'running', step: r.steps.findIndex((s) => s.id === id) });
+      if (r) Object.assign(r, { status: 'running', step: r.steps.findIndex((s) => s.id === id), progress: undefined });
       changed();
     },
-    stepProgress() {},
+    stepProgress(name, _id, text) {
+      const r = row(name);
+      if (r) r.progress = text.split('\n')[0];
+      changed();
+    },
     stepEnd(name, res: StepResult) {
       const r = row(name);
+      if (r) r.progress = undefined;
       if (r && (res.status === 'changed' || res.status === 'planned')) r.changes++;
       changed();
     },

@@ -58,7 +58,7 @@ describe('collapsed terminal view', () => {
     expect(live.length).toBeLessThanOrEqual(9);
     expect(live).toEqual([
       '❯ node01  step 5/17 step five · 3.0 s',
-      '❯ node02  step 1/17 step one · 3.0 s',
+      '❯ node02  step 1/17 step one (12 MB of 40 MB) · 3.0 s',
       '✖ node03  FAILED at 5/17 step five: flanneld: exited 1 · 1.5 s',
       '❯ node04  connect · 3.0 s',
       expect.stringMatching(/^◼ node05  waiting$/),
