@@ -119,7 +119,7 @@ const SHOW_CURSOR = '\x1b[?25h';
 /**
  * The live collapsed view on `opts.stream` (default stdout): redrawn in place after events (at most
  * every refreshMs) and every second for the elapsed times. Other writes to the same stream (and to
- * stderr when the stream is stdout) erase the frame, pass through, and the frame is drawn below them.
+ * stderr when both are the terminal) erase the frame, pass through, and the frame is drawn below them.
  */
 export function collapsedObserver(opts: OutputOptions = {}): Observer {
   const out = opts.stream ?? process.stdout;
@@ -128,7 +128,7 @@ export function collapsedObserver(opts: OutputOptions = {}): Observer {
   const screen = () => ({ rows: opts.rows ?? out.rows, columns: opts.columns ?? out.columns });
   const state: ViewState = { rows: [], mode: 'apply', startedAt: now() };
   const byName = new Map<string, Row>();
-  const intercepted = out === process.stdout ? [out, process.stderr] : [out];
+  const intercepted = out === process.stdout && process.stderr.isTTY ? [out, process.stderr] : [out];
   const originals = intercepted.map((s) => s.write);
   const raw = (text: string) => originals[0].call(out, text);
   let drawn = 0;
