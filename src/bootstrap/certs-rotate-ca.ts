@@ -145,7 +145,13 @@ export async function rotateCa(inv: Inventory, opts: RotateCaOptions = {}): Prom
         phase.etcd.push(`${owner.name}: server certificate issued by the new CA`);
       }
     }
-    phase.report = await boot(inv, { ...opts, command: `certs rotate --ca (phase ${index}/3)`, mode: 'apply' });
+    try {
+      phase.report = await boot(inv, { ...opts, command: `certs rotate --ca (phase ${index}/3)`, mode: 'apply' });
+    } catch (err) {
+      // Preflight, the cluster lock, etcd: the error says what; this says where the rotation stands.
+      (opts.note ?? ((l: string) => process.stderr.write(`${l}\n`)))(`CA rotation stopped in phase ${index}/3 (${st.phase}); run \`${rerun}\` again to continue from there`);
+      throw err;
+    }
     const failed = failureOf(phase.report);
     if (failed) {
       phase.error = failed;

@@ -170,6 +170,17 @@ describe('certs rotate --ca', () => {
     await expect(rotateCa(plain)).rejects.toThrow(/plain http/);
   });
 
+  it('an error in a phase (preflight, lock) says where the rotation stands; the rerun continues there', async () => {
+    const m = modelEtcd();
+    const notes: string[] = [];
+    const boom: RotateCaOptions['bootstrap'] = async () => { throw new Error('preflight: node2 unreachable'); };
+    await expect(rotateCa(inv, { etcdOwner: m.owner, probe: m.probe, bootstrap: boom, note: (l) => notes.push(l) })).rejects.toThrow(/node2 unreachable/);
+    expect(notes).toEqual(['CA rotation stopped in phase 1/3 (trust); run `flanctl certs rotate --ca` again to continue from there']);
+    const r = await rotateCa(inv, { etcdOwner: m.owner, probe: m.probe, bootstrap: fakeBootstrap([]) });
+    expect(r.resumed).toBe(true);
+    expect(r.done).toBe(true);
+  });
+
   it('certs rotate (client certificate only) is refused while a CA rotation is recorded', async () => {
     const m = modelEtcd();
     await rotateCa(inv, { probe: m.probe, bootstrap: fakeBootstrap([]) });

@@ -27,6 +27,7 @@ export default class CertsRotate extends FlanctlCommand<typeof CertsRotate> {
       // Where a stopped rotation stands goes to stderr also under --json (stdout keeps the JSON report).
       for (const l of renderCaRotation(r)) (r.stopped ? process.stderr.write(`${l}\n`) : this.say(l));
       const last = r.phases.at(-1)?.report;
+      if (last && this.endInterrupted(last, 'flanctl certs rotate --ca')) return r;
       if (r.stopped) this.setExitCode(last?.verify && !last.verify.ok && !last.summary.failed ? ExitCode.drift : ExitCode.failure);
       return r;
     }
