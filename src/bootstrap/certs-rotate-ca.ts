@@ -24,6 +24,7 @@ import {
   rotationFiles, saveCaRotation, startCaRotation, type CaPhase, type CaRotationState,
 } from '../pki/index.js';
 import { runBootstrap, type BootstrapOptions, type BootstrapResult } from './bootstrap.js';
+import { rolloutStoppedText } from './rollout.js';
 import { dropSteps, probeAll, probeText, probeWithCaClient, serverCertSteps, trustSteps, type EtcdTlsOwner, type Probe } from './ca-etcd-side.js';
 
 export type { EtcdTlsOwner } from './ca-etcd-side.js';
@@ -88,7 +89,7 @@ function summary(pem: string): CaSummary {
 /** Why a phase's bootstrap is not a success, or undefined. */
 function failureOf(r: BootstrapResult): string | undefined {
   if (r.interrupted) return `interrupted (${r.interrupted})`;
-  if (r.rollout?.stopped) return `rollout stopped at batch ${r.rollout.stopped.batch} (${r.rollout.stopped.nodes.join(', ')}): ${r.rollout.stopped.reason}`;
+  if (r.rollout?.stopped) return rolloutStoppedText(r.rollout.stopped);
   if (r.summary.failed) return failureLines(r).join('; ') || `${r.summary.failed} target(s) failed`;
   if (r.verify && !r.verify.ok) return `verify failed (${r.verify.pairs.filter((p) => !p.ok).length} pair(s), ${r.verify.checks.filter((c) => !c.ok).length} check(s))`;
   return undefined;

@@ -58,6 +58,9 @@ export function changingTargets(plan: Report): { changing: Set<string>; restarti
   return { changing: new Set(changing.map((t) => t.name)), restarting: new Set(changing.filter(restarts).map((t) => t.name)) };
 }
 
+/** "rollout stopped at batch 2 (node3): …": the one way a stopped rollout is named. */
+export const rolloutStoppedText = (stopped: NonNullable<RolloutReport['stopped']>) => `rollout stopped at batch ${stopped.batch} (${stopped.nodes.join(', ')}): ${stopped.reason}`;
+
 export function renderRollout(r: RolloutReport): string[] {
   const lines = r.batches.map(
     (b) =>
@@ -65,7 +68,7 @@ export function renderRollout(r: RolloutReport): string[] {
   );
   if (r.stopped) {
     lines.push(
-      `rollout stopped at batch ${r.stopped.batch} (${r.stopped.nodes.join(', ')}): ${r.stopped.reason}`,
+      rolloutStoppedText(r.stopped),
       r.stopped.untouched.length ? `untouched: ${r.stopped.untouched.join(', ')}; fix the cause and run the command again to continue` : 'fix the cause and run the command again to continue',
     );
   }

@@ -71,14 +71,19 @@ function rowLine(r: Row, width: number, mode: Report['mode'], now: number): stri
   return `${ICON[r.status]} ${r.name.padEnd(width)}  ${what[r.status]()}`;
 }
 
+/** How rows are counted (bar, "… more" line): a target still connecting counts as running. */
+type Group = 'failed' | 'running' | 'waiting' | 'done';
+const GROUPS: Group[] = ['failed', 'running', 'waiting', 'done'];
+const groupOf = (st: Status): Group => (st === 'connecting' ? 'running' : st);
+const countIn = (rows: Row[], g: Group) => rows.filter((r) => groupOf(r.status) === g).length;
+
 function barLine(s: ViewState, now: number): string {
-  const count = (st: Status[]) => s.rows.filter((r) => st.includes(r.status)).length;
   const changes = s.rows.reduce((n, r) => n + r.changes, 0);
   const parts = [
-    `done ${count(['done'])}/${s.rows.length}`,
-    `failed ${count(['failed'])}`,
-    `running ${count(['running', 'connecting'])}`,
-    `waiting ${count(['waiting'])}`,
+    `done ${countIn(s.rows, 'done')}/${s.rows.length}`,
+    `failed ${countIn(s.rows, 'failed')}`,
+    `running ${countIn(s.rows, 'running')}`,
+    `waiting ${countIn(s.rows, 'waiting')}`,
     plural(changes, s.mode === 'check' ? 'planned change' : 'change'),
     secs(now - s.startedAt),
   ];
@@ -102,10 +107,9 @@ export function frameLines(s: ViewState, now: number, screen: { rows?: number; c
     );
     shown = s.rows.filter((r) => keep.has(r));
     const hidden = s.rows.filter((r) => !keep.has(r));
-    const by = (['failed', 'running', 'waiting', 'done'] as const)
-      .map((st) => [st, hidden.filter((r) => (st === 'running' ? r.status === 'running' || r.status === 'connecting' : r.status === st)).length] as const)
+    const by = GROUPS.map((g) => [g, countIn(hidden, g)] as const)
       .filter(([, n]) => n > 0)
-      .map(([st, n]) => `${n} ${st}`);
+      .map(([g, n]) => `${n} ${g}`);
     more = `… ${hidden.length} more: ${by.join(', ')}`;
   }
   const lines = [...shown.map((r) => rowLine(r, width, s.mode, now)), ...(more && budget >= 1 ? [more] : []), barLine(s, now)];

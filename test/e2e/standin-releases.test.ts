@@ -12,11 +12,9 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { parseDocument } from 'yaml';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { loadInventory, type Inventory } from '../../src/model/inventory.js';
-import { openKv } from '../../src/kv/index.js';
 import type { Lease } from '../../src/model/leases.js';
-import { listLeases } from '../../src/kv/flannel-keys.js';
 import { standinTarball } from '../../src/lab/standin.js';
-import { startLab, type TestLab } from '../helpers/lab.js';
+import { leasesOf, startLab, type TestLab } from '../helpers/lab.js';
 import { describeRoot } from '../helpers/root.js';
 import { cli, showCli, type CliResult } from '../helpers/cli.js';
 
@@ -56,14 +54,6 @@ describeRoot('each emulated flanneld release on a 3-node lab', () => {
     const r = await cli(['lab', 'up', '--dir', lab.dir, '--nodes', '3', '--release', release, ...(watchBug ? ['--watch-bug'] : [])]);
     expect(r.code, showCli(r)).toBe(0);
   };
-  const leases = async (i: Inventory): Promise<Lease[]> => {
-    const kv = await openKv(i);
-    try {
-      return await listLeases(kv, i.etcd.prefix);
-    } finally {
-      await kv.close();
-    }
-  };
   const pids = async () => {
     const out: Record<string, string> = {};
     for (const n of lab.nodes) {
@@ -74,7 +64,7 @@ describeRoot('each emulated flanneld release on a 3-node lab', () => {
   };
   const json = async (node: string, argv: string[]) => JSON.parse((await lab.exec(node, argv)).stdout || '[]');
   const stale = async (i: Inventory) => {
-    const all = await leases(i);
+    const all = await leasesOf(i);
     const out: string[] = [];
     for (const n of lab.nodes) {
       out.push(...stalePeerState(n, all, {
@@ -107,7 +97,7 @@ describeRoot('each emulated flanneld release on a 3-node lab', () => {
     for (const s of started) expect(s.stdout).toMatch(/started/);
     // Every lease carries its node's new VtepMAC …
     for (let k = 0; ; k++) {
-      const all = await leases(i);
+      const all = await leasesOf(i);
       const macs = await Promise.all(lab.nodes.map(async (n) => (await json(n.name, ['ip', '-j', 'link', 'show', 'flannel.1']))[0]?.address));
       if (lab.nodes.every((n, j) => all.some((l) => l.publicIp === n.ip && (l.backendData as { VtepMAC?: string })?.VtepMAC === macs[j]))) break;
       if (k > 60) throw new Error('leases did not get the new VtepMACs');
@@ -152,7 +142,7 @@ describeRoot('each emulated flanneld release on a 3-node lab', () => {
     const version = await lab.exec('node1', ['/opt/flannel/bin/flanneld', '-version']);
     expect(version.stderr.split('\n')[0]).toBe(release);
     const i = await loadInventory(inv());
-    const ls = await leases(i);
+    const ls = await leasesOf(i);
     expect(ls.map((l) => l.backendType)).toEqual(['host-gw', 'host-gw', 'host-gw']);
     await cell(release, 'host-gw');
 
@@ -163,7 +153,7 @@ describeRoot('each emulated flanneld release on a 3-node lab', () => {
     const vboot = await timed(`${release} vxlan bootstrap after the switch`, ['bootstrap', '-i', inv(), '--json']);
     expect(vboot.code, showCli(vboot)).toBe(0);
     expect(vboot.json.summary.restarts).toBe(0);
-    const vx = await leases(i);
+    const vx = await leasesOf(i);
     expect(vx.every((l) => l.backendType === 'vxlan')).toBe(true);
     // Lease JSON of the release: v0.11.0 has no VNI and no PublicIPv6.
     expect(vx.every((l) => (l.backendData as { VNI?: number }).VNI === (release === 'v0.11.0' ? undefined : 1))).toBe(true);
