@@ -11,9 +11,13 @@ import { SYSTEMD_GUARD_UNITS, SYSTEMD_UNIT_PATH } from '../model/templates.js';
 export const FLANCTL_UNITS = ['flanctl-iptables.timer', 'flanctl-iptables.service', 'flanneld.service'];
 const UNIT_DIR = posix.dirname(SYSTEMD_UNIT_PATH);
 
-/** Unit files, drop-in dirs and the symlinks `enable` makes (WantedBy / RequiredBy of the templates). */
-export function systemdResetPaths(): string[] {
+/**
+ * Unit files, drop-in dirs and the symlinks `enable` makes (WantedBy / RequiredBy of the templates),
+ * plus `extra` files that also need the daemon-reload (docker.service's flannel drop-in).
+ */
+export function systemdResetPaths(extra: string[] = []): string[] {
   return [
+    ...extra,
     SYSTEMD_UNIT_PATH, SYSTEMD_GUARD_UNITS.service, SYSTEMD_GUARD_UNITS.timer,
     ...FLANCTL_UNITS.map((u) => `${UNIT_DIR}/${u}.d`),
     `${UNIT_DIR}/multi-user.target.wants/flanneld.service`,
@@ -23,8 +27,8 @@ export function systemdResetPaths(): string[] {
   ];
 }
 
-export async function systemdResetChange(conn: Connector, existing: (paths: string[]) => Promise<Map<string, unknown>>): Promise<Change | undefined> {
-  const found = [...(await existing(systemdResetPaths())).keys()];
+export async function systemdResetChange(conn: Connector, existing: (paths: string[]) => Promise<Map<string, unknown>>, extra: string[] = []): Promise<Change | undefined> {
+  const found = [...(await existing(systemdResetPaths(extra))).keys()];
   const active = (await conn.exec(['systemctl', 'is-active', ...FLANCTL_UNITS])).stdout.trim().split('\n');
   const running = FLANCTL_UNITS.filter((_, i) => active[i] === 'active' || active[i] === 'activating');
   const failed = FLANCTL_UNITS.filter((_, i) => active[i] === 'failed');

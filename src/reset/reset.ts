@@ -47,7 +47,8 @@ export function resetServiceStep(inv: Inventory): Step {
     title: `flanneld service (${inv.flannel.service})`,
     async check(ctx): Promise<Change | undefined> {
       const { conn } = onNode(ctx, id);
-      if (inv.flannel.service === 'systemd') return systemdResetChange(conn, (paths) => existing(conn, paths));
+      // The docker.service drop-in goes before the daemon-reload, or systemd keeps it loaded.
+      if (inv.flannel.service === 'systemd') return systemdResetChange(conn, (paths) => existing(conn, paths), inv.docker.integration ? [DOCKER_DROPIN_PATH] : []);
       const names = [SUPERVISORD_PROGRAMS.flanneld, SUPERVISORD_PROGRAMS.iptables];
       const files = [...(await existing(conn, SUPERVISORD_CONF_CANDIDATES.map((c) => c.path))).keys()];
       const st = await conn.exec(['supervisorctl', 'status', ...names]);

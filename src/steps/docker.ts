@@ -1,18 +1,38 @@
 /**
- * Docker wiring steps (issue 17 item 4). systemd: the docker.service drop-in (a plain file step; the
- * operator restarts docker, flanctl never restarts a container runtime). supervisord: bip/mtu merged
+ * Docker wiring steps (issue 17 item 4). systemd: the docker.service drop-in (a file step, then
+ * daemon-reload; the operator restarts docker, flanctl never restarts a container runtime). supervisord: bip/mtu merged
  * into daemon.json from subnet.env (runs after the lease wait), other keys kept; an unreadable
  * daemon.json stops the step without writing.
  */
 import type { Inventory } from '../model/inventory.js';
 import type { Step } from '../engine/step.js';
+import { run } from '../connector/connector.js';
 import { FlanctlError } from '../errors.js';
 import { DOCKER_DROPIN_PATH, daemonJsonProblem, mergeDaemonJson, renderDockerDropIn } from '../model/docker.js';
 import { fileStep } from './file.js';
 import { onNode, parseEnvFile, shortDiff } from './util.js';
 
+/**
+ * The drop-in file, then `systemctl daemon-reload`: otherwise systemd keeps the old docker.service
+ * definition (NeedDaemonReload=yes) until something else reloads it, and the operator's
+ * `systemctl restart docker` would still start dockerd without the flannel options.
+ */
 export function dockerDropInStep(inv: Inventory): Step {
-  return fileStep({ id: 'file:docker-dropin', title: 'docker.service drop-in', path: DOCKER_DROPIN_PATH, content: renderDockerDropIn(inv), mode: 0o644 });
+  const file = fileStep({ id: 'file:docker-dropin', title: 'docker.service drop-in', path: DOCKER_DROPIN_PATH, content: renderDockerDropIn(inv), mode: 0o644 });
+  return {
+    ...file,
+    async check(ctx) {
+      const change = await file.check(ctx);
+      if (!change) return undefined;
+      return {
+        ...change,
+        apply: async () => {
+          await change.apply();
+          await run(onNode(ctx, file.id).conn, ['systemctl', 'daemon-reload']);
+        },
+      };
+    },
+  };
 }
 
 export function daemonJsonStep(inv: Inventory): Step {

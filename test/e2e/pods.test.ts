@@ -5,79 +5,41 @@
  * FORWARD policy DROP with forwardAccept: false → pod ↔ pod fails naming FORWARD, exit 3; SIGINT
  * mid-run removes the pods; after every run nothing verify created is left on any node.
  * Runs the built CLI (`npm run build` first), as an operator would.
+ * The release matrix: this file runs everything on the stand-in's v0.20.2; pods-releases.test.ts runs
+ * the positive checks (vxlan, host-gw, vxlan+DirectRouting, masquerade: flannel) on v0.11.0 over etcd
+ * v2 and v0.22.3 over v3.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { parse, stringify } from 'yaml';
 import { startLab, type TestLab } from '../helpers/lab.js';
 import { describeRoot } from '../helpers/root.js';
-import { cli, repoRoot, showCli as show, type CliResult } from '../helpers/cli.js';
+import { cli, repoRoot, showCli as show } from '../helpers/cli.js';
+import { podsHelpers } from '../helpers/pods.js';
+import { standinTarball } from '../../src/lab/standin.js';
 
-interface PodsJson {
-  pods: {
-    via: string;
-    pods: Array<{ node: string; ip: string | null; removed: boolean; bridgeCreated: boolean }>;
-    pairs: Array<{ from: string; to: string; ok: boolean; sourcePreserved: boolean; seenSource: string | null; error: string | null }>;
-    checks: Array<{ node: string; name: string; ok: boolean; detail: string }>;
-    ok: boolean;
-  };
-  ok: boolean;
-}
-
-describeRoot('flanctl verify --pods on a 3-node lab', () => {
+describeRoot('flanctl verify --pods on a 3-node lab (stand-in v0.20.2)', () => {
   let lab: TestLab;
   let inv: string;
   const nodes = ['node1', 'node2', 'node3'];
-
-  const editInventory = (fn: (doc: Record<string, any>) => void) => {
-    const doc = parse(readFileSync(inv, 'utf8')) as Record<string, any>;
-    fn(doc);
-    writeFileSync(inv, stringify(doc));
-  };
-  const sh = async (node: string, script: string) => {
-    const r = await lab.exec(node, ['sh', '-c', script]);
-    expect(r.code, `${node}: ${script}\n${r.stderr}`).toBe(0);
-    return r.stdout;
-  };
-  const verifyPods = async (): Promise<{ r: CliResult; json: PodsJson }> => {
-    // --probe: on host-gw no bridge holds the nodes' .1 before the pods exist (the node matrix needs one).
-    const r = await cli(['verify', '-i', inv, '--pods', '--probe', '--json']);
-    return { r, json: JSON.parse(r.stdout) as PodsJson };
-  };
-  /** Nothing of verify --pods is left: no netns, no veth, no FLANCTL-PODS chain, no bridge it made. */
-  const expectNothingLeft = async (bridge = 'docker0') => {
-    for (const n of nodes) {
-      const out = await sh(n, `ip netns list; ip -br link; iptables -w -S | grep -c FLANCTL-PODS || true`);
-      expect(out, n).not.toMatch(/flanctl-pod/);
-      expect(out, n).not.toMatch(new RegExp(`^${bridge}\\b`, 'm'));
-      expect(out.trim().split('\n').pop(), n).toBe('0');
-    }
-  };
-  const expectGreen = async (label: string) => {
-    const t0 = performance.now();
-    const { r, json } = await verifyPods();
-    console.log(`verify --pods (${label}) on 3 lab nodes, CLI wall time: ${Math.round(performance.now() - t0)} ms`);
-    expect(r.code, show(r)).toBe(0);
-    expect(json.pods.pairs).toHaveLength(6);
-    expect(json.pods.pairs.every((p) => p.ok && p.sourcePreserved)).toBe(true);
-    const podIp = new Map(json.pods.pods.map((p) => [p.node, p.ip]));
-    expect(json.pods.pairs.every((p) => p.seenSource === podIp.get(p.from))).toBe(true);
-    expect(json.pods.checks.filter((c) => c.name === 'pod masquerade out').every((c) => c.ok && /arrived from 10\.77\.\d+\.1[123] \(masqueraded\)/.test(c.detail))).toBe(true);
-    expect(json.pods.pods.every((p) => p.removed)).toBe(true);
-    await expectNothingLeft();
-    return json;
-  };
+  let pods: ReturnType<typeof podsHelpers>;
+  const editInventory: ReturnType<typeof podsHelpers>['editInventory'] = (fn) => pods.editInventory(fn);
+  const sh = (node: string, script: string) => pods.sh(node, script);
+  const verifyPods = () => pods.verifyPods();
+  const expectNothingLeft = (bridge?: string) => pods.expectNothingLeft(bridge);
+  const expectGreen = (label: string) => pods.expectGreen(label);
 
   beforeAll(async () => {
     if (!existsSync(join(repoRoot, 'dist/commands/verify.js'))) throw new Error('dist/ is missing: run `npm run build` before the system tests');
-    lab = await startLab({ nodes: 3 });
+    lab = await startLab({ nodes: 3, tarball: standinTarball('v0.20.2') });
     inv = lab.inventoryPath;
+    pods = podsHelpers(lab, nodes);
     const certs = await cli(['certs', 'generate', '-i', inv]);
     expect(certs.code, show(certs)).toBe(0);
     const boot = await cli(['bootstrap', '-i', inv, '--trust-new-hosts']);
     expect(boot.code, show(boot)).toBe(0);
+    expect((await lab.exec('node1', ['/opt/flannel/bin/flanneld', '-version'])).stderr.split('\n')[0]).toBe('v0.20.2');
   }, 300_000);
 
   afterAll(async () => {

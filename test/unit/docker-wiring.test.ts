@@ -3,6 +3,7 @@
  * a docker.service like docker-ce's (dockerd stubbed), and the daemon.json merge keeps foreign keys.
  */
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -67,5 +68,48 @@ describe('daemon.json merge', () => {
   it('refuses a file that is not a JSON object', () => {
     expect(() => mergeDaemonJson('{ "bip": ', env)).toThrow(/not valid JSON/);
     expect(() => mergeDaemonJson('[1]', env)).toThrow(/not a JSON object/);
+  });
+});
+
+describe('docker.service drop-in step on a node', () => {
+  it('writes the drop-in, then daemon-reloads (else systemd keeps the old docker.service); nothing when it is current', async () => {
+    const { fakeConnector } = await import('../../src/connector/fake.js');
+    const { DOCKER_DROPIN_PATH } = await import('../../src/model/docker.js');
+    const i = await inv('docker:\n  integration: true\n');
+    const conn = fakeConnector({ name: 'node1' });
+    conn.on(() => true, { code: 0, stdout: '' }); // df and friends: plenty of space
+    conn.on((argv) => argv.includes('flanctl-stat'), (argv, _o, fake) => {
+      const f = fake.files.get(argv.at(-1)!);
+      return f ? { stdout: `644\n${createHash('sha256').update(f.content).digest('hex')}  x\n` } : { code: 1 };
+    });
+    conn.on(['systemctl', 'daemon-reload'], {});
+    const step = dockerSteps(i).beforeService[0];
+    const ctx = { inventory: i, node: i.nodes[0], conn, touched: new Set<string>() };
+    const change = await step.check(ctx);
+    expect(change?.action).toBe('create');
+    await change!.apply();
+    const order = conn.calls.flatMap((c) => (c.op === 'write' ? [`write ${c.path}`] : c.op === 'exec' && c.argv[0] === 'systemctl' ? [c.argv.join(' ')] : []));
+    expect(order).toEqual([`write ${DOCKER_DROPIN_PATH}`, 'systemctl daemon-reload']);
+    expect(await step.check(ctx)).toBeUndefined();
+  });
+});
+
+describe('reset on systemd with docker.integration', () => {
+  it('removes the docker.service drop-in before its daemon-reload (else systemd keeps it loaded)', async () => {
+    const { fakeConnector } = await import('../../src/connector/fake.js');
+    const { DOCKER_DROPIN_PATH } = await import('../../src/model/docker.js');
+    const { systemdResetChange } = await import('../../src/reset/reset-systemd.js');
+    const conn = fakeConnector({ name: 'node1', defaultExec: { code: 0, stdout: '' } });
+    conn.on(['systemctl', 'is-active'], { code: 3, stdout: 'inactive\ninactive\ninactive\n' });
+    const present = new Set([DOCKER_DROPIN_PATH]);
+    const change = await systemdResetChange(conn, async (paths) => new Map(paths.filter((p) => present.has(p)).map((p) => [p, 'file'])), [DOCKER_DROPIN_PATH]);
+    expect(change?.summary).toContain(DOCKER_DROPIN_PATH);
+    await change!.apply();
+    const execs = conn.execs().map((a) => a.join(' '));
+    const rm = execs.findIndex((e) => e.startsWith('rm -rf') && e.includes(DOCKER_DROPIN_PATH));
+    expect(rm).toBeGreaterThanOrEqual(0);
+    expect(execs.indexOf('systemctl daemon-reload')).toBeGreaterThan(rm);
+    // Without docker.integration the drop-in path is none of reset's business.
+    expect(await systemdResetChange(conn, async (paths) => new Map(paths.filter((p) => present.has(p)).map((p) => [p, 'file'])))).toBeUndefined();
   });
 });

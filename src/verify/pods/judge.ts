@@ -38,6 +38,8 @@ export interface PodsReport {
   summary: { pairs: number; pairsOk: number; sourcePreserved: number; checks: number; checksOk: number };
   ok: boolean;
   durationMs: number;
+  /** Wall time of each phase (setup, arm, pings, collect, masquerade ping, collect after, teardown), all nodes at once. */
+  phasesMs?: Record<string, number>;
 }
 
 /** `-A CHAIN ... -c PKTS BYTES ...` → rule text without the counters, and the packet count. */

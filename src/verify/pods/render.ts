@@ -12,6 +12,7 @@ export function renderPods(p: PodsReport): string {
   ];
   const ips = p.pods.map((x) => `${x.node} ${x.ip ?? '—'}`).join(', ');
   out.push(`  pods: ${ips}`);
+  if (p.phasesMs) out.push(`  time per phase (all nodes at once): ${Object.entries(p.phasesMs).map(([k, ms]) => `${k} ${(ms / 1000).toFixed(2)} s`).join(' · ')}`);
   for (const pair of p.pairs.filter((x) => !x.ok)) out.push(`  ✗ pod ${pair.from} → pod ${pair.to}: ${pair.error ?? 'failed'}`);
   for (const c of p.checks.filter((x) => !x.ok)) out.push(`  ✗ ${c.node}: ${c.name}: ${c.detail}`);
   for (const c of p.checks.filter((x) => x.ok && x.skipped)) out.push(`  - ${c.node}: ${c.name}: ${c.detail}`);

@@ -4,8 +4,9 @@
  *   setup (netns + veth on the node's bridge, or CNI ADD with the installed conflist)
  *   → arm (per-source counting rules in each pod; a FLANCTL-PODS chain for masquerade-out; snapshot
  *     of the node's nat table and FORWARD chain with counters)
- *   → round 1 pings (pod → every other pod, pod → own node, host → own pod) → collect
- *   → round 2 pings (pod → the next node's public address, must be masqueraded) → collect
+ *   → round 1 pings (pod → every other pod, pod → own node, host → own pod)
+ *   → collect, then round 2 in the same command (pod → the next node's public address, must be
+ *     masqueraded) → collect
  *   → teardown (always: on failure, and on SIGINT/SIGTERM before exiting).
  * Judging is in assess.ts. Never throws for node-side problems: they become failed checks.
  */
@@ -14,12 +15,12 @@ import type { Inventory, NodeSpec } from '../../model/inventory.js';
 import { mapLimit } from '../../engine/parallel.js';
 import { lastAddress } from '../../model/cidr.js';
 import { hostAddress, parseCidr } from '../addr.js';
-import { pingAll, type PingResult } from '../probes.js';
+import { parsePingOutput, pingAll, type PingResult } from '../probes.js';
 import { bridgeAddress, deviceAddress, hasFlannelDevice } from '../targets.js';
 import { assessPods, type PodNodeState } from './assess.js';
 import { countsByTag, markers, parseCounted, podIpFromCniResult, sections, type CountedRule, type PodsReport } from './judge.js';
 import { conflistPlugins } from '../../model/cni.js';
-import { ARM, COLLECT, POD_NS, SETUP_CNI, SETUP_RUNTIME, TEARDOWN } from './scripts.js';
+import { ARM, COLLECT, COLLECT_THEN_PING, POD_NS, SETUP_CNI, SETUP_RUNTIME, TEARDOWN } from './scripts.js';
 
 export interface PodsTarget {
   node: NodeSpec;
@@ -160,9 +161,11 @@ export async function runPods(inv: Inventory, targets: PodsTarget[], opts: PodsO
   // The phase running on the nodes: a signal waits for it (a setup half-way would leave things behind).
   let phase: Promise<unknown> = Promise.resolve();
   let interrupted = false;
-  const step = <R>(run: () => Promise<R>) => {
+  const phasesMs: Record<string, number> = {};
+  const step = <R>(name: string, run: () => Promise<R>) => {
     if (interrupted) throw new Error('verify --pods interrupted');
-    const p = run();
+    const t0 = Date.now();
+    const p = run().finally(() => { phasesMs[name] = Date.now() - t0; });
     phase = p.catch(() => undefined);
     return p;
   };
@@ -174,48 +177,53 @@ export async function runPods(inv: Inventory, targets: PodsTarget[], opts: PodsO
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
-    await step(() => each((s, t) => setup(t, s, inv, opts.cni)));
+    await step('setup', () => each((s, t) => setup(t, s, inv, opts.cni)));
     const withPod = states.filter((s) => s.pod.ip);
     // Masquerade out: each pod pings the next node's public address (a ring over the nodes).
     if (states.length > 1) for (const [i, s] of states.entries()) s.masqTarget = states[(i + 1) % states.length].name;
-    await step(() => each(async (s, t) => {
+    await step('arm', () => each(async (s, t) => {
       if (s.pod.ip) s.podTags = podTags(s, states, byName, hasFlannelDevice(inv.network.backend.type));
       const host = states.filter((a) => a.masqTarget === s.name && a.pod.ip).flatMap((a) => [`out-pub.${a.name}`, a.publicIp, `out-pod.${a.name}`, a.pod.ip!]);
       const pod = s.pod.ip ? [String(s.podTags.size), ...[...s.podTags].flatMap(([k, v]) => [k, v])] : ['-'];
       const r = await sh(t.conn, ARM, [...pod, ...host]);
       s.snap.before = snapshot(r.stdout);
     }));
-    await step(() => each(async (s, t) => {
+    await step('pings', () => each(async (s, t) => {
       if (!s.pod.ip) return;
       const peers = withPod.filter((p) => p !== s).map((p) => p.pod.ip!);
       const [fromPod, [toPod]] = await Promise.all([pingAll(inPod(t.conn), [...peers, s.publicIp]), pingAll(t.conn, [s.pod.ip])]);
       s.fromPod = fromPod;
       s.hostToPod = toPod;
     }));
-    await step(() => each(async (s, t) => {
+    // One round trip per node: the pod's counters and the "mid" snapshot, then the masquerade-out ping.
+    await step('collect + masquerade ping', () => each(async (s, t) => {
       if (!s.pod.ip) return;
-      const r = await sh(t.conn, COLLECT, []);
-      s.podCounts = countsByTag(parseCounted(sections(r.stdout).get('pod') ?? ''));
-      s.snap.mid = snapshot(r.stdout);
-    }));
-    await step(() => each(async (s, t) => {
       const target = s.masqTarget ? byName.get(s.masqTarget)?.node.publicIp : undefined;
-      if (!s.pod.ip || !target) return;
-      [s.masqPing] = await pingAll(inPod(t.conn), [target]);
+      const r = await sh(t.conn, COLLECT_THEN_PING, target ? [target] : []);
+      const parts = sections(r.stdout);
+      s.podCounts = countsByTag(parseCounted(parts.get('pod') ?? ''));
+      s.snap.mid = snapshot(r.stdout);
+      if (target) {
+        [s.masqPing] = parts.has('ping')
+          ? parsePingOutput(parts.get('ping') ?? '', [target])
+          : [{ target, ok: false, error: `collect failed: ${(r.stderr || r.stdout).trim().split('\n').pop() ?? `exit ${r.code}`}` }];
+      }
     }));
-    await step(() => each(async (s, t) => {
+    await step('collect after', () => each(async (s, t) => {
       const r = await sh(t.conn, COLLECT, []);
       s.hostCounts = countsByTag(parseCounted(sections(r.stdout).get('host') ?? ''));
       s.snap.after = snapshot(r.stdout);
     }));
   } finally {
+    const t0 = Date.now();
     await cleanup();
+    phasesMs.teardown = Date.now() - t0;
     // Interrupted: the signal handler exits (130/143) once the same cleanup is done.
     if (interrupted) await new Promise(() => undefined);
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
-  return assessPods(states, { network: inv.network.cidr, masquerade: inv.iptables.masquerade, forwardAccept: inv.iptables.forwardAccept }, via, Date.now() - started);
+  return { ...assessPods(states, { network: inv.network.cidr, masquerade: inv.iptables.masquerade, forwardAccept: inv.iptables.forwardAccept }, via, Date.now() - started), phasesMs };
 }
 
 export type { PingResult };

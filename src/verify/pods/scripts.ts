@@ -9,6 +9,8 @@
  * Output lines start with `@@` markers parsed by run.ts.
  */
 
+import { PING_SCRIPT } from '../probes.js';
+
 /** The throwaway pod: its network namespace, the host end of its veth, the pod-side name. */
 export const POD_NS = 'flanctl-pod';
 export const POD_VETH = 'flanctl-pod';
@@ -20,25 +22,31 @@ export const HOST_CHAIN = 'FLANCTL-PODS';
 /** The alias verify puts on a bridge it had to create (no container runtime made it yet). */
 export const BRIDGE_ALIAS = 'flanctl-verify-pods';
 
-/** Shared prelude: refuse a bridge with real containers; remove a leftover pod of an interrupted run. */
+/**
+ * Shared prelude: refuse a bridge with real containers; remove a leftover pod of an interrupted run.
+ * Only shell builtins where a test suffices (no `ls | grep`, no `cat`): 20 nodes run this at once.
+ */
 const PRELUDE = `set -u
 ns=${POD_NS}; hv=${POD_VETH}
 say() { printf '@@%s\\n' "$*"; }
 # A leftover from an interrupted run is replaced.
-ip netns del $ns 2>/dev/null; ip link del $hv 2>/dev/null
-ports() { ls "/sys/class/net/$1/brif" 2>/dev/null | grep -v "^$hv\\$" | tr '\\n' ' '; }
+[ -e /run/netns/$ns ] && ip netns del $ns
+[ -d /sys/class/net/$hv ] && ip link del $hv
+ports() { p=''; for f in /sys/class/net/$1/brif/*; do [ -e "$f" ] && [ "\${f##*/}" != $hv ] && p="$p\${f##*/} "; done; printf '%s' "$p"; }
 `;
 
 /**
  * As a container runtime would: $1 bridge, $2 bridge address/len (FLANNEL_SUBNET), $3 MTU,
  * $4 pod address/len, $5 gateway. Creates the bridge (aliased) only when it does not exist.
+ * The veth's pod end is created inside the namespace as ${POD_IFNAME}, and the namespace side is
+ * configured by one \`ip -batch\` (4 processes per pod instead of 9).
  */
 export const SETUP_RUNTIME = `${PRELUDE}br=$1; braddr=$2; mtu=$3; pod=$4; gw=$5
 if [ -d "/sys/class/net/$br" ]; then
   p=$(ports "$br")
   if [ -n "$p" ]; then say "refuse $p"; exit 0; fi
   ip -4 -o addr show dev "$br" | grep -q " $braddr " || { say "error bridge $br does not hold $braddr (FLANNEL_SUBNET)"; exit 0; }
-  alias=$(cat "/sys/class/net/$br/ifalias" 2>/dev/null)
+  alias=''; read -r alias 2>/dev/null < "/sys/class/net/$br/ifalias"
   [ "$alias" = ${BRIDGE_ALIAS} ] && say bridge-created
 else
   ip link add "$br" type bridge || { say "error ip link add $br type bridge failed"; exit 0; }
@@ -49,12 +57,9 @@ fi
 fail() { say "error $*"; exit 0; }
 ip netns add $ns || fail "ip netns add $ns"
 say netns
-ip link add $hv mtu "$mtu" type veth peer name $hv-p mtu "$mtu" || fail "ip link add $hv type veth"
-ip link set $hv-p netns $ns || fail "ip link set $hv-p netns $ns"
-ip -n $ns link set $hv-p name ${POD_IFNAME} || fail "rename to ${POD_IFNAME}"
-ip -n $ns addr add "$pod" dev ${POD_IFNAME} || fail "ip addr add $pod"
-ip -n $ns link set lo up && ip -n $ns link set ${POD_IFNAME} up || fail "link up in $ns"
-ip -n $ns route add default via "$gw" || fail "ip route add default via $gw"
+ip link add $hv mtu "$mtu" type veth peer name ${POD_IFNAME} mtu "$mtu" netns $ns || fail "ip link add $hv type veth peer name ${POD_IFNAME} netns $ns"
+out=$(printf 'addr add %s dev ${POD_IFNAME}\\nlink set lo up\\nlink set ${POD_IFNAME} up\\nroute add default via %s\\n' "$pod" "$gw" | ip -n $ns -batch - 2>&1) ||
+  fail "configuring ${POD_IFNAME} in $ns ($pod, default via $gw): $(printf '%s' "$out" | tr '\\n' ' ')"
 ip link set $hv master "$br" up || fail "ip link set $hv master $br"
 say "pod $pod"
 `;
@@ -91,36 +96,38 @@ printf '%s\\n' "$prev"
 
 /**
  * Arm the counters: $1 = count of pod-chain entries ("-": no pod on this node), then that many (tag, source) pairs for the
- * pod's namespace, then (tag, source) pairs for the node's HOST_CHAIN. Prints the node's nat table
- * and filter FORWARD chain with counters (the "before" snapshot).
+ * pod's namespace, then (tag, source) pairs for the node's HOST_CHAIN. Each chain is loaded by one
+ * `iptables-restore --noflush` (one process per chain, not one per rule: 20 nodes arm 76 rules each).
+ * Prints the node's nat table and filter FORWARD chain with counters (the "before" snapshot).
  */
 export const ARM = `set -u
 n=$1; shift
-inpod() { ip netns exec ${POD_NS} "$@"; }
+nl='
+'
+# rule CHAIN TAG SOURCE [TARGET]: one line of iptables-restore input, appended to $buf (no forks).
+rule() { buf="$buf-A $1 -s $3 -p icmp --icmp-type echo-request -m comment --comment \\"$2\\"\${4:+ -j $4}$nl"; }
 if [ "$n" != - ]; then
-  inpod iptables -w 5 -N ${POD_CHAIN} && inpod iptables -w 5 -A INPUT -j ${POD_CHAIN} || echo "@@error cannot add ${POD_CHAIN} in ${POD_NS}"
+  buf="*filter$nl:${POD_CHAIN} - [0:0]$nl-A INPUT -j ${POD_CHAIN}$nl"
   i=0
-  while [ $i -lt "$n" ]; do
-    inpod iptables -w 5 -A ${POD_CHAIN} -s "$2/32" -p icmp --icmp-type echo-request -m comment --comment "$1" -j RETURN
-    shift 2; i=$((i+1))
-  done
-  inpod iptables -w 5 -A ${POD_CHAIN} -p icmp --icmp-type echo-request -m comment --comment other
+  while [ $i -lt "$n" ]; do rule ${POD_CHAIN} "$1" "$2/32" RETURN; shift 2; i=$((i+1)); done
+  buf="$buf-A ${POD_CHAIN} -p icmp --icmp-type echo-request -m comment --comment other\${nl}COMMIT$nl"
+  printf '%s' "$buf" | ip netns exec ${POD_NS} iptables-restore -w 5 --noflush || echo "@@error cannot add ${POD_CHAIN} in ${POD_NS}"
 fi
 if [ $# -gt 0 ]; then
-  iptables -w 5 -N ${HOST_CHAIN} 2>/dev/null; iptables -w 5 -F ${HOST_CHAIN}
-  iptables -w 5 -C INPUT -j ${HOST_CHAIN} 2>/dev/null || iptables -w 5 -I INPUT 1 -j ${HOST_CHAIN} || echo "@@error cannot add ${HOST_CHAIN}"
-  while [ $# -ge 2 ]; do
-    iptables -w 5 -A ${HOST_CHAIN} -s "$2/32" -p icmp --icmp-type echo-request -m comment --comment "$1"
-    shift 2
-  done
+  buf="*filter$nl:${HOST_CHAIN} - [0:0]$nl"
+  iptables -w 5 -C INPUT -j ${HOST_CHAIN} 2>/dev/null || buf="$buf-I INPUT 1 -j ${HOST_CHAIN}$nl"
+  while [ $# -ge 2 ]; do rule ${HOST_CHAIN} "$1" "$2/32"; shift 2; done
+  printf '%s' "\${buf}COMMIT$nl" | iptables-restore -w 5 --noflush || echo "@@error cannot add ${HOST_CHAIN}"
 fi
 echo @@nat; iptables -w 5 -t nat -S -v
 echo @@forward; iptables -w 5 -t filter -S FORWARD -v
 `;
 
-/** After the pings: the pod's counters, the node's HOST_CHAIN counters, and the "after" snapshot. */
+/**
+ * After the pings: the pod's counters, the node's HOST_CHAIN counters, and the "after" snapshot.
+ */
 export const COLLECT = `set -u
-echo @@pod; ip netns exec ${POD_NS} iptables -w 5 -S ${POD_CHAIN} -v
+echo @@pod; ip netns exec ${POD_NS} iptables -w 5 -S ${POD_CHAIN} -v 2>/dev/null
 echo @@host; iptables -w 5 -S ${HOST_CHAIN} -v 2>/dev/null
 echo @@nat; iptables -w 5 -t nat -S -v
 echo @@forward; iptables -w 5 -t filter -S FORWARD -v
@@ -130,28 +137,43 @@ echo @@forward; iptables -w 5 -t filter -S FORWARD -v
  * Remove everything: $1 bridge, $2 unused (the bridge is removed when it carries verify's alias and
  * has no ports, also after an interrupted setup), $3 binDir ("-" for none),
  * $4 container id, then (type, config) pairs for CNI DEL in reverse conflist order. Prints @@left
- * lines for anything still present.
+ * lines for anything still present. Deleting the namespace deletes the veth pair with it.
  */
 export const TEARDOWN = `set -u
 br=$1; created=$2; bin=$3; id=$4; shift 4
-ns=${POD_NS}; hv=${POD_VETH}
+ns=${POD_NS}; hv=${POD_VETH}; nl='
+'
 while [ $# -ge 2 ]; do
   type=$1; conf=$2; shift 2
   out=$(printf '%s' "$conf" | CNI_COMMAND=DEL CNI_CONTAINERID=$id CNI_NETNS=/run/netns/$ns CNI_IFNAME=${POD_IFNAME} CNI_PATH=$bin "$bin/$type" 2>&1) ||
     echo "@@error CNI DEL $type: $(printf '%s' "$out" | tr '\\n' ' ')"
 done
-ip netns del $ns 2>/dev/null
-ip link del $hv 2>/dev/null
-if iptables -w 5 -C INPUT -j ${HOST_CHAIN} 2>/dev/null; then
-  iptables -w 5 -D INPUT -j ${HOST_CHAIN}; iptables -w 5 -F ${HOST_CHAIN}; iptables -w 5 -X ${HOST_CHAIN}
+# The veth first: deleting it removes both ends at once (a namespace's links go asynchronously).
+[ -d /sys/class/net/$hv ] && ip link del $hv
+[ -e /run/netns/$ns ] && ip netns del $ns
+if iptables -w 5 -n -L ${HOST_CHAIN} >/dev/null 2>&1; then
+  buf="*filter$nl"
+  iptables -w 5 -C INPUT -j ${HOST_CHAIN} 2>/dev/null && buf="$buf-D INPUT -j ${HOST_CHAIN}$nl"
+  printf '%s' "$buf-F ${HOST_CHAIN}$nl-X ${HOST_CHAIN}\${nl}COMMIT$nl" | iptables-restore -w 5 --noflush
+  iptables -w 5 -n -L ${HOST_CHAIN} >/dev/null 2>&1 && echo "@@left chain ${HOST_CHAIN}"
 fi
-mine=0; [ "$(cat "/sys/class/net/$br/ifalias" 2>/dev/null)" = ${BRIDGE_ALIAS} ] && mine=1
-if [ $mine = 1 ] && [ -z "$(ls "/sys/class/net/$br/brif" 2>/dev/null)" ]; then
-  ip link del "$br"
+mine=0; alias=''; read -r alias 2>/dev/null < "/sys/class/net/$br/ifalias"; [ "$alias" = ${BRIDGE_ALIAS} ] && mine=1
+if [ $mine = 1 ]; then
+  set -- "/sys/class/net/$br/brif/"*
+  [ -e "$1" ] || ip link del "$br"
 fi
 [ -e /run/netns/$ns ] && echo "@@left netns $ns"
 [ -d /sys/class/net/$hv ] && echo "@@left link $hv"
-iptables -w 5 -n -L ${HOST_CHAIN} >/dev/null 2>&1 && echo "@@left chain ${HOST_CHAIN}"
 [ $mine = 1 ] && [ -d "/sys/class/net/$br" ] && echo "@@left bridge $br"
 exit 0
+`;
+
+/**
+ * COLLECT (the "mid" snapshot), then the pod pings $@ (the masquerade-out target) in the same round
+ * trip: the snapshot is complete before the ping starts, and its traffic shows in the next COLLECT.
+ */
+export const COLLECT_THEN_PING = `${COLLECT}echo @@ping
+[ $# -gt 0 ] || exit 0
+exec ip netns exec ${POD_NS} sh -s -- - 0 "$@" <<'FLANCTL_PING'
+${PING_SCRIPT}FLANCTL_PING
 `;
