@@ -6,6 +6,9 @@
  * loadable (`modprobe -n`); the iface exists and carries the public IP; etcd reachable with the
  * flanneld cert (issued first from pki when missing — on the control machine only); the tarball
  * exists and contains flanneld.
+ * One round trip per node (issue 15): once connected, every read-only command of the checks (and
+ * of the free-space check, and the caller's `reads`, e.g. the steps' own) is fetched in one batch
+ * (connector/facts.ts); the checks below then run unchanged and are answered from it.
  */
 import type { Connector } from '../connector/connector.js';
 import { FlanctlError, errorMessage } from '../errors.js';
@@ -13,10 +16,12 @@ import type { Inventory, NodeSpec } from '../model/inventory.js';
 import type { Kv } from '../kv/kv.js';
 import { configKey } from '../model/leases.js';
 import { mapLimit } from '../engine/parallel.js';
-import { moduleAvailable, moduleLoadable, requiredModules } from '../steps/modules.js';
+import { moduleAvailable, moduleLoadable, moduleReads, requiredModules } from '../steps/modules.js';
+import { isFactSource } from '../connector/facts.js';
 import type { FlannelTarball } from './tarball.js';
 import { firewallProblems } from './firewall-check.js';
-import { shortageText, spaceShortages, type SpaceNeed } from '../steps/space.js';
+import { backendTraffic } from '../model/firewall.js';
+import { shortageText, spaceArgv, spaceShortages, type SpaceNeed } from '../steps/space.js';
 
 export interface PreflightProblem {
   /** Node name, "etcd", "pki" or "tarball". */
@@ -46,6 +51,8 @@ export interface PreflightDeps {
   concurrency: number;
   /** What the run writes on each node (paths and sizes), checked against the free space there. */
   spaceNeeds?(tarball: FlannelTarball): SpaceNeed[];
+  /** More read-only commands to fetch in the node's one batch (the steps' reads, so their checks need no round trip). */
+  reads?(node: NodeSpec, got: { tarball?: FlannelTarball; kv?: Kv }): Promise<string[][]>;
 }
 
 export interface PreflightResult {
@@ -56,6 +63,21 @@ export interface PreflightResult {
 
 /** exit 127: the shell (ssh) or spawn (local) did not find the command. */
 const missing = (r: { code: number }) => r.code === 127;
+
+/** Every read-only command checkNode() may run (firewalld's follow-up questions aside). */
+export function preflightReads(inv: Inventory, node: NodeSpec): string[][] {
+  const traffic = backendTraffic(inv);
+  return [
+    ['id', '-u'],
+    ['ip', '-V'],
+    ['iptables', '--version'],
+    inv.flannel.service === 'systemd' ? ['systemctl', '--version'] : ['supervisorctl', 'pid'],
+    ...requiredModules(inv).flatMap((m) => [...moduleReads(m), ['modprobe', '-n', '-q', m]]),
+    ['ip', '-o', '-4', 'addr', 'show', 'dev', node.iface],
+    ...[...(traffic.input ? ['INPUT'] : []), 'FORWARD'].map((chain) => ['iptables', '-w', '5', '-t', 'filter', '-S', chain]),
+    ['firewall-cmd', '--state'],
+  ];
+}
 
 export async function checkNode(inv: Inventory, node: NodeSpec, conn: Connector): Promise<string[]> {
   const problems: string[] = [];
@@ -127,6 +149,14 @@ export async function preflight(inv: Inventory, deps: PreflightDeps): Promise<Pr
       conn = await deps.connect(node);
     } catch (e) {
       return [errorMessage(e)];
+    }
+    if (isFactSource(conn)) {
+      // The tarball (free-space needs) and etcd (the steps' reads) first: usually there before the handshake ends.
+      await control;
+      const needs = result.tarball && deps.spaceNeeds?.(result.tarball);
+      const more = (await deps.reads?.(node, { tarball: result.tarball, kv: result.kv }).catch(() => [])) ?? [];
+      const space = needs?.length ? [spaceArgv(needs.map((n) => n.path))] : [];
+      await conn.prefetch([...preflightReads(inv, node), ...space, ...more]).catch(() => {});
     }
     try {
       return await checkNode(inv, node, conn);

@@ -10,6 +10,7 @@ import { FlanctlError } from '../errors.js';
 import { DOCKER_DROPIN_PATH, daemonJsonProblem, mergeDaemonJson, renderDockerDropIn } from '../model/docker.js';
 import { fileStep } from './file.js';
 import { onNode, parseEnvFile, shortDiff } from './util.js';
+import { readArgv } from '../connector/remote-scripts.js';
 
 export function dockerDropInStep(inv: Inventory): Step {
   return fileStep({ id: 'file:docker-dropin', title: 'docker.service drop-in', path: DOCKER_DROPIN_PATH, content: renderDockerDropIn(inv), mode: 0o644 });
@@ -21,6 +22,7 @@ export function daemonJsonStep(inv: Inventory): Step {
   return {
     id,
     title: 'docker daemon.json bip/mtu',
+    reads: () => [readArgv(inv.flannel.subnetFile), readArgv(path)],
     async check(ctx) {
       const { conn } = onNode(ctx, id);
       const envText = await conn.read(inv.flannel.subnetFile);

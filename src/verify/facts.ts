@@ -1,11 +1,14 @@
 /**
  * What verify reads from a node before judging it: links with addresses and details
  * (`ip -d -j addr show`), the main IPv4 routing table, subnet.env and, for vxlan, the neighbour and
- * FDB entries of flannel.<VNI> (peer-state.ts). All read at once, one command each. Read-only.
+ * FDB entries of flannel.<VNI> (peer-state.ts). All read at once: one round trip (a facts batch,
+ * connector/facts.ts) when the connector caches, else one command each. Read-only.
  */
 import type { Connector } from '../connector/connector.js';
+import { isFactSource } from '../connector/facts.js';
+import { readArgv } from '../connector/remote-scripts.js';
 import { parseEnvFile } from '../steps/util.js';
-import { readVxlanTables, type FdbEntry, type Neighbour } from './peer-state.js';
+import { readVxlanTables, vxlanTablesArgv, type FdbEntry, type Neighbour } from './peer-state.js';
 import { parseRoutes, type Route } from './routes.js';
 
 export interface Link {
@@ -85,6 +88,10 @@ export async function readRoutes(conn: Connector): Promise<Route[]> {
 /** `vxlanDev`: also read that device's neighbour and FDB entries (a missing device is not an error here). */
 export async function gatherFacts(conn: Connector, subnetFile: string, vxlanDev?: string): Promise<NodeFacts> {
   const facts: NodeFacts = { links: [], routes: [], errors: {} };
+  if (isFactSource(conn)) {
+    const reads = [['ip', '-d', '-j', 'addr', 'show'], ['ip', '-j', '-4', 'route', 'show', 'table', 'main'], readArgv(subnetFile)];
+    await conn.prefetch(vxlanDev ? [vxlanTablesArgv(vxlanDev), ...reads] : reads).catch(() => {}); // failed: each read goes to the wire
+  }
   await Promise.all([
     vxlanDev
       ? readVxlanTables(conn, vxlanDev).then(
