@@ -102,7 +102,8 @@ const keyOf = (argv: readonly string[]) => JSON.stringify(argv);
 /** Largest batch sent at once (keeps the script's argument list far below ARG_MAX). */
 const MAX_BATCH = 400;
 
-export function cachingConnector(inner: Connector, opts: { timeoutMs?: number } = {}): CachingConnector {
+/** opts.batch false: prefetch fetches nothing (every read goes to the wire, as before batching; for comparisons). */
+export function cachingConnector(inner: Connector, opts: { timeoutMs?: number; batch?: boolean } = {}): CachingConnector {
   const held = new Map<string, { result: RawResult; left: number }>();
   const stats: ConnectorStats = { execs: 0, reads: 0, writes: 0, batches: 0, served: 0, wire: [] };
   const trace = (what: string) => {
@@ -124,6 +125,7 @@ export function cachingConnector(inner: Connector, opts: { timeoutMs?: number } 
     stats,
 
     async prefetch(reads) {
+      if (opts.batch === false) return 0;
       const want = new Map<string, { argv: string[]; n: number }>();
       for (const argv of reads) {
         if (!argv.length) continue;

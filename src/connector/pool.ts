@@ -4,7 +4,8 @@
  * A jump host, when configured, is connected once and shared by every node.
  * Every connector is a caching one (facts.ts): the engine and preflight prefetch a node's reads in
  * one round trip. FLANCTL_EXEC_STATS=<file>: at closeAll, one JSON line per node is appended to the
- * file with how often each node's connection went to the wire (a debug and test aid).
+ * file with how often each node's connection went to the wire (a debug and test aid);
+ * FLANCTL_FACTS=off turns the batches off (every read its own round trip, as before; to compare).
  */
 import { FlanctlError, SshError, UsageError, errorMessage } from '../errors.js';
 import type { Inventory, NodeSpec } from '../model/inventory.js';
@@ -39,7 +40,7 @@ export function openPool(inv: Inventory, opts: PoolOptions = {}): Pool {
       if (!node) return Promise.reject(new UsageError(`no node named "${nodeName}" in ${inv.file}`));
       let conn = conns.get(nodeName);
       if (!conn) {
-        conn = connect(node).then((c) => cachingConnector(c), (e: unknown) => {
+        conn = connect(node).then((c) => cachingConnector(c, { batch: process.env.FLANCTL_FACTS !== 'off' }), (e: unknown) => {
           if (e instanceof FlanctlError) throw e;
           throw new SshError(`${node.name} (${node.host}): ${errorMessage(e)}`, { cause: e });
         });
