@@ -162,6 +162,9 @@ export async function preflight(inv: Inventory, deps: PreflightDeps): Promise<Pr
       return await checkNode(inv, node, conn);
     } catch (e) {
       return [errorMessage(e)];
+    } finally {
+      // Without the caller's reads nothing is left for a converge to use: drop preflight's leftovers.
+      if (!deps.reads && isFactSource(conn)) conn.forget();
     }
   });
 
