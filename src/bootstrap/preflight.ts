@@ -18,6 +18,8 @@ import { configKey } from '../model/leases.js';
 import { mapLimit } from '../engine/parallel.js';
 import { moduleAvailable, moduleLoadable, moduleReads, requiredModules } from '../steps/modules.js';
 import { isFactSource } from '../connector/facts.js';
+import { supervisordUnreachable } from '../steps/service-state.js';
+import { SUPERVISORD_PROGRAMS, flanctlManagesIptables } from '../model/templates.js';
 import type { FlannelTarball } from './tarball.js';
 import { firewallProblems } from './firewall-check.js';
 import { backendTraffic } from '../model/firewall.js';
@@ -61,6 +63,9 @@ export interface PreflightResult {
   tarball?: FlannelTarball;
 }
 
+/** The same argv as the service step's check (steps/service.ts), so the batch answers both. */
+const supervisorctlStatusArgv = (inv: Inventory) => ['supervisorctl', 'status', SUPERVISORD_PROGRAMS.flanneld, ...(flanctlManagesIptables(inv) ? [SUPERVISORD_PROGRAMS.iptables] : [])];
+
 /** exit 127: the shell (ssh) or spawn (local) did not find the command. */
 const missing = (r: { code: number }) => r.code === 127;
 
@@ -71,7 +76,7 @@ export function preflightReads(inv: Inventory, node: NodeSpec): string[][] {
     ['id', '-u'],
     ['ip', '-V'],
     ['iptables', '--version'],
-    inv.flannel.service === 'systemd' ? ['systemctl', '--version'] : ['supervisorctl', 'pid'],
+    inv.flannel.service === 'systemd' ? ['systemctl', '--version'] : supervisorctlStatusArgv(inv),
     ...requiredModules(inv).flatMap((m) => [...moduleReads(m), ['modprobe', '-n', '-q', m]]),
     ['ip', '-o', '-4', 'addr', 'show', 'dev', node.iface],
     ...[...(traffic.input ? ['INPUT'] : []), 'FORWARD'].map((chain) => ['iptables', '-w', '5', '-t', 'filter', '-S', chain]),
@@ -96,9 +101,12 @@ export async function checkNode(inv: Inventory, node: NodeSpec, conn: Connector)
     conn.exec(['iptables', '--version']).then((r) => (missing(r) ? ['`iptables` is not installed'] : [])),
     inv.flannel.service === 'systemd'
       ? conn.exec(['systemctl', '--version']).then((r) => (missing(r) ? ['`systemctl` not found, but flannel.service is systemd'] : []))
-      : conn.exec(['supervisorctl', 'pid']).then((r) => {
+      : // The service step's own read (one python start-up fewer per node). Its exit code says nothing here
+        // (3: not running, 4: no such program, 4: no supervisord): a line per program means supervisord answered.
+        conn.exec(supervisorctlStatusArgv(inv)).then((r) => {
           if (missing(r)) return ['`supervisorctl` not found, but flannel.service is supervisord'];
-          if (r.code !== 0 || !/^\d+\s*$/.test(r.stdout)) return [`supervisord is not running (supervisorctl pid: ${(r.stdout + r.stderr).trim() || `exit ${r.code}`})`];
+          const answered = /^\S+?:?\s+(ERROR \(no such process\)|[A-Z]{4,}\b)/m.test(r.stdout);
+          if (supervisordUnreachable(r) || !answered) return [`supervisord is not running (supervisorctl status: ${(r.stdout + r.stderr).trim() || `exit ${r.code}`})`];
           return [];
         }),
     ...requiredModules(inv).map(async (m) =>

@@ -4,7 +4,8 @@
  * in ONE remote script and keeps each answer for the matching exec(argv) / read(path) that follows.
  *
  * Framing (parsed and validated here, any doubt → nothing is cached and every read goes to the wire):
- * per command `<index> <exit> <stdout bytes> <stderr bytes>\n<stdout><stderr>`, then `end <count>\n`.
+ * a header line per command `<index> <exit> <stdout bytes> <stderr bytes>`, `end <count>`, then the
+ * outputs back to back.
  * The commands arrive as positional arguments, each one argv quoted by quote.ts (the one place for
  * quoting) and run with `eval`, exactly as sshd runs a single command; the script text is fixed.
  *
@@ -21,16 +22,36 @@ import { MISSING_EXIT, readArgv } from './remote-scripts.js';
 
 export const FACTS_TAG = 'flanctl-facts';
 
-const FACTS_SCRIPT = `d=$(mktemp -d) || exit 97
+/**
+ * The commands run concurrently (background jobs, as separate exec channels would), each with its
+ * own stdout/stderr/exit files; then one `stat` for every size and one `cat` for every output.
+ */
+const FACTS_SCRIPT = `n=$#
+d=$(mktemp -d) || exit 97
 trap 'rm -rf -- "$d"' EXIT
 i=0
 for c in "$@"; do
-  (eval "$c") </dev/null >"$d/o" 2>"$d/e"; r=$?
-  printf '%s %s %s %s\\n' "$i" "$r" $(wc -c <"$d/o") $(wc -c <"$d/e")
-  cat -- "$d/o" "$d/e"
+  { eval "$c"; echo $? >"$d/$i.c"; } </dev/null >"$d/$i.o" 2>"$d/$i.e" &
   i=$((i+1))
 done
-printf 'end %s\\n' "$i"`;
+wait
+set --
+i=0
+while [ $i -lt $n ]; do set -- "$@" "$d/$i.o" "$d/$i.e"; i=$((i+1)); done
+sizes=
+[ $n -eq 0 ] || sizes=$(stat -c %s -- "$@") || exit 98
+i=0
+o=
+for s in $sizes; do
+  if [ -z "$o" ]; then o=$s; continue; fi
+  c=255
+  read c <"$d/$i.c"
+  printf '%s %s %s %s\\n' $i $c $o $s
+  o=
+  i=$((i+1))
+done
+printf 'end %s\\n' $n
+[ $n -eq 0 ] || exec cat -- "$@"`;
 
 /** argv of the one remote script that runs every read (each an argv) and frames the answers. */
 export function factsArgv(reads: readonly string[][]): string[] {
@@ -45,10 +66,13 @@ export interface RawResult {
   stderr: string;
 }
 
-/** The script's stdout → one result per command, in order; throws FactsFormatError on anything off. */
+/**
+ * The script's stdout → one result per command, in order; throws FactsFormatError on anything off.
+ * Format: `<index> <exit> <stdout bytes> <stderr bytes>` per command, `end <count>`, then every
+ * command's stdout and stderr back to back (their lengths must add up to exactly what is left).
+ */
 export function parseFacts(out: Buffer | string, count: number): RawResult[] {
   const buf = Buffer.isBuffer(out) ? out : Buffer.from(out, 'utf8');
-  const results: RawResult[] = [];
   let pos = 0;
   const line = (): string => {
     const nl = buf.indexOf(0x0a, pos);
@@ -57,18 +81,21 @@ export function parseFacts(out: Buffer | string, count: number): RawResult[] {
     pos = nl + 1;
     return text;
   };
+  const heads: Array<{ code: number; outLen: number; errLen: number }> = [];
   for (let i = 0; i < count; i++) {
     const m = /^(\d+) (\d+) (\d+) (\d+)$/.exec(line());
     if (!m || Number(m[1]) !== i) throw new FactsFormatError(`facts: bad header for command ${i}`);
-    const [outLen, errLen] = [Number(m[3]), Number(m[4])];
-    if (pos + outLen + errLen > buf.length) throw new FactsFormatError(`facts: command ${i} output truncated`);
-    const stdout = Buffer.from(buf.subarray(pos, pos + outLen));
-    const stderr = buf.subarray(pos + outLen, pos + outLen + errLen).toString('utf8');
-    pos += outLen + errLen;
-    results.push({ code: Number(m[2]), stdout, stderr });
+    heads.push({ code: Number(m[2]), outLen: Number(m[3]), errLen: Number(m[4]) });
   }
-  if (line() !== `end ${count}` || pos !== buf.length) throw new FactsFormatError('facts: bad or missing trailer');
-  return results;
+  if (line() !== `end ${count}`) throw new FactsFormatError('facts: bad or missing trailer');
+  const total = heads.reduce((n, h) => n + h.outLen + h.errLen, 0);
+  if (pos + total !== buf.length) throw new FactsFormatError(`facts: ${buf.length - pos} bytes of output, the headers say ${total}`);
+  return heads.map((h) => {
+    const stdout = Buffer.from(buf.subarray(pos, pos + h.outLen));
+    const stderr = buf.subarray(pos + h.outLen, pos + h.outLen + h.errLen).toString('utf8');
+    pos += h.outLen + h.errLen;
+    return { code: h.code, stdout, stderr };
+  });
 }
 
 /** How often a connector went to the wire (per node, per run), and how often the cache answered. */

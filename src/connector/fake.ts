@@ -122,14 +122,16 @@ export function fakeConnector(opts: FakeConnectorOptions = {}): FakeConnector {
     async exec(argv, execOpts) {
       fake.calls.push({ op: 'exec', argv: [...argv], ...(execOpts?.stdin !== undefined ? { stdin: execOpts.stdin.toString() } : {}) });
       if (argv[0] === 'sh' && argv[3] === FACTS_TAG && !scripts.some((s) => s.left > 0 && argvMatches(s.match, argv))) {
-        const frames: Buffer[] = [];
+        const heads: string[] = [];
+        const data: Buffer[] = [];
         for (const [i, quoted] of argv.slice(4).entries()) {
           const r = await respond(unquoteShell(quoted), undefined);
           const [o, e] = [Buffer.from(r.stdout), Buffer.from(r.stderr)];
-          frames.push(Buffer.from(`${i} ${r.code} ${o.length} ${e.length}\n`), o, e);
+          heads.push(`${i} ${r.code} ${o.length} ${e.length}\n`);
+          data.push(o, e);
         }
-        frames.push(Buffer.from(`end ${argv.length - 4}\n`));
-        return { code: 0, stdout: Buffer.concat(frames).toString('utf8'), stderr: '' };
+        const out = Buffer.concat([Buffer.from(`${heads.join('')}end ${heads.length}\n`), ...data]);
+        return { code: 0, stdout: out.toString('utf8'), stderr: '' };
       }
       return respond(argv, execOpts);
     },

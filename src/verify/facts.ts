@@ -85,13 +85,17 @@ export async function readRoutes(conn: Connector): Promise<Route[]> {
   return parseRoutes(t.stdout);
 }
 
+/** What gatherFacts reads (one batch when the connector caches). */
+export function gatherReads(subnetFile: string, vxlanDev?: string): string[][] {
+  const reads = [['ip', '-d', '-j', 'addr', 'show'], ['ip', '-j', '-4', 'route', 'show', 'table', 'main'], readArgv(subnetFile)];
+  return vxlanDev ? [vxlanTablesArgv(vxlanDev), ...reads] : reads;
+}
+
 /** `vxlanDev`: also read that device's neighbour and FDB entries (a missing device is not an error here). */
 export async function gatherFacts(conn: Connector, subnetFile: string, vxlanDev?: string): Promise<NodeFacts> {
   const facts: NodeFacts = { links: [], routes: [], errors: {} };
-  if (isFactSource(conn)) {
-    const reads = [['ip', '-d', '-j', 'addr', 'show'], ['ip', '-j', '-4', 'route', 'show', 'table', 'main'], readArgv(subnetFile)];
-    await conn.prefetch(vxlanDev ? [vxlanTablesArgv(vxlanDev), ...reads] : reads).catch(() => {}); // failed: each read goes to the wire
-  }
+  // Fetches only what is not held yet (verify prefetches these with its other reads); failed: each read goes to the wire.
+  if (isFactSource(conn)) await conn.prefetch(gatherReads(subnetFile, vxlanDev)).catch(() => {});
   await Promise.all([
     vxlanDev
       ? readVxlanTables(conn, vxlanDev).then(

@@ -24,7 +24,7 @@ beforeAll(async () => {
   writeFileSync(join(dir, 'rel', 'README.md'), 'flannel\n');
   await create({ gzip: true, file: join(dir, 'flannel.tar.gz'), cwd: join(dir, 'rel') }, ['flanneld', 'mk-docker-opts.sh', 'README.md']);
   await ensureFlanneldCert(await testInventory(inventoryYaml(), join(dir, 'inventory.yaml')));
-});
+}, 60_000); // key generation: over 10 s when the 2 shared cores are busy
 
 const inv = (yaml = inventoryYaml({ nodes: 3 })) => testInventory(yaml, join(dir, 'inventory.yaml'));
 

@@ -29,12 +29,14 @@ describe('the facts script (real sh)', () => {
     expect(got.map((g) => g.code)).toEqual([0, 3, 127, 0, 0]);
     expect(got[1].stderr).toBe('oops\n');
     expect(got[2].stderr).toMatch(/not found/);
+    expect(parseFacts((await local.exec(factsArgv([]))).stdout, 0)).toEqual([]);
   });
 
-  it('refuses framing that is off: truncated, wrong index, missing or extra trailer', () => {
-    const good = '0 0 2 1\nhie1 1 0 0\nend 2\n';
+  it('refuses framing that is off: truncated, wrong index, missing trailer, lengths that do not add up', () => {
+    const good = '0 0 2 1\n1 1 0 0\nend 2\nhie';
     expect(parseFacts(good, 2).map((g) => [g.code, g.stdout.toString(), g.stderr])).toEqual([[0, 'hi', 'e'], [1, '', '']]);
-    for (const bad of ['0 0 5 1\nhie1 1 0 0\nend 2\n', '1 0 2 1\nhie0 1 0 0\nend 2\n', '0 0 2 1\nhie1 1 0 0\n', `${good}junk`, '0 0 2 1\nhie1 1 0 0\nend 3\n', '0 0 2 1\nhi']) {
+    expect(parseFacts('end 0\n', 0)).toEqual([]);
+    for (const bad of ['0 0 5 1\n1 1 0 0\nend 2\nhie', '1 0 2 1\n0 1 0 0\nend 2\nhie', '0 0 2 1\n1 1 0 0\nhie', `${good}junk`, '0 0 2 1\n1 1 0 0\nend 3\nhie', '0 0 2 1\n1 1 0 0\nend 2\nh', '0 0 2 1\n']) {
       expect(() => parseFacts(bad, 2), JSON.stringify(bad)).toThrow(FactsFormatError);
     }
   });
@@ -91,7 +93,7 @@ describe('caching connector: honesty rules', () => {
 
   it('a failed or garbled batch caches nothing (every read then goes to the wire); stdin execs are never served', async () => {
     const { fake, conn } = setup();
-    fake.on(/flanctl-facts/, { code: 0, stdout: '0 0 99 0\nshort' }, 1);
+    fake.on(/flanctl-facts/, { code: 0, stdout: '0 0 99 0\nend 1\nshort' }, 1);
     expect(await conn.prefetch([sysctl])).toBe(0);
     await conn.exec(sysctl);
     expect(fake.execs()).toHaveLength(2);
