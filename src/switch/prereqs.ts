@@ -8,6 +8,7 @@ import type { Inventory, NodeSpec } from '../model/inventory.js';
 import { mapLimit } from '../engine/parallel.js';
 import { needsL2, type BackendDesc } from './backend-desc.js';
 import { checkL2Adjacency, type L2NodeFacts } from './l2.js';
+import { isFlannelDevice } from './cleanup.js';
 
 export interface PrereqProblem {
   node: string;
@@ -54,10 +55,32 @@ async function kernelSupport(conn: Connector, node: string, type: string): Promi
   return [];
 }
 
+/** Names of vxlan devices whose UDP port is `port`, from `ip -d -j link show type vxlan`. */
+export function vxlanDevicesOnPort(linkJson: string, port: number): string[] {
+  try {
+    const links = JSON.parse(linkJson) as Array<{ ifname?: string; linkinfo?: { info_data?: { port?: number } } }>;
+    return links.filter((l) => l.linkinfo?.info_data?.port === port && l.ifname).map((l) => l.ifname!);
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * The port is free, or held only by a stale flannel vxlan device (a kernel socket: no process in
+ * `ss -p`), which the cleanup deletes before flanneld starts — e.g. flannel.1 left by an earlier vxlan.
+ */
 async function portFree(conn: Connector, node: string, port: number): Promise<PrereqProblem[]> {
-  const r = await conn.exec(['ss', '-Hlun']);
-  if (r.code !== 0) return [{ node, message: `cannot list UDP sockets (ss -Hlun exited ${r.code})` }];
-  return listeningUdpPorts(r.stdout).includes(port) ? [{ node, message: `UDP port ${port} is already in use` }] : [];
+  const r = await conn.exec(['ss', '-Hlunp']);
+  if (r.code !== 0) return [{ node, message: `cannot list UDP sockets (ss -Hlunp exited ${r.code})` }];
+  const holders = r.stdout.split('\n').filter((line) => listeningUdpPorts(line).includes(port));
+  if (!holders.length) return [];
+  const processes = holders.map((l) => /users:\(\("([^"]+)"/.exec(l)?.[1]).filter((p): p is string => !!p);
+  if (processes.length) return [{ node, message: `UDP port ${port} is already in use (by ${[...new Set(processes)].join(', ')})` }];
+  const links = await conn.exec(['ip', '-d', '-j', 'link', 'show', 'type', 'vxlan']);
+  const devices = links.code === 0 ? vxlanDevicesOnPort(links.stdout, port) : [];
+  if (devices.length && devices.every(isFlannelDevice)) return [];
+  const by = devices.length ? ` (by vxlan device ${devices.join(', ')})` : '';
+  return [{ node, message: `UDP port ${port} is already in use${by}` }];
 }
 
 async function l2Facts(conn: Connector, n: NodeSpec): Promise<L2NodeFacts | PrereqProblem> {

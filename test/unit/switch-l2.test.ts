@@ -72,7 +72,8 @@ describe('prerequisites on the nodes', () => {
     const inv = await testInventory();
     const conns = new Map(inv.nodes.map((n) => {
       const c = fakeConnector({ name: n.name });
-      c.on(['ss', '-Hlun'], { stdout: '' });
+      c.on(['ss', '-Hlunp'], { stdout: '' });
+      c.on(['ip', '-d', '-j', 'link', 'show', 'type', 'vxlan'], { stdout: '[]' });
       c.on(['ip', 'link'], { code: 0 });
       c.on(['ip', '-j', 'addr', 'show', 'dev', 'eth0'], { stdout: addr('eth0', `${n.publicIp}/24`) });
       c.on(['ip', '-j', 'route', 'show', 'table', 'main'], { stdout: JSON.stringify([connected('10.77.0.0/24')]) });
@@ -94,11 +95,25 @@ describe('prerequisites on the nodes', () => {
 
   it('vxlan needs its UDP port free, except when the current vxlan device holds it', async () => {
     const { inv, get } = await cluster((name, c) => {
-      if (name === 'node3') c.on(['ss', '-Hlun'], { stdout: 'UNCONN 0 0 0.0.0.0:8472 0.0.0.0:*\n' });
+      if (name === 'node3') c.on(['ss', '-Hlunp'], { stdout: 'UNCONN 0 0 0.0.0.0:8472 0.0.0.0:*\n' });
     });
     const toVxlan = { type: 'vxlan', vni: 1, port: 8472 };
     expect(await checkPrereqs(inv, { type: 'host-gw' }, toVxlan, get, 3)).toEqual([{ node: 'node3', message: 'UDP port 8472 is already in use' }]);
     expect(await checkPrereqs(inv, { type: 'vxlan', vni: 1, port: 8472 }, { ...toVxlan, directRouting: true }, get, 3)).toEqual([]);
+  });
+
+  it('a port held by a leftover flannel vxlan device is fine (cleanup deletes it); a process or a foreign device is not', async () => {
+    const vx = (name: string, port: number) => JSON.stringify([{ ifname: name, linkinfo: { info_kind: 'vxlan', info_data: { id: 1, port } } }]);
+    const { inv, get } = await cluster((name, c) => {
+      const kernel = 'UNCONN 0 0 0.0.0.0:8472 0.0.0.0:*\n';
+      if (name === 'node1') c.on(['ss', '-Hlunp'], { stdout: kernel }), c.on(['ip', '-d', '-j', 'link', 'show', 'type', 'vxlan'], { stdout: vx('flannel.1', 8472) });
+      if (name === 'node2') c.on(['ss', '-Hlunp'], { stdout: 'UNCONN 0 0 0.0.0.0:8472 0.0.0.0:* users:(("socat",pid=42,fd=5))\n' });
+      if (name === 'node3') c.on(['ss', '-Hlunp'], { stdout: kernel }), c.on(['ip', '-d', '-j', 'link', 'show', 'type', 'vxlan'], { stdout: vx('vx-tenant', 8472) });
+    });
+    expect(await checkPrereqs(inv, { type: 'host-gw' }, { type: 'vxlan', vni: 1, port: 8472 }, get, 3)).toEqual([
+      { node: 'node2', message: 'UDP port 8472 is already in use (by socat)' },
+      { node: 'node3', message: 'UDP port 8472 is already in use (by vxlan device vx-tenant)' },
+    ]);
   });
 
   it('host-gw runs the L2 check on every node and explains why', async () => {
