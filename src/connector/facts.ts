@@ -203,9 +203,12 @@ export function cachingConnector(inner: Connector, opts: { timeoutMs?: number; b
     },
 
     async read(path) {
-      const hit = take(readArgv(path));
-      if (hit?.code === 0) return Buffer.from(hit.stdout);
-      if (hit?.code === MISSING_EXIT) return undefined;
+      // Only a clean answer (the content, or "missing") is served; an error is asked again, the connector's own way.
+      const code = held.get(keyOf(readArgv(path)))?.result.code;
+      if (code === 0 || code === MISSING_EXIT) {
+        const hit = take(readArgv(path))!;
+        return hit.code === 0 ? Buffer.from(hit.stdout) : undefined;
+      }
       stats.reads++;
       trace(`read ${path}`);
       return inner.read(path);

@@ -79,6 +79,15 @@ describe('caching connector: honesty rules', () => {
     expect(fake.execs()).toHaveLength(2); // the third went to the wire
   });
 
+  it('a read the batch could not answer cleanly (not content, not "missing") is asked again through the connector', async () => {
+    const { fake, conn } = setup();
+    fake.on(readArgv('/run/flannel/subnet.env'), { code: 1, stderr: 'cat: Permission denied' });
+    await conn.prefetch([readArgv('/run/flannel/subnet.env')]);
+    expect((await conn.read('/run/flannel/subnet.env'))?.toString()).toMatch(/FLANNEL_SUBNET/);
+    expect(fake.calls.filter((c) => c.op === 'read')).toHaveLength(1);
+    expect(conn.stats.served).toBe(0);
+  });
+
   it('forget() and write() drop every held answer', async () => {
     const { fake, conn } = setup();
     await conn.prefetch([sysctl, status]);
