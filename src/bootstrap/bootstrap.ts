@@ -10,7 +10,7 @@
 import { readFileSync } from 'node:fs';
 import type { Connector } from '../connector/connector.js';
 import { openPool, type Pool } from '../connector/pool.js';
-import { desiredState, spaceNeeds, type Material } from './desired.js';
+import { desiredState, nodeReads, spaceNeeds, type Material } from './desired.js';
 import { converge, convergePhases, type Target } from '../engine/engine.js';
 import { etcdTlsFiles, type Inventory, type NodeSpec } from '../model/inventory.js';
 import { openKv } from '../kv/index.js';
@@ -151,6 +151,7 @@ export async function runBootstrap(inv: Inventory, opts: BootstrapOptions): Prom
       ensureCert: etcdUsesTls(inv) ? () => ensureFlanneldCert(inv) : undefined,
       readTarball: () => readFlannelTarball(inv.flannel.tarball, { sha256: inv.flannel.tarballSha256 }),
       spaceNeeds: (t) => spaceNeeds(inv, t, () => readTlsMaterial(inv)),
+      reads: async (node, got) => (got.tarball ? nodeReads(inv, node, got.tarball, got.kv, { mode: opts.mode }) : []),
       concurrency,
     });
     kv = pre.kv;

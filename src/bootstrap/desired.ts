@@ -8,7 +8,8 @@
  * the peer-state step (peer-step.ts).
  */
 import type { Inventory, NodeSpec } from '../model/inventory.js';
-import type { Step } from '../engine/step.js';
+import { stepReads, type Step } from '../engine/step.js';
+import type { Kv } from '../kv/kv.js';
 import { binaryStep } from '../steps/binary.js';
 import { etcdConfigStep, type ClusterState } from '../steps/etcd-config.js';
 import { dirStep, fileStep } from '../steps/file.js';
@@ -99,6 +100,16 @@ export function desiredState(inv: Inventory, material: Material, opts: DesiredOp
       steps: nodeSteps(inv, node, material, state, opts),
     })),
   };
+}
+
+/**
+ * The reads of a node's steps before the material is complete (preflight fetches them with its own
+ * checks, in one round trip): reads name paths, never contents, so the certificates may be blanks.
+ * CNI plugins are left out (their material is read later): their reads go in the target's own batch.
+ */
+export function nodeReads(inv: Inventory, node: NodeSpec, tarball: FlannelTarball, kv: Kv | undefined, opts: DesiredOptions): Promise<string[][]> {
+  const tls = etcdUsesTls(inv) ? { ca: '', cert: '', key: '' } : undefined;
+  return stepReads(nodeSteps(inv, node, { tarball, tls }, { configUpdated: false }, opts), { inventory: inv, node, kv });
 }
 
 /** The big files a bootstrap writes on every node (binaries, certificates), for preflight's free-space check. */

@@ -6,6 +6,9 @@
  * loadable (`modprobe -n`); the iface exists and carries the public IP; etcd reachable with the
  * flanneld cert (issued first from pki when missing — on the control machine only); the tarball
  * exists and contains flanneld.
+ * One round trip per node (issue 15): once connected, every read-only command of the checks (and
+ * of the free-space check, and the caller's `reads`, e.g. the steps' own) is fetched in one batch
+ * (connector/facts.ts); the checks below then run unchanged and are answered from it.
  */
 import type { Connector } from '../connector/connector.js';
 import { FlanctlError, errorMessage } from '../errors.js';
@@ -13,10 +16,14 @@ import type { Inventory, NodeSpec } from '../model/inventory.js';
 import type { Kv } from '../kv/kv.js';
 import { configKey } from '../model/leases.js';
 import { mapLimit } from '../engine/parallel.js';
-import { moduleAvailable, moduleLoadable, requiredModules } from '../steps/modules.js';
+import { moduleAvailable, moduleLoadable, moduleReads, requiredModules } from '../steps/modules.js';
+import { isFactSource } from '../connector/facts.js';
+import { supervisordUnreachable } from '../steps/service-state.js';
+import { SUPERVISORD_PROGRAMS, flanctlManagesIptables } from '../model/templates.js';
 import type { FlannelTarball } from './tarball.js';
 import { firewallProblems } from './firewall-check.js';
-import { shortageText, spaceShortages, type SpaceNeed } from '../steps/space.js';
+import { backendTraffic } from '../model/firewall.js';
+import { shortageText, spaceArgv, spaceShortages, type SpaceNeed } from '../steps/space.js';
 
 export interface PreflightProblem {
   /** Node name, "etcd", "pki" or "tarball". */
@@ -46,6 +53,8 @@ export interface PreflightDeps {
   concurrency: number;
   /** What the run writes on each node (paths and sizes), checked against the free space there. */
   spaceNeeds?(tarball: FlannelTarball): SpaceNeed[];
+  /** More read-only commands to fetch in the node's one batch (the steps' reads, so their checks need no round trip). */
+  reads?(node: NodeSpec, got: { tarball?: FlannelTarball; kv?: Kv }): Promise<string[][]>;
 }
 
 export interface PreflightResult {
@@ -54,8 +63,26 @@ export interface PreflightResult {
   tarball?: FlannelTarball;
 }
 
+/** The same argv as the service step's check (steps/service.ts), so the batch answers both. */
+const supervisorctlStatusArgv = (inv: Inventory) => ['supervisorctl', 'status', SUPERVISORD_PROGRAMS.flanneld, ...(flanctlManagesIptables(inv) ? [SUPERVISORD_PROGRAMS.iptables] : [])];
+
 /** exit 127: the shell (ssh) or spawn (local) did not find the command. */
 const missing = (r: { code: number }) => r.code === 127;
+
+/** Every read-only command checkNode() may run (firewalld's follow-up questions aside). */
+export function preflightReads(inv: Inventory, node: NodeSpec): string[][] {
+  const traffic = backendTraffic(inv);
+  return [
+    ['id', '-u'],
+    ['ip', '-V'],
+    ['iptables', '--version'],
+    inv.flannel.service === 'systemd' ? ['systemctl', '--version'] : supervisorctlStatusArgv(inv),
+    ...requiredModules(inv).flatMap((m) => [...moduleReads(m), ['modprobe', '-n', '-q', m]]),
+    ['ip', '-o', '-4', 'addr', 'show', 'dev', node.iface],
+    ...[...(traffic.input ? ['INPUT'] : []), 'FORWARD'].map((chain) => ['iptables', '-w', '5', '-t', 'filter', '-S', chain]),
+    ['firewall-cmd', '--state'],
+  ];
+}
 
 export async function checkNode(inv: Inventory, node: NodeSpec, conn: Connector): Promise<string[]> {
   const problems: string[] = [];
@@ -74,9 +101,12 @@ export async function checkNode(inv: Inventory, node: NodeSpec, conn: Connector)
     conn.exec(['iptables', '--version']).then((r) => (missing(r) ? ['`iptables` is not installed'] : [])),
     inv.flannel.service === 'systemd'
       ? conn.exec(['systemctl', '--version']).then((r) => (missing(r) ? ['`systemctl` not found, but flannel.service is systemd'] : []))
-      : conn.exec(['supervisorctl', 'pid']).then((r) => {
+      : // The service step's own read (one python start-up fewer per node). Its exit code says nothing here
+        // (3: not running, 4: no such program, 4: no supervisord): a line per program means supervisord answered.
+        conn.exec(supervisorctlStatusArgv(inv)).then((r) => {
           if (missing(r)) return ['`supervisorctl` not found, but flannel.service is supervisord'];
-          if (r.code !== 0 || !/^\d+\s*$/.test(r.stdout)) return [`supervisord is not running (supervisorctl pid: ${(r.stdout + r.stderr).trim() || `exit ${r.code}`})`];
+          const answered = /^\S+?:?\s+(ERROR \(no such process\)|[A-Z]{4,}\b)/m.test(r.stdout);
+          if (supervisordUnreachable(r) || !answered) return [`supervisord is not running (supervisorctl status: ${(r.stdout + r.stderr).trim() || `exit ${r.code}`})`];
           return [];
         }),
     ...requiredModules(inv).map(async (m) =>
@@ -128,10 +158,21 @@ export async function preflight(inv: Inventory, deps: PreflightDeps): Promise<Pr
     } catch (e) {
       return [errorMessage(e)];
     }
+    if (isFactSource(conn)) {
+      // The tarball (free-space needs) and etcd (the steps' reads) first: usually there before the handshake ends.
+      await control;
+      const needs = result.tarball && deps.spaceNeeds?.(result.tarball);
+      const more = (await deps.reads?.(node, { tarball: result.tarball, kv: result.kv }).catch(() => [])) ?? [];
+      const space = needs?.length ? [spaceArgv(needs.map((n) => n.path))] : [];
+      await conn.prefetch([...preflightReads(inv, node), ...space, ...more]).catch(() => {});
+    }
     try {
       return await checkNode(inv, node, conn);
     } catch (e) {
       return [errorMessage(e)];
+    } finally {
+      // Without the caller's reads nothing is left for a converge to use: drop preflight's leftovers.
+      if (!deps.reads && isFactSource(conn)) conn.forget();
     }
   });
 

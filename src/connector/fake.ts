@@ -1,10 +1,16 @@
 /**
  * In-memory Connector for unit tests: a files map with modes, scripted exec responses matched on
  * argv, and a record of every call. Built in: `sha256sum -- <path>` over the files map (so the
- * skip-upload logic works unchanged), `cat <path>`, `test -e|-f <path>`.
+ * skip-upload logic works unchanged), `cat <path>`, `test -e|-f <path>`, and the facts batch
+ * (facts.ts): each batched command is answered as exec() would answer it, but the batch is recorded
+ * as ONE exec call (one round trip), so tests count round trips with execs(). readArgv(path) (a
+ * batched Connector.read) is answered from the files map.
  */
 import { createHash } from 'node:crypto';
 import type { Connector, ExecOptions, ExecResult } from './connector.js';
+import { FACTS_TAG } from './facts.js';
+import { unquoteShell } from './quote.js';
+import { MISSING_EXIT } from './remote-scripts.js';
 
 export interface FakeFile {
   content: Buffer;
@@ -72,6 +78,10 @@ export function fakeConnector(opts: FakeConnectorOptions = {}): FakeConnector {
       return f ? { stdout: f.content.toString('utf8') } : { code: 1, stderr: `cat: ${path}: No such file or directory\n` };
     }
     if (cmd === 'test' && (rest[0] === '-e' || rest[0] === '-f')) return { code: files.has(path) ? 0 : 1 };
+    if (cmd === 'sh' && rest[2] === 'flanctl-read') {
+      const f = files.get(path);
+      return f ? { stdout: f.content.toString('utf8') } : { code: MISSING_EXIT };
+    }
     if (cmd === 'sh' && rest[2] === 'flanctl-litter') {
       // steps/litter.ts: temp files of interrupted writes in the given directories.
       const dirs = new Set(rest.slice(3));
@@ -79,6 +89,23 @@ export function fakeConnector(opts: FakeConnectorOptions = {}): FakeConnector {
       return { stdout: litter.map((f) => `${f}\n`).join('') };
     }
     return undefined;
+  };
+
+  /** An exec's answer (scripted, built in, or the default); not recorded. */
+  const respond = async (argv: string[], execOpts: ExecOptions | undefined): Promise<ExecResult> => {
+    const script = scripts.find((s) => s.left > 0 && argvMatches(s.match, argv));
+    let partial: Partial<ExecResult> | undefined;
+    if (script) {
+      script.left--;
+      partial = typeof script.response === 'function' ? await script.response(argv, execOpts, fake) : script.response;
+    } else {
+      partial = builtin(argv);
+      if (!partial && opts.defaultExec) {
+        partial = typeof opts.defaultExec === 'function' ? await opts.defaultExec(argv, execOpts, fake) : opts.defaultExec;
+      }
+      partial ??= { code: 127, stderr: `fake ${fake.name}: no response scripted for ${JSON.stringify(argv)}` };
+    }
+    return { code: partial.code ?? 0, stdout: partial.stdout ?? '', stderr: partial.stderr ?? '' };
   };
 
   const fake: FakeConnector = {
@@ -94,19 +121,19 @@ export function fakeConnector(opts: FakeConnectorOptions = {}): FakeConnector {
 
     async exec(argv, execOpts) {
       fake.calls.push({ op: 'exec', argv: [...argv], ...(execOpts?.stdin !== undefined ? { stdin: execOpts.stdin.toString() } : {}) });
-      const script = scripts.find((s) => s.left > 0 && argvMatches(s.match, argv));
-      let partial: Partial<ExecResult> | undefined;
-      if (script) {
-        script.left--;
-        partial = typeof script.response === 'function' ? await script.response(argv, execOpts, fake) : script.response;
-      } else {
-        partial = builtin(argv);
-        if (!partial && opts.defaultExec) {
-          partial = typeof opts.defaultExec === 'function' ? await opts.defaultExec(argv, execOpts, fake) : opts.defaultExec;
+      if (argv[0] === 'sh' && argv[3] === FACTS_TAG && !scripts.some((s) => s.left > 0 && argvMatches(s.match, argv))) {
+        const heads: string[] = [];
+        const data: Buffer[] = [];
+        for (const [i, quoted] of argv.slice(4).entries()) {
+          const r = await respond(unquoteShell(quoted), undefined);
+          const [o, e] = [Buffer.from(r.stdout), Buffer.from(r.stderr)];
+          heads.push(`${i} ${r.code} ${o.length} ${e.length}\n`);
+          data.push(o, e);
         }
-        partial ??= { code: 127, stderr: `fake ${fake.name}: no response scripted for ${JSON.stringify(argv)}` };
+        const out = Buffer.concat([Buffer.from(`${heads.join('')}end ${heads.length}\n`), ...data]);
+        return { code: 0, stdout: out.toString('utf8'), stderr: '' };
       }
-      return { code: partial.code ?? 0, stdout: partial.stdout ?? '', stderr: partial.stderr ?? '' };
+      return respond(argv, execOpts);
     },
 
     async read(path) {

@@ -2,10 +2,16 @@
  * One connection per host for a whole command run: get(nodeName) connects lazily on first use and
  * returns the same Connector afterwards (concurrent callers share the pending connect).
  * A jump host, when configured, is connected once and shared by every node.
+ * Every connector is a caching one (facts.ts): the engine and preflight prefetch a node's reads in
+ * one round trip. FLANCTL_EXEC_STATS=<file>: at closeAll, one JSON line per node is appended to the
+ * file with how often each node's connection went to the wire (a debug and test aid);
+ * FLANCTL_FACTS=off turns the batches off (every read its own round trip, as before; to compare).
  */
 import { FlanctlError, SshError, UsageError, errorMessage } from '../errors.js';
 import type { Inventory, NodeSpec } from '../model/inventory.js';
+import { appendFileSync } from 'node:fs';
 import type { Connector } from './connector.js';
+import { cachingConnector, type CachingConnector } from './facts.js';
 import { connectSsh, openJump, type Client } from './ssh.js';
 
 export interface PoolOptions {
@@ -15,12 +21,12 @@ export interface PoolOptions {
 }
 
 export interface Pool {
-  get(nodeName: string): Promise<Connector>;
+  get(nodeName: string): Promise<CachingConnector>;
   closeAll(): Promise<void>;
 }
 
 export function openPool(inv: Inventory, opts: PoolOptions = {}): Pool {
-  const conns = new Map<string, Promise<Connector>>();
+  const conns = new Map<string, Promise<CachingConnector>>();
   let jump: Promise<{ client: Client; dispose(): void }> | undefined;
   const sharedJump = async (): Promise<Client> => {
     jump ??= openJump(inv, !!opts.trustNewHosts).then((ssh) => ({ client: ssh.connection as unknown as Client, dispose: () => ssh.dispose() }));
@@ -34,7 +40,7 @@ export function openPool(inv: Inventory, opts: PoolOptions = {}): Pool {
       if (!node) return Promise.reject(new UsageError(`no node named "${nodeName}" in ${inv.file}`));
       let conn = conns.get(nodeName);
       if (!conn) {
-        conn = connect(node).catch((e: unknown) => {
+        conn = connect(node).then((c) => cachingConnector(c, { batch: process.env.FLANCTL_FACTS !== 'off' }), (e: unknown) => {
           if (e instanceof FlanctlError) throw e;
           throw new SshError(`${node.name} (${node.host}): ${errorMessage(e)}`, { cause: e });
         });
@@ -47,6 +53,11 @@ export function openPool(inv: Inventory, opts: PoolOptions = {}): Pool {
       const all = [...conns.values()];
       conns.clear();
       await Promise.all(all.map((p) => p.then((c) => c.close(), () => {})));
+      const statsFile = process.env.FLANCTL_EXEC_STATS;
+      if (statsFile) {
+        const lines = await Promise.all(all.map((p) => p.then((c) => `${JSON.stringify({ node: c.name, pid: process.pid, ...c.stats })}\n`, () => '')));
+        appendFileSync(statsFile, lines.join(''));
+      }
       if (jump) await jump.then((j) => j.dispose(), () => {});
       jump = undefined;
     },

@@ -16,3 +16,27 @@ export function shellQuote(argv: readonly string[]): string {
   if (argv.length === 0) throw new Error('shellQuote: empty argv');
   return argv.map(quoteArg).join(' ');
 }
+
+/** The inverse of shellQuote for its own output (plain words and '…' with '\'' inside): test fakes decode batched commands. */
+export function unquoteShell(line: string): string[] {
+  const out: string[] = [];
+  let cur: string | undefined;
+  for (let i = 0; i < line.length; i++) {
+    const c = line[i];
+    if (c === ' ') {
+      if (cur !== undefined) out.push(cur);
+      cur = undefined;
+    } else if (c === "'") {
+      const end = line.indexOf("'", i + 1);
+      if (end < 0) throw new Error(`unquoteShell: unterminated quote in ${line}`);
+      cur = (cur ?? '') + line.slice(i + 1, end);
+      i = end;
+    } else if (c === '\\') {
+      cur = (cur ?? '') + line[++i];
+    } else {
+      cur = (cur ?? '') + c;
+    }
+  }
+  if (cur !== undefined) out.push(cur);
+  return out;
+}

@@ -10,6 +10,9 @@
  *  - no Change → 'unchanged'.
  * Either way the step id goes into the target's `touched` set, so a later step (a service) can
  * restart only when something it depends on changed — and `plan` predicts that restart too.
+ * Facts: when the target's connector caches (connector/facts.ts), every step's declared reads are
+ * fetched in one round trip right after open(); the cache is dropped after every applied change
+ * (later checks re-read) and when the target ends (whatever runs next reads afresh).
  * A failing step (or open()) fails its target and skips that target's remaining steps; other
  * targets carry on. Summary: changed = changed/planned steps, unchanged = unchanged steps,
  * failed = failed targets, restarts = changes with action 'restart'.
@@ -23,7 +26,8 @@ import { makeObserver, type Observer, type OutputMode } from './output.js';
 import { interrupted } from './interrupt.js';
 import { mapLimit } from './parallel.js';
 import type { Report, StepResult, TargetReport } from './report.js';
-import type { Step, StepContext } from './step.js';
+import { stepReads, type Step, type StepContext } from './step.js';
+import { isFactSource } from '../connector/facts.js';
 
 export interface Target {
   name: string;
@@ -86,7 +90,17 @@ async function runTarget(t: Target, mode: ConvergeOptions['mode'], obs: Observer
     return finish(error);
   }
   obs.targetOpened(t.name);
+  const facts = factsOf(base.conn);
+  try {
+    return finish(await runSteps(t, mode, obs, base, results, facts));
+  } finally {
+    facts?.forget();
+  }
+}
 
+async function runSteps(t: Target, mode: ConvergeOptions['mode'], obs: Observer, base: Omit<StepContext, 'touched' | 'progress'>, results: StepResult[], facts: ReturnType<typeof factsOf>): Promise<string | undefined> {
+  // A failed batch is no failure: every check then reads for itself (and meets the real problem).
+  if (facts) await stepReads(t.steps, base).then((reads) => facts.prefetch(reads)).catch(() => {});
   const touched = new Set<string>();
   let failure: string | undefined;
   for (const step of t.steps) {
@@ -107,7 +121,14 @@ async function runTarget(t: Target, mode: ConvergeOptions['mode'], obs: Observer
         result = { id: step.id, title: step.title, status: 'unchanged', durationMs: 0 };
       } else {
         const summary = { action: change.action, summary: change.summary, ...(change.diff ? { diff: change.diff } : {}) };
-        if (mode === 'apply') await change.apply();
+        if (mode === 'apply') {
+          facts?.forget(); // nothing learnt before a change is served after it (also if apply fails)
+          try {
+            await change.apply();
+          } finally {
+            facts?.forget();
+          }
+        }
         touched.add(step.id);
         result = { id: step.id, title: step.title, status: mode === 'apply' ? 'changed' : 'planned', change: summary, durationMs: 0 };
       }
@@ -120,7 +141,11 @@ async function runTarget(t: Target, mode: ConvergeOptions['mode'], obs: Observer
     results.push(result);
     obs.stepEnd(t.name, result);
   }
-  return finish(failure);
+  return failure;
+}
+
+function factsOf(conn: StepContext['conn']) {
+  return isFactSource(conn) ? conn : undefined;
 }
 
 function summarize(targets: TargetReport[]): Report['summary'] {

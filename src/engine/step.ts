@@ -29,9 +29,26 @@ export interface StepContext {
   progress?: (text: string) => void;
 }
 
+/** What a step may use to name its reads: no connection (they are fetched for it, in one batch). */
+export type ReadContext = Pick<StepContext, 'inventory' | 'node' | 'kv'>;
+
 export interface Step {
   id: string;
   title: string;
   /** Observe with no side effects; undefined when already converged. */
   check(ctx: StepContext): Promise<Change | undefined>;
+  /**
+   * The read-only commands (argv; Connector.read(path) is readArgv(path)) check() will run on a
+   * fresh target. The engine fetches every step's reads in one round trip when the target opens
+   * (connector/facts.ts) and serves check()'s exact matches from it, each at most once; after any
+   * applied change everything goes to the wire again. Optional: a step without reads just pays its
+   * own round trips, and a read declared but not run costs nothing but its share of the batch.
+   */
+  reads?(ctx: ReadContext): string[][] | Promise<string[][]>;
+}
+
+/** Every read the steps declare (in step order; duplicates kept: each one may be served once). */
+export async function stepReads(steps: readonly Step[], ctx: ReadContext): Promise<string[][]> {
+  const all = await Promise.all(steps.map(async (s) => (s.reads ? await s.reads(ctx) : [])));
+  return all.flat();
 }

@@ -25,12 +25,14 @@ function copyFromSystemStep(inv: Inventory, name: string): Step {
   const id = `binary:cni-${name}`;
   const src = posix.join(SYSTEM_CNI_DIR, name);
   const dst = posix.join(inv.cni.binDir, name);
+  const compare = ['sh', '-c', '[ -x "$1" ] || exit 3; cmp -s "$1" "$2"', 'flanctl-cni', src, dst];
   return {
     id,
     title: `CNI ${name} plugin`,
+    reads: () => [compare],
     async check(ctx) {
       const { conn } = onNode(ctx, id);
-      const r = await conn.exec(['sh', '-c', '[ -x "$1" ] || exit 3; cmp -s "$1" "$2"', 'flanctl-cni', src, dst]);
+      const r = await conn.exec(compare);
       if (r.code === 0) return undefined;
       if (r.code === 3) {
         throw new FlanctlError(`${conn.name}: ${src} not found: install containernetworking-plugins on the node or set cni.referencePluginsTarball`);

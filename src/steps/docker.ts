@@ -11,6 +11,7 @@ import { FlanctlError } from '../errors.js';
 import { DOCKER_DROPIN_PATH, daemonJsonProblem, mergeDaemonJson, renderDockerDropIn } from '../model/docker.js';
 import { fileStep } from './file.js';
 import { onNode, parseEnvFile, shortDiff } from './util.js';
+import { readArgv } from '../connector/remote-scripts.js';
 
 /**
  * The drop-in file, then `systemctl daemon-reload`: otherwise systemd keeps the old docker.service
@@ -41,6 +42,7 @@ export function daemonJsonStep(inv: Inventory): Step {
   return {
     id,
     title: 'docker daemon.json bip/mtu',
+    reads: () => [readArgv(inv.flannel.subnetFile), readArgv(path)],
     async check(ctx) {
       const { conn } = onNode(ctx, id);
       const envText = await conn.read(inv.flannel.subnetFile);

@@ -7,7 +7,7 @@ import { run } from '../connector/connector.js';
 import { modeString } from '../connector/remote-scripts.js';
 import { sha256Hex } from '../connector/sha256.js';
 import { FlanctlError } from '../errors.js';
-import type { Change, Step, StepContext } from '../engine/step.js';
+import type { Change, ReadContext, Step, StepContext } from '../engine/step.js';
 import { onNode, shortDiff } from './util.js';
 import { shortageText, spaceShortages } from './space.js';
 
@@ -24,6 +24,8 @@ export interface FileSpec {
   binary?: boolean;
   /** Problems with the rendered content; any problem stops the write (nothing is changed). */
   validate?: (content: string) => string[];
+  /** A path picked on the node: the reads that pick it and stat it (Step.reads); a fixed path needs none. */
+  reads?: (ctx: ReadContext) => string[][];
 }
 
 /** One exec for both facts: prints the mode (octal) and `sha256sum` output; exits non-zero when the file is missing. */
@@ -48,6 +50,7 @@ export function fileStep(spec: FileSpec): Step {
   return {
     id: spec.id,
     title: spec.title,
+    reads: (ctx) => (typeof spec.path === 'string' ? [statArgv(spec.path)] : spec.reads?.(ctx) ?? []),
     async check(ctx): Promise<Change | undefined> {
       const { conn } = onNode(ctx, spec.id);
       const path = typeof spec.path === 'string' ? spec.path : await spec.path(ctx);
@@ -114,6 +117,7 @@ export function dirStep(id: string, path: string, title = `directory ${path}`): 
   return {
     id,
     title,
+    reads: () => [['test', '-d', path]],
     async check(ctx) {
       const { conn } = onNode(ctx, id);
       if ((await conn.exec(['test', '-d', path])).code === 0) return undefined;

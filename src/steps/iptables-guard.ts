@@ -30,6 +30,7 @@ export function iptablesGuardSteps(inv: Inventory): Step[] {
   const state: Step = {
     id,
     title: 'iptables guard (flanctl-iptables.service + .timer)',
+    reads: () => [['systemctl', 'is-enabled', ...GUARD_UNITS], ['systemctl', 'is-active', GUARD_UNITS[1]]],
     async check(ctx: StepContext): Promise<Change | undefined> {
       const { conn } = onNode(ctx, id);
       const enabled = (await conn.exec(['systemctl', 'is-enabled', ...GUARD_UNITS])).stdout.trim().split('\n');

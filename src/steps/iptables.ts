@@ -17,6 +17,8 @@ import { openBackendRules } from '../model/firewall.js';
 import { flanctlOwnsForwardRules, remotePaths, renderIptablesScript } from '../model/templates.js';
 import { fileStep } from './file.js';
 import { leaseSubnetFromEnv, onNode, parseEnvFile } from './util.js';
+import { readArgv } from '../connector/remote-scripts.js';
+import { listLeases } from '../kv/flannel-keys.js';
 
 export interface IptablesRule {
   table: 'nat' | 'filter';
@@ -93,6 +95,13 @@ export function iptablesRulesStep(inv: Inventory): Step {
   return {
     id,
     title: 'iptables rules',
+    // subnet.env, and the rules for the subnet etcd leases to the node (what subnet.env says when
+    // flanneld is settled; otherwise the rule checks just go to the wire).
+    async reads(ctx) {
+      const subnet = ctx.kv && ctx.node ? (await listLeases(ctx.kv, inv.etcd.prefix)).find((l) => l.publicIp === ctx.node!.publicIp)?.subnet : undefined;
+      const rules = subnet ? flanctlRules(inv, subnet) : undefined;
+      return [readArgv(inv.flannel.subnetFile), ...(rules ? [...rules.ensure, ...rules.absent].map(iptablesCheckArgv) : [])];
+    },
     async check(ctx): Promise<Change | undefined> {
       const subnet = await nodeSubnet(ctx, id);
       if (!subnet) {

@@ -10,6 +10,7 @@ import { CrashWatch } from './crash-watch.js';
 import { flanneldLogTail } from './service.js';
 import { leaseSubnetFromEnv, needKv, onNode, parseEnvFile, pollUntil } from './util.js';
 import { listLeases } from '../kv/flannel-keys.js';
+import { readArgv } from '../connector/remote-scripts.js';
 
 export interface LeaseState {
   lease?: Lease;
@@ -33,6 +34,7 @@ export function leaseWaitStep(inv: Inventory, opts: { timeoutMs: number }): Step
   return {
     id,
     title: 'subnet lease + subnet.env',
+    reads: () => [readArgv(inv.flannel.subnetFile)],
     async check(ctx) {
       const { node, conn } = onNode(ctx, id);
       const state = await observeLease(ctx, inv, id);

@@ -35,6 +35,7 @@ export function litterStep(inv: Inventory): Step {
   return {
     id,
     title: 'temp files of interrupted runs',
+    reads: () => [litterArgv(dirs)],
     async check(ctx) {
       const { conn } = onNode(ctx, id);
       const found = (await run(conn, litterArgv(dirs))).split('\n').filter((l) => l.startsWith('/'));

@@ -20,6 +20,9 @@ export function requiredModules(inv: Inventory): string[] {
 /** Paths that exist when the module is loaded or built in. */
 const evidence = (m: string) => [`/sys/module/${m}`, ...(m === 'br_netfilter' ? ['/proc/sys/net/bridge/bridge-nf-call-iptables'] : [])];
 
+/** The read-only commands moduleAvailable() runs (Step.reads; preflight's batch). */
+export const moduleReads = (m: string): string[][] => [...evidence(m).map((p) => ['test', '-e', p]), ['test', '-d', '/sys/module']];
+
 export async function moduleLoaded(conn: Connector, m: string): Promise<boolean> {
   for (const path of evidence(m)) if ((await conn.exec(['test', '-e', path])).code === 0) return true;
   return false;
@@ -67,6 +70,7 @@ export function moduleSteps(inv: Inventory): Step[] {
   const runtime: Step = {
     id: 'modules:loaded',
     title: `kernel modules ${mods.join(', ')}`,
+    reads: () => mods.flatMap(moduleReads),
     async check(ctx) {
       const { conn } = onNode(ctx, 'modules:loaded');
       const loaded = await Promise.all(mods.map((m) => moduleAvailable(conn, m)));

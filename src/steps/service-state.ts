@@ -24,10 +24,14 @@ export function parseSupervisorStatus(stdout: string, names: string[]): Record<s
   return out;
 }
 
+/** `supervisorctl status` answered without supervisord behind it (not running, socket missing). */
+export const supervisordUnreachable = (r: { stdout: string; stderr: string }) =>
+  /refused|no such file|SHUTDOWN_STATE|unix:\/\//i.test(r.stdout + r.stderr) && !/[A-Z]{4,}\s+pid/.test(r.stdout);
+
 export async function supervisorStatus(conn: Connector, names: string[]): Promise<Record<string, ProgramStatus>> {
   const r = await conn.exec(['supervisorctl', 'status', ...names]);
   if (r.code === 127) throw new FlanctlError(`${conn.name}: supervisorctl not found`);
-  if (/refused|no such file|SHUTDOWN_STATE|unix:\/\//i.test(r.stdout + r.stderr) && !/[A-Z]{4,}\s+pid/.test(r.stdout)) {
+  if (supervisordUnreachable(r)) {
     throw new FlanctlError(`${conn.name}: supervisord is not reachable: ${(r.stdout + r.stderr).trim()}`, { hint: 'Start supervisord on the node.' });
   }
   return parseSupervisorStatus(r.stdout, names);

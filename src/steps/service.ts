@@ -22,7 +22,7 @@ import {
   renderSystemdUnit,
 } from '../model/templates.js';
 import { CrashWatch } from './crash-watch.js';
-import { fileStep } from './file.js';
+import { fileStep, statArgv } from './file.js';
 import { isUp, notDown, settledSupervisorStatus, settledSystemdActive, supervisorStatus, type ProgramStatus } from './service-state.js';
 
 export { isUp, parseSupervisorStatus, settledSupervisorStatus, settledSystemdActive, type ProgramStatus } from './service-state.js';
@@ -51,6 +51,7 @@ export function serviceDefinitionStep(inv: Inventory, node: NodeSpec, opts: { ha
     id: DEFINITION_ID,
     title: 'supervisord program',
     path: (ctx) => supervisordConfPath(onNode(ctx, DEFINITION_ID).conn),
+    reads: () => SUPERVISORD_CONF_CANDIDATES.flatMap((c) => [['test', '-d', c.dir], statArgv(c.path)]),
     content: (path) => renderSupervisordConf(inv, node, path),
     mode: 0o644,
     validate: iniProblems,
@@ -188,6 +189,10 @@ export function serviceStep(inv: Inventory, opts: ServiceStepOptions): Step {
   return {
     id,
     title: `flanneld service (${inv.flannel.service})`,
+    reads: () =>
+      inv.flannel.service === 'systemd'
+        ? [['systemctl', 'is-enabled', 'flanneld'], ['systemctl', 'is-active', 'flanneld']]
+        : [['supervisorctl', 'status', SUPERVISORD_PROGRAMS.flanneld, ...(flanctlManagesIptables(inv) ? [SUPERVISORD_PROGRAMS.iptables] : [])]],
     check: (ctx) => (inv.flannel.service === 'systemd' ? checkSystemd(ctx) : checkSupervisord(ctx)),
   };
 

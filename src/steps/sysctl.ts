@@ -21,6 +21,7 @@ export function sysctlRuntimeStep(key = SYSCTL_KEY, value = '1'): Step {
   return {
     id,
     title: `${key}=${value}`,
+    reads: () => [['sysctl', '-n', key]],
     async check(ctx) {
       const { conn } = onNode(ctx, id);
       const r = await conn.exec(['sysctl', '-n', key]);

@@ -11,10 +11,12 @@ import { parseLinks, type Link } from './facts.js';
 
 const SCRIPT = `if command -v dockerd >/dev/null 2>&1 || [ -x "$1" ]; then echo present; ip -d -j addr show dev docker0 2>/dev/null; fi`;
 
+export const dockerProbeArgv = (inv: Inventory) => ['sh', '-c', SCRIPT, 'flanctl-docker', inv.docker.dockerd];
+
 export async function checkDocker(conn: Connector, inv: Inventory, node: NodeSpec): Promise<Check | undefined> {
   if (!inv.docker.integration) return undefined;
   const name = 'docker0';
-  const r = await conn.exec(['sh', '-c', SCRIPT, 'flanctl-docker', inv.docker.dockerd]);
+  const r = await conn.exec(dockerProbeArgv(inv));
   const [first, ...rest] = r.stdout.split('\n');
   if (first.trim() !== 'present') return { ...pass(node.name, name, `Docker is not installed (no dockerd on PATH or at ${inv.docker.dockerd}): skipped`), skipped: true };
   const envText = await conn.read(inv.flannel.subnetFile);

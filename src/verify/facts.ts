@@ -1,11 +1,14 @@
 /**
  * What verify reads from a node before judging it: links with addresses and details
  * (`ip -d -j addr show`), the main IPv4 routing table, subnet.env and, for vxlan, the neighbour and
- * FDB entries of flannel.<VNI> (peer-state.ts). All read at once, one command each. Read-only.
+ * FDB entries of flannel.<VNI> (peer-state.ts). All read at once: one round trip (a facts batch,
+ * connector/facts.ts) when the connector caches, else one command each. Read-only.
  */
 import type { Connector } from '../connector/connector.js';
+import { isFactSource } from '../connector/facts.js';
+import { readArgv } from '../connector/remote-scripts.js';
 import { parseEnvFile } from '../steps/util.js';
-import { readVxlanTables, type FdbEntry, type Neighbour } from './peer-state.js';
+import { readVxlanTables, vxlanTablesArgv, type FdbEntry, type Neighbour } from './peer-state.js';
 import { parseRoutes, type Route } from './routes.js';
 
 export interface Link {
@@ -82,9 +85,17 @@ export async function readRoutes(conn: Connector): Promise<Route[]> {
   return parseRoutes(t.stdout);
 }
 
+/** What gatherFacts reads (one batch when the connector caches). */
+export function gatherReads(subnetFile: string, vxlanDev?: string): string[][] {
+  const reads = [['ip', '-d', '-j', 'addr', 'show'], ['ip', '-j', '-4', 'route', 'show', 'table', 'main'], readArgv(subnetFile)];
+  return vxlanDev ? [vxlanTablesArgv(vxlanDev), ...reads] : reads;
+}
+
 /** `vxlanDev`: also read that device's neighbour and FDB entries (a missing device is not an error here). */
 export async function gatherFacts(conn: Connector, subnetFile: string, vxlanDev?: string): Promise<NodeFacts> {
   const facts: NodeFacts = { links: [], routes: [], errors: {} };
+  // Fetches only what is not held yet (verify prefetches these with its other reads); failed: each read goes to the wire.
+  if (isFactSource(conn)) await conn.prefetch(gatherReads(subnetFile, vxlanDev)).catch(() => {});
   await Promise.all([
     vxlanDev
       ? readVxlanTables(conn, vxlanDev).then(

@@ -49,9 +49,10 @@ export function parseFdb(text: string): FdbEntry[] {
 const SEP = '@@flanctl-fdb';
 
 /** Neighbour and FDB entries of the vxlan device in one command (read alongside verify's other facts). */
+export const vxlanTablesArgv = (dev: string) => ['sh', '-c', `ip -j -4 neigh show dev "$1" || exit $?; echo ${SEP}; bridge -j fdb show dev "$1"`, 'sh', dev];
+
 export async function readVxlanTables(conn: Connector, dev: string): Promise<{ neigh: Neighbour[]; fdb: FdbEntry[] }> {
-  const script = `ip -j -4 neigh show dev "$1" || exit $?; echo ${SEP}; bridge -j fdb show dev "$1"`;
-  const r = await conn.exec(['sh', '-c', script, 'sh', dev]);
+  const r = await conn.exec(vxlanTablesArgv(dev));
   if (r.code !== 0) throw new Error(`ip neigh / bridge fdb show dev ${dev}: ${(r.stderr || r.stdout).trim().split('\n').pop() || `exit ${r.code}`}`);
   const [neigh, fdb = ''] = r.stdout.split(SEP);
   return { neigh: parseNeighbours(neigh), fdb: parseFdb(fdb) };

@@ -22,6 +22,8 @@ import { flanctlIptablesRules, flanneldCertPath, healthzHost } from './node-layo
 import { addProbeInterface, pingAll, removeProbeInterface, type PingResult, type ProbeInterface } from './probes.js';
 import { checkCert, checkHealthz, checkIptables, checkService } from './remote-checks.js';
 import { checkDocker } from './docker-check.js';
+import { verifyReads } from './verify-reads.js';
+import { isFactSource } from '../connector/facts.js';
 import { readNodeInfo, type NodeInfo } from './node-info.js';
 import { PROBE_IFACE, bridgeAddress, planTargets, type PlannedPair } from './targets.js';
 import { listLeases } from '../kv/flannel-keys.js';
@@ -148,93 +150,106 @@ export async function runVerify(inv: Inventory, pool: ConnectorSource, kv: Kv, o
 
   // The remote checks run alongside facts and pings; their results are collected at the end.
   const wanted = (name: string) => !opts.only || opts.only.has(name);
-  const remote = mapLimit(inv.nodes, limit, (node, i) =>
-    wanted(node.name) ? remoteChecks(inv, node, conns[i], ownLease(leases, node), opts) : Promise.resolve({ first: [], last: [] }),
-  );
-  const info = mapLimit(inv.nodes, limit, (node, i) => (wanted(node.name) ? readNodeInfo(conns[i], inv, node.name, ownLease(leases, node)) : Promise.resolve(null)));
   const vxlanDev = inv.network.backend.type === 'vxlan' ? `flannel.${inv.network.backend.vni}` : undefined;
-  const gathered = await mapLimit(inv.nodes, limit, (node, i) => gatherFacts(conns[i], inv.flannel.subnetFile, vxlanDev));
-  const states: NodeState[] = inv.nodes.map((node, i) => {
-    const g = gathered[i];
-    const facts: NodeFacts = g.ok ? g.value : { links: [], routes: [], errors: { links: errorMessage(g.error), routes: errorMessage(g.error) } };
-    return { node, conn: conns[i], facts, checks: wanted(node.name) ? localChecks({ inv, node, facts, leases }) : [], lease: ownLease(leases, node) };
+  // One round trip per node for every read below (verify-reads.ts); what is left afterwards is dropped.
+  await mapLimit(inv.nodes, limit, async (node, i) => {
+    const c = conns[i];
+    if (isFactSource(c)) await c.prefetch(verifyReads(inv, node, ownLease(leases, node), vxlanDev, wanted(node.name))).catch(() => {});
   });
-
-  const type = inv.network.backend.type;
-  const plan = planTargets(
-    type,
-    states.map((s) => ({
-      name: s.node.name,
-      subnet: s.lease?.subnet,
-      bridge: s.lease ? interfaceHolding(s.facts.links, bridgeAddress(s.lease.subnet), PROBE_IFACE) : undefined,
-    })),
-    { probe: !!opts.probe },
-  );
-  const byName = new Map(states.map((s) => [s.node.name, s]));
-
-  let probes: ProbeInterface[] = [];
-  const pings = new Map<string, PingResult[]>();
-  const mtuChecks: Check[] = [];
   try {
-    probes = await Promise.all(plan.probes.map((p) => addProbeInterface(byName.get(p.node)!.conn, p.node, p.address)));
-    await mapLimit(states, Math.max(limit, 1), async (s) => {
-      const planned = plan.pairs.filter((p) => p.from === s.node.name && p.target && (wanted(p.from) || wanted(p.to)));
-      const targets = planned.map((p) => p.target!);
-      const source = plan.sources.get(s.node.name);
-      const size = opts.mtu ? mtuProbeSize(inv, s) : undefined;
-      const [basic, big] = await Promise.all([
-        pingAll(s.conn, targets, { source }),
-        opts.mtu && size !== undefined ? pingAll(s.conn, targets, { source, size }) : Promise.resolve([]),
-      ]);
-      pings.set(s.node.name, basic);
-      if (opts.mtu && wanted(s.node.name)) mtuChecks.push(mtuCheck(s, size, planned, big));
-    });
+    return await verifyWith();
   } finally {
-    probes = await Promise.all(probes.map((p) => (p.created ? removeProbeInterface(byName.get(p.node)!.conn, p) : Promise.resolve(p))));
+    for (const c of conns) if (isFactSource(c)) c.forget();
   }
 
-  const pods = opts.pods
-    ? await runPods(inv, states.map((s) => ({ node: s.node, conn: s.conn, subnet: s.lease?.subnet, env: s.facts.subnetEnv })), { cni: opts.podsCni ?? (inv.cni.enabled ? { binDir: inv.cni.binDir, conflist: conflistPath(inv) } : undefined), limit })
-    : undefined;
+  async function verifyWith(): Promise<VerifyReport> {
+    const remote = mapLimit(inv.nodes, limit, (node, i) =>
+      wanted(node.name) ? remoteChecks(inv, node, conns[i], ownLease(leases, node), opts) : Promise.resolve({ first: [], last: [] }),
+    );
+    const info = mapLimit(inv.nodes, limit, (node, i) => (wanted(node.name) ? readNodeInfo(conns[i], inv, node.name, ownLease(leases, node)) : Promise.resolve(null)));
+    const gathered = await mapLimit(inv.nodes, limit, (node, i) => gatherFacts(conns[i], inv.flannel.subnetFile, vxlanDev));
+    const states: NodeState[] = inv.nodes.map((node, i) => {
+      const g = gathered[i];
+      const facts: NodeFacts = g.ok ? g.value : { links: [], routes: [], errors: { links: errorMessage(g.error), routes: errorMessage(g.error) } };
+      return { node, conn: conns[i], facts, checks: wanted(node.name) ? localChecks({ inv, node, facts, leases }) : [], lease: ownLease(leases, node) };
+    });
 
-  const remoteResults = await remote;
-  const nodeInfo = (await info).flatMap((r) => (r.ok && r.value ? [r.value] : []));
-  for (const [i, s] of states.entries()) {
-    const r = remoteResults[i];
-    s.checks = r.ok ? [...r.value.first, ...s.checks, ...r.value.last] : [...s.checks, fail(s.node.name, 'remote checks', errorMessage(r.error))];
+    const type = inv.network.backend.type;
+    const plan = planTargets(
+      type,
+      states.map((s) => ({
+        name: s.node.name,
+        subnet: s.lease?.subnet,
+        bridge: s.lease ? interfaceHolding(s.facts.links, bridgeAddress(s.lease.subnet), PROBE_IFACE) : undefined,
+      })),
+      { probe: !!opts.probe },
+    );
+    const byName = new Map(states.map((s) => [s.node.name, s]));
+
+    let probes: ProbeInterface[] = [];
+    const pings = new Map<string, PingResult[]>();
+    const mtuChecks: Check[] = [];
+    try {
+      probes = await Promise.all(plan.probes.map((p) => addProbeInterface(byName.get(p.node)!.conn, p.node, p.address)));
+      await mapLimit(states, Math.max(limit, 1), async (s) => {
+        const planned = plan.pairs.filter((p) => p.from === s.node.name && p.target && (wanted(p.from) || wanted(p.to)));
+        const targets = planned.map((p) => p.target!);
+        const source = plan.sources.get(s.node.name);
+        const size = opts.mtu ? mtuProbeSize(inv, s) : undefined;
+        const [basic, big] = await Promise.all([
+          pingAll(s.conn, targets, { source }),
+          opts.mtu && size !== undefined ? pingAll(s.conn, targets, { source, size }) : Promise.resolve([]),
+        ]);
+        pings.set(s.node.name, basic);
+        if (opts.mtu && wanted(s.node.name)) mtuChecks.push(mtuCheck(s, size, planned, big));
+      });
+    } finally {
+      probes = await Promise.all(probes.map((p) => (p.created ? removeProbeInterface(byName.get(p.node)!.conn, p) : Promise.resolve(p))));
+    }
+
+    const pods = opts.pods
+      ? await runPods(inv, states.map((s) => ({ node: s.node, conn: s.conn, subnet: s.lease?.subnet, env: s.facts.subnetEnv })), { cni: opts.podsCni ?? (inv.cni.enabled ? { binDir: inv.cni.binDir, conflist: conflistPath(inv) } : undefined), limit })
+      : undefined;
+
+    const remoteResults = await remote;
+    const nodeInfo = (await info).flatMap((r) => (r.ok && r.value ? [r.value] : []));
+    for (const [i, s] of states.entries()) {
+      const r = remoteResults[i];
+      s.checks = r.ok ? [...r.value.first, ...s.checks, ...r.value.last] : [...s.checks, fail(s.node.name, 'remote checks', errorMessage(r.error))];
+    }
+
+    const probeErrors = new Map(probes.filter((p) => p.error).map((p) => [p.node, p.error!]));
+    const pairs: PairResult[] = plan.pairs.filter((p) => wanted(p.from) || wanted(p.to)).map((p) => {
+      if (!p.target) return { from: p.from, to: p.to, target: null, ok: false, rttMs: null, error: p.reason ?? 'no target' };
+      const r = pings.get(p.from)?.find((x) => x.target === p.target);
+      const probeError = probeErrors.get(p.to);
+      if (r?.ok) return { from: p.from, to: p.to, target: p.target, ok: true, rttMs: r.rttMs ?? null, error: null };
+      const error = [r?.error ?? 'not pinged', probeError && `probe interface on ${p.to}: ${probeError}`].filter(Boolean).join('; ');
+      return { from: p.from, to: p.to, target: p.target, ok: false, rttMs: null, error };
+    });
+    const probeChecks = probes
+      .filter((p) => !p.removed)
+      .map((p) => fail(p.node, 'probe', `${PROBE_IFACE} could not be removed: ${p.error ?? 'unknown error'}; remove it with: ip link del ${PROBE_IFACE}`));
+    const order = new Map(inv.nodes.map((n, i) => [n.name, i]));
+    const checks = [...states.flatMap((s) => s.checks), ...mtuChecks, ...probeChecks].sort(
+      (a, b) => (order.get(a.node) ?? 0) - (order.get(b.node) ?? 0),
+    );
+    const pairsOk = pairs.filter((p) => p.ok).length;
+    const checksOk = checks.filter((c) => c.ok).length;
+    return {
+      backend: type,
+      nodes: inv.nodes.map((n) => n.name).filter(wanted),
+      pairs,
+      checks,
+      probes,
+      summary: { pairs: pairs.length, pairsOk, checks: checks.length, checksOk },
+      ...(pods ? { pods } : {}),
+      ok: pairsOk === pairs.length && checksOk === checks.length && (pods?.ok ?? true),
+      startedAt: new Date(opts.now ?? started).toISOString(),
+      nodeInfo,
+      durationMs: Date.now() - started,
+    };
   }
-
-  const probeErrors = new Map(probes.filter((p) => p.error).map((p) => [p.node, p.error!]));
-  const pairs: PairResult[] = plan.pairs.filter((p) => wanted(p.from) || wanted(p.to)).map((p) => {
-    if (!p.target) return { from: p.from, to: p.to, target: null, ok: false, rttMs: null, error: p.reason ?? 'no target' };
-    const r = pings.get(p.from)?.find((x) => x.target === p.target);
-    const probeError = probeErrors.get(p.to);
-    if (r?.ok) return { from: p.from, to: p.to, target: p.target, ok: true, rttMs: r.rttMs ?? null, error: null };
-    const error = [r?.error ?? 'not pinged', probeError && `probe interface on ${p.to}: ${probeError}`].filter(Boolean).join('; ');
-    return { from: p.from, to: p.to, target: p.target, ok: false, rttMs: null, error };
-  });
-  const probeChecks = probes
-    .filter((p) => !p.removed)
-    .map((p) => fail(p.node, 'probe', `${PROBE_IFACE} could not be removed: ${p.error ?? 'unknown error'}; remove it with: ip link del ${PROBE_IFACE}`));
-  const order = new Map(inv.nodes.map((n, i) => [n.name, i]));
-  const checks = [...states.flatMap((s) => s.checks), ...mtuChecks, ...probeChecks].sort(
-    (a, b) => (order.get(a.node) ?? 0) - (order.get(b.node) ?? 0),
-  );
-  const pairsOk = pairs.filter((p) => p.ok).length;
-  const checksOk = checks.filter((c) => c.ok).length;
-  return {
-    backend: type,
-    nodes: inv.nodes.map((n) => n.name).filter(wanted),
-    pairs,
-    checks,
-    probes,
-    summary: { pairs: pairs.length, pairsOk, checks: checks.length, checksOk },
-    ...(pods ? { pods } : {}),
-    ok: pairsOk === pairs.length && checksOk === checks.length && (pods?.ok ?? true),
-    startedAt: new Date(opts.now ?? started).toISOString(),
-    nodeInfo,
-    durationMs: Date.now() - started,
-  };
 }
 
 /** 0 when every pair and check passed, 3 (drift) otherwise. verify throws (exit 1) when it cannot run. */

@@ -98,12 +98,26 @@ describeRoot('bootstrap on a 3-node lab (stand-in v0.20.2, etcd v3, supervisord)
     }
   });
 
-  it('a second bootstrap reports 0 changes and restarts nothing', async () => {
+  it('a second bootstrap reports 0 changes and restarts nothing, in ≤ 3 round trips per node (issue 15: one fact batch + the peer look)', async () => {
     const before = await flanneldPids(lab);
-    const r = await cli(['bootstrap', '-i', inventory, '--json', '--no-verify']);
+    const statsFile = join(lab.dir, 'exec-stats.jsonl');
+    process.env.FLANCTL_EXEC_STATS = statsFile;
+    let r;
+    try {
+      r = await cli(['bootstrap', '-i', inventory, '--json', '--no-verify']);
+    } finally {
+      delete process.env.FLANCTL_EXEC_STATS;
+    }
     expect(r.code, showCli(r)).toBe(0);
     expect(r.json.summary).toMatchObject({ changed: 0, restarts: 0, failed: 0 });
     expect(await flanneldPids(lab)).toEqual(before);
+    // Counted by the connector (FLANCTL_EXEC_STATS), not timed: every exec, read and write that went to the node.
+    const stats = readFileSync(statsFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { node: string; execs: number; reads: number; writes: number; batches: number; served: number; wire: string[] });
+    expect(stats.map((s) => s.node).sort()).toEqual(lab.nodes.map((n) => n.name).sort());
+    for (const s of stats) {
+      expect(s.execs + s.reads + s.writes, `${s.node} went to the wire for: ${s.wire.join(' | ')}`).toBeLessThanOrEqual(3);
+      expect(s.served, `${s.node}: checks answered from the batch`).toBeGreaterThan(10);
+    }
   });
 
   it('plan then says no changes (exit 0, also with --detailed-exitcode)', async () => {

@@ -218,6 +218,7 @@ export function simCluster(inv: Inventory, opts: { supervisordRunning?: boolean 
     // supervisord
     conn.on(['supervisorctl', 'pid'], () => (opts.supervisordRunning === false ? { code: 1, stdout: 'unix:///run/supervisor.sock no such file\n' } : { stdout: '42\n' }));
     conn.on(['supervisorctl', 'status'], (argv) => {
+      if (opts.supervisordRunning === false) return { code: 4, stdout: 'unix:///run/supervisor.sock no such file\n' };
       const names = argv.slice(2);
       const lines = names.map((name) => {
         const prog = sup(name);

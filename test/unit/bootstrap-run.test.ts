@@ -24,7 +24,7 @@ beforeAll(async () => {
   writeFileSync(join(dir, 'rel', 'README.md'), 'flannel\n');
   await create({ gzip: true, file: join(dir, 'flannel.tar.gz'), cwd: join(dir, 'rel') }, ['flanneld', 'mk-docker-opts.sh', 'README.md']);
   await ensureFlanneldCert(await testInventory(inventoryYaml(), join(dir, 'inventory.yaml')));
-});
+}, 60_000); // key generation: over 10 s when the 2 shared cores are busy
 
 const inv = (yaml = inventoryYaml({ nodes: 3 })) => testInventory(yaml, join(dir, 'inventory.yaml'));
 
@@ -71,10 +71,17 @@ describe('runBootstrap on a simulated 3-node cluster', () => {
     expect(report.summary.restarts).toBe(0);
   });
 
-  it('a second bootstrap changes nothing and restarts nothing', async () => {
+  it('a second bootstrap changes nothing and restarts nothing, in 2 round trips per node (one fact batch, one peer batch)', async () => {
+    const mark = new Map([...sim.nodes.values()].map((n) => [n, n.conn.calls.length]));
     const report = await run(sim, 'apply');
     expect(report.summary).toMatchObject({ changed: 0, restarts: 0, failed: 0 });
     for (const n of sim.nodes.values()) expect(n.starts).toBe(1);
+    for (const [n, from] of mark) {
+      const calls = n.conn.calls.slice(from).filter((c) => c.op !== 'close');
+      const what = calls.map((c) => (c.op === 'exec' ? (c.argv[3] === 'flanctl-facts' ? `batch(${c.argv.length - 4})` : c.argv.join(' ')) : `${c.op} ${'path' in c ? c.path : ''}`));
+      expect(what.length, what.join('\n')).toBe(2);
+      expect(what.every((w) => w.startsWith('batch'))).toBe(true);
+    }
   });
 
   it('plan then says no changes', async () => {

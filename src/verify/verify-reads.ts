@@ -1,0 +1,29 @@
+/**
+ * verify's read-only commands on one node, fetched in one round trip (a facts batch,
+ * connector/facts.ts) before its checks run: the facts gatherFacts reads, the service state,
+ * flanctl's iptables rules, the certificate (read by the cert check and the node info), flanneld's
+ * version and the docker probe. /healthz and the pings are not reads of state: they go on their own.
+ */
+import { readArgv } from '../connector/remote-scripts.js';
+import type { Inventory, NodeSpec } from '../model/inventory.js';
+import type { Lease } from '../model/leases.js';
+import { SUPERVISORD_PROGRAMS, remotePaths } from '../model/templates.js';
+import { iptablesCheckArgv } from '../steps/iptables.js';
+import { dockerProbeArgv } from './docker-check.js';
+import { gatherReads } from './facts.js';
+import { flanctlIptablesRules, flanneldCertPath } from './node-layout.js';
+
+export function verifyReads(inv: Inventory, node: NodeSpec, lease: Lease | undefined, vxlanDev: string | undefined, checks: boolean): string[][] {
+  const facts = gatherReads(inv.flannel.subnetFile, vxlanDev);
+  if (!checks) return facts;
+  const rules = lease ? flanctlIptablesRules(inv, lease.subnet) : undefined;
+  const cert = flanneldCertPath(inv);
+  return [
+    ...facts,
+    inv.flannel.service === 'systemd' ? ['systemctl', 'is-active', 'flanneld'] : ['supervisorctl', 'status', SUPERVISORD_PROGRAMS.flanneld],
+    ...(rules ? [...rules.ensure, ...rules.absent].map(iptablesCheckArgv) : []),
+    ...(cert ? [readArgv(cert), readArgv(cert)] : []),
+    [remotePaths(inv).flanneld, '-version'],
+    ...(inv.docker.integration ? [dockerProbeArgv(inv), readArgv(inv.flannel.subnetFile)] : []),
+  ];
+}

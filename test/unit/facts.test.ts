@@ -1,0 +1,161 @@
+/**
+ * One round trip to learn a node (issue 15 item 1): the facts batch (connector/facts.ts) and the
+ * honesty rules of the caching connector, with the FakeConnector; the batch script itself runs in
+ * a real local `sh` (localConnector), framing parsed and validated.
+ */
+import { describe, expect, it } from 'vitest';
+import { fakeConnector } from '../../src/connector/fake.js';
+import { localConnector } from '../../src/connector/local.js';
+import { cachingConnector, factsArgv, FactsFormatError, parseFacts } from '../../src/connector/facts.js';
+import { readArgv } from '../../src/connector/remote-scripts.js';
+import { converge, type Target } from '../../src/engine/engine.js';
+import type { Step } from '../../src/engine/step.js';
+import type { Inventory } from '../../src/model/inventory.js';
+
+describe('the facts script (real sh)', () => {
+  it('runs every argv exactly (quotes, globs, newlines) in one exec and frames stdout, stderr and the exit code of each', async () => {
+    const reads = [
+      ['printf', '%s|', "it's", '*', '$HOME', 'a b'],
+      ['sh', '-c', 'printf "x\\n\\n"; echo oops >&2; exit 3'],
+      ['flanctl-no-such-command-xyz'],
+      ['printf', ''],
+      ['printf', 'end 1\n0 0 0 0\n'], // output that looks like framing is just bytes
+    ];
+    const local = localConnector({ name: 'local' });
+    const r = await local.exec(factsArgv(reads));
+    expect(r.code).toBe(0);
+    const got = parseFacts(r.stdout, reads.length);
+    expect(got.map((g) => g.stdout.toString())).toEqual([`it's|*|$HOME|a b|`, 'x\n\n', '', '', 'end 1\n0 0 0 0\n']);
+    expect(got.map((g) => g.code)).toEqual([0, 3, 127, 0, 0]);
+    expect(got[1].stderr).toBe('oops\n');
+    expect(got[2].stderr).toMatch(/not found/);
+    expect(parseFacts((await local.exec(factsArgv([]))).stdout, 0)).toEqual([]);
+  });
+
+  it('refuses framing that is off: truncated, wrong index, missing trailer, lengths that do not add up', () => {
+    const good = '0 0 2 1\n1 1 0 0\nend 2\nhie';
+    expect(parseFacts(good, 2).map((g) => [g.code, g.stdout.toString(), g.stderr])).toEqual([[0, 'hi', 'e'], [1, '', '']]);
+    expect(parseFacts('end 0\n', 0)).toEqual([]);
+    for (const bad of ['0 0 5 1\n1 1 0 0\nend 2\nhie', '1 0 2 1\n0 1 0 0\nend 2\nhie', '0 0 2 1\n1 1 0 0\nhie', `${good}junk`, '0 0 2 1\n1 1 0 0\nend 3\nhie', '0 0 2 1\n1 1 0 0\nend 2\nh', '0 0 2 1\n']) {
+      expect(() => parseFacts(bad, 2), JSON.stringify(bad)).toThrow(FactsFormatError);
+    }
+  });
+});
+
+describe('caching connector: honesty rules', () => {
+  const sysctl = ['sysctl', '-n', 'net.ipv4.ip_forward'];
+  const status = ['supervisorctl', 'status', 'flanneld'];
+  const setup = () => {
+    const fake = fakeConnector({ name: 'n1', files: { '/run/flannel/subnet.env': 'FLANNEL_SUBNET=10.244.5.1/24\n' } });
+    let forward = '1';
+    fake.on(sysctl, () => ({ stdout: `${forward}\n` })).on(status, { stdout: 'flanneld RUNNING pid 7\n' });
+    return { fake, conn: cachingConnector(fake), setForward: (v: string) => (forward = v) };
+  };
+
+  it('fetches all reads in ONE exec and serves exact matches from it, each at most once', async () => {
+    const { fake, conn, setForward } = setup();
+    expect(await conn.prefetch([sysctl, status, readArgv('/run/flannel/subnet.env'), readArgv('/nope')])).toBe(4);
+    expect(fake.execs()).toHaveLength(1);
+    setForward('0'); // the node changes after the batch: the first answer is the batch's, the second the wire's
+    expect((await conn.exec(sysctl)).stdout).toBe('1\n');
+    expect((await conn.read('/run/flannel/subnet.env'))?.toString()).toMatch(/10\.244\.5\.1/);
+    expect(await conn.read('/nope')).toBeUndefined();
+    expect(fake.calls.filter((c) => c.op !== 'exec')).toEqual([]); // reads were answered from the batch
+    expect((await conn.exec(sysctl)).stdout).toBe('0\n'); // served once; now from the wire
+    expect((await conn.exec(['sysctl', '-n', 'net.ipv4.conf.all.forwarding'])).code).toBe(127); // not prefetched: wire
+    expect(fake.execs()).toHaveLength(3);
+    expect(conn.stats).toMatchObject({ batches: 1, served: 3, execs: 3 });
+  });
+
+  it('a read declared twice is fetched once and served twice; prefetching again fetches only what is not held', async () => {
+    const { fake, conn } = setup();
+    await conn.prefetch([status, status, sysctl]);
+    expect(fake.execs()[0].slice(4)).toEqual(['supervisorctl status flanneld', 'sysctl -n net.ipv4.ip_forward']);
+    expect(await conn.prefetch([status, sysctl])).toBe(0);
+    expect(fake.execs()).toHaveLength(1);
+    await conn.exec(status);
+    await conn.exec(status);
+    await conn.exec(status);
+    expect(fake.execs()).toHaveLength(2); // the third went to the wire
+  });
+
+  it('a read the batch could not answer cleanly (not content, not "missing") is asked again through the connector', async () => {
+    const { fake, conn } = setup();
+    fake.on(readArgv('/run/flannel/subnet.env'), { code: 1, stderr: 'cat: Permission denied' });
+    await conn.prefetch([readArgv('/run/flannel/subnet.env')]);
+    expect((await conn.read('/run/flannel/subnet.env'))?.toString()).toMatch(/FLANNEL_SUBNET/);
+    expect(fake.calls.filter((c) => c.op === 'read')).toHaveLength(1);
+    expect(conn.stats.served).toBe(0);
+  });
+
+  it('forget() and write() drop every held answer', async () => {
+    const { fake, conn } = setup();
+    await conn.prefetch([sysctl, status]);
+    conn.forget();
+    await conn.exec(sysctl);
+    expect(fake.execs()).toHaveLength(2);
+    await conn.prefetch([sysctl, status]);
+    await conn.write('/etc/x', 'x', 0o644);
+    await conn.exec(status);
+    expect(fake.execs()).toHaveLength(4);
+  });
+
+  it('a failed or garbled batch caches nothing (every read then goes to the wire); stdin execs are never served', async () => {
+    const { fake, conn } = setup();
+    fake.on(/flanctl-facts/, { code: 0, stdout: '0 0 99 0\nend 1\nshort' }, 1);
+    expect(await conn.prefetch([sysctl])).toBe(0);
+    await conn.exec(sysctl);
+    expect(fake.execs()).toHaveLength(2);
+    fake.on(/flanctl-facts/, { code: 97, stderr: 'mktemp: no space' }, 1);
+    expect(await conn.prefetch([sysctl])).toBe(0);
+    await conn.prefetch([status]);
+    await conn.exec(status, { stdin: 'x' });
+    expect(fake.execs()).toHaveLength(5);
+  });
+});
+
+describe('engine: one round trip per target, honest after a change', () => {
+  const inventory = { nodes: [] } as unknown as Inventory;
+  /** A step that wants `path` to hold `want`: reads it with cat, writes it on apply. */
+  const catStep = (id: string, path: string, want: string): Step => ({
+    id,
+    title: id,
+    reads: () => [['cat', path]],
+    async check(ctx) {
+      const r = await ctx.conn!.exec(['cat', path]);
+      if (r.code === 0 && r.stdout === want) return undefined;
+      return { action: 'update', summary: `${path} := ${want}`, apply: () => ctx.conn!.write(path, want, 0o644) };
+    },
+  });
+  const steps = [catStep('a', '/a', 'A'), catStep('b', '/b', 'B'), catStep('c', '/a', 'A')];
+
+  it('a converged target costs one exec; the cache is dropped when the target ends', async () => {
+    const fake = fakeConnector({ name: 'n1', files: { '/a': 'A', '/b': 'B' } });
+    const conn = cachingConnector(fake);
+    const t: Target = { name: 'n1', steps, open: async () => ({ inventory, conn }) };
+    const r = await converge([t], { command: 'test', mode: 'apply', output: 'silent' });
+    expect(r.summary).toMatchObject({ changed: 0, unchanged: 3 });
+    expect(fake.execs()).toHaveLength(1);
+    expect(await conn.prefetch([])).toBe(0);
+    await conn.exec(['cat', '/a']); // nothing held after the target: the wire
+    expect(fake.execs()).toHaveLength(2);
+  });
+
+  it('after an applied change, later checks re-read from the node instead of the batch (which predates the change)', async () => {
+    const fake = fakeConnector({ name: 'n1', files: { '/a': 'old', '/b': 'B' } });
+    const conn = cachingConnector(fake);
+    const t: Target = { name: 'n1', steps, open: async () => ({ inventory, conn }) };
+    const r = await converge([t], { command: 'test', mode: 'apply', output: 'silent' });
+    // Step c reads /a again: the batch said "old", the node now holds "A": no second change.
+    expect(r.targets[0].steps.map((s) => s.status)).toEqual(['changed', 'unchanged', 'unchanged']);
+    expect(fake.execs().map((a) => a[0] === 'sh' ? 'batch' : a.join(' '))).toEqual(['batch', 'cat /b', 'cat /a']);
+  });
+
+  it('plan (mode check) changes nothing, so every check is answered from the one batch', async () => {
+    const fake = fakeConnector({ name: 'n1', files: { '/a': 'old' } });
+    const t: Target = { name: 'n1', steps, open: async () => ({ inventory, conn: cachingConnector(fake) }) };
+    const r = await converge([t], { command: 'plan', mode: 'check', output: 'silent' });
+    expect(r.summary.changed).toBe(3);
+    expect(fake.execs()).toHaveLength(1);
+  });
+});
