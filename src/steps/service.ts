@@ -22,6 +22,9 @@ import {
   renderSystemdUnit,
 } from '../model/templates.js';
 import { CrashWatch } from './crash-watch.js';
+import { flanneldCtl, type CtlAction, type CtlResult } from './flanneld-ctl.js';
+import type { Kv } from '../kv/kv.js';
+import { listLeases } from '../kv/flannel-keys.js';
 import { fileStep } from './file.js';
 import { isUp, notDown, settledSupervisorStatus, settledSystemdActive, supervisorStatus, type ProgramStatus } from './service-state.js';
 
@@ -109,13 +112,6 @@ export async function probeHealthz(conn: Connector, host: string, port: number):
   return { client, rc, status, code: r.code };
 }
 
-/** Restart flanneld now (peer-route repair, switch-backend) and wait until it serves again. */
-export async function restartFlanneld(inv: Inventory, conn: Connector): Promise<void> {
-  if (inv.flannel.service === 'systemd') await run(conn, ['systemctl', 'restart', '--no-block', 'flanneld']);
-  else await supervisorctl(conn, ['restart', SUPERVISORD_PROGRAMS.flanneld]);
-  await waitUntilServing(inv, conn);
-}
-
 /**
  * A (re)start is finished only when flanneld serves again: supervisord RUNNING (after startsecs) or
  * systemd active, and /healthz answering when a port is set. Otherwise what runs next (verify) would
@@ -151,26 +147,59 @@ export async function waitUntilServing(inv: Inventory, conn: Connector, timeoutM
   }
 }
 
-/** Stop flanneld now and wait until it is down (switch-backend, reset). Its exit status is meaningless (FLANNEL.md §9). */
-export async function stopFlanneld(inv: Inventory, conn: Connector, timeoutMs = 20_000): Promise<void> {
-  if (inv.flannel.service === 'systemd') {
-    await run(conn, ['systemctl', 'stop', 'flanneld']);
-    return;
-  }
-  const F = SUPERVISORD_PROGRAMS.flanneld;
-  await supervisorctl(conn, ['stop', F]);
-  const down = await pollUntil(async () => {
-    const s = (await supervisorStatus(conn, [F]))[F];
-    return notDown(s) ? undefined : s;
-  }, timeoutMs);
-  if (!down) throw new FlanctlError(`${conn.name}: flanneld did not stop within ${timeoutMs / 1000} s`);
+export interface ReadyOptions {
+  /** How long flanneld may take to stop, or to be ready after a (re)start (default 20 s). */
+  timeoutMs?: number;
+  /** With kv and node, a timeout also says whether etcd holds the node's lease. */
+  kv?: Kv;
+  node?: NodeSpec;
 }
 
-/** Start flanneld and wait until it serves (waitUntilServing); throws with its last log lines. */
-export async function startFlanneld(inv: Inventory, conn: Connector, timeoutMs = 20_000): Promise<void> {
-  if (inv.flannel.service === 'systemd') await run(conn, ['systemctl', 'start', 'flanneld']);
-  else await supervisorctl(conn, ['start', SUPERVISORD_PROGRAMS.flanneld]);
-  await waitUntilServing(inv, conn, timeoutMs);
+const DEFAULT_READY_MS = 20_000;
+
+async function leaseNote(inv: Inventory, opts: ReadyOptions): Promise<string> {
+  if (!opts.kv || !opts.node) return '';
+  const ip = opts.node.publicIp;
+  const lease = await listLeases(opts.kv, inv.etcd.prefix).then((ls) => ls.find((l) => l.publicIp === ip), () => undefined);
+  return lease ? `; etcd holds lease ${lease.subnet} for ${ip}` : `; etcd holds no lease with PublicIP ${ip} under ${inv.etcd.prefix}/subnets`;
+}
+
+/** The ctl script, turned into an error (with flanneld's last log lines) unless it ended ready / stopped. */
+async function ctlOrThrow(inv: Inventory, conn: Connector, action: CtlAction, opts: ReadyOptions & { since?: string; afterStop?: string[][] }): Promise<CtlResult> {
+  const timeoutMs = opts.timeoutMs ?? DEFAULT_READY_MS;
+  const r = await flanneldCtl(inv, conn, action, { timeoutMs, since: opts.since, afterStop: opts.afterStop });
+  if (r.result === 'ready' || r.result === 'stopped') return r;
+  const secs = Math.round(timeoutMs / 1000);
+  const what = r.result === 'timeout'
+    ? `flanneld ${action === 'stop' ? 'did not stop' : 'not ready'} after ${secs} s: ${r.why}${action === 'stop' ? '' : await leaseNote(inv, opts)}`
+    : r.why || `flanneld ${action} failed (${r.result})`;
+  const log = await flanneldLogTail(inv, conn);
+  throw new FlanctlError(`${conn.name}: ${what}${log ? `; last log lines:\n${log}` : ''}`, {
+    hint: r.result === 'timeout' && action !== 'stop' ? 'Check that the node reaches etcd (etcd.endpoints, the certificates in flannel.configDir) and flannel.iface.' : undefined,
+  });
+}
+
+/**
+ * Stop flanneld now and wait until it is down (switch-backend, reset); `afterStop` commands run in
+ * the same round trip once it is down. Its exit status is meaningless (FLANNEL.md §9).
+ */
+export async function stopFlanneld(inv: Inventory, conn: Connector, opts: ReadyOptions & { afterStop?: string[][] } = {}): Promise<CtlResult> {
+  return ctlOrThrow(inv, conn, 'stop', opts);
+}
+
+/** Start flanneld and wait until it is ready (subnet.env rewritten, up, /healthz); throws saying what is missing. */
+export async function startFlanneld(inv: Inventory, conn: Connector, opts: ReadyOptions = {}): Promise<CtlResult> {
+  return ctlOrThrow(inv, conn, 'start', opts);
+}
+
+/** Restart flanneld now (peer-state repair, switch-backend) and wait until it is ready again. */
+export async function restartFlanneld(inv: Inventory, conn: Connector, opts: ReadyOptions = {}): Promise<CtlResult> {
+  return ctlOrThrow(inv, conn, 'restart', opts);
+}
+
+/** Wait until flanneld, (re)started by someone else after `since` was read (subnetEnvToken), is ready. */
+export async function waitFlanneldReady(inv: Inventory, conn: Connector, since: string, opts: ReadyOptions = {}): Promise<CtlResult> {
+  return ctlOrThrow(inv, conn, 'wait', { ...opts, since });
 }
 
 export interface ServiceStepOptions {
