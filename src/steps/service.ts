@@ -249,16 +249,20 @@ export function serviceStep(inv: Inventory, opts: ServiceStepOptions): Step {
     const F = SUPERVISORD_PROGRAMS.flanneld;
     const W = SUPERVISORD_PROGRAMS.iptables;
     const names = flanctlManagesIptables(inv) ? [F, W] : [F];
-    const before = await settledSupervisorStatus(conn, names);
+    // The watcher is read even when flanctl no longer manages rules: a program left from an earlier
+    // inventory (masquerade was tightened) would keep re-applying the old rules.
+    const before = await settledSupervisorStatus(conn, [F, W]);
+    const removeWatcher = !names.includes(W) && before[W].state !== 'MISSING';
     const deps = touchedDeps(ctx);
     const reason = deps.length ? `changed: ${deps.join(', ')}` : opts.restartReason?.();
     const flanneldAction = !isUp(before[F]) ? 'start' : reason ? 'restart' : undefined;
     const watcherDeps = (opts.watcherDependsOn ?? []).filter((d) => ctx.touched.has(d));
     const watcherAction = names.includes(W) ? (!isUp(before[W]) ? 'start' : watcherDeps.length ? 'restart' : undefined) : undefined;
-    if (!flanneldAction && !watcherAction) return undefined;
+    if (!flanneldAction && !watcherAction && !removeWatcher) return undefined;
     const summary = [
       flanneldAction && `${flanneldAction} flanneld (${flanneldAction === 'start' ? stateText(before[F]) : reason})`,
       watcherAction && `${watcherAction} ${W}`,
+      removeWatcher && `remove ${W} (flanctl no longer manages iptables rules)`,
     ].filter(Boolean);
     const isNew = names.every((n) => before[n].state === 'MISSING');
     return {
@@ -269,8 +273,9 @@ export function serviceStep(inv: Inventory, opts: ServiceStepOptions): Step {
         // `update` (re)starts exactly the programs whose section is new or changed ("added" /
         // "updated process group"); those must not be restarted again (LAB-NOTES.md).
         const restarted = new Set<string>();
-        if (ctx.touched.has(DEFINITION_ID) || names.some((n) => before[n].state === 'MISSING')) {
-          const out = await supervisorctl(conn, ['update', ...names]);
+        if (ctx.touched.has(DEFINITION_ID) || names.some((n) => before[n].state === 'MISSING') || removeWatcher) {
+          // Naming a group that is gone from the files stops and removes it ("removed process group").
+          const out = await supervisorctl(conn, ['update', ...names, ...(removeWatcher ? [W] : [])]);
           for (const n of names) if (new RegExp(`^${n}: (added|updated) process group`, 'm').test(out)) restarted.add(n);
         }
         const ensure = async (name: string, action: string | undefined) => {
@@ -280,7 +285,8 @@ export function serviceStep(inv: Inventory, opts: ServiceStepOptions): Step {
         await ensure(F, flanneldAction);
         await ensure(W, watcherAction);
         if (flanneldAction) await waitUntilServing(inv, conn);
-        const final = await settledSupervisorStatus(conn, names);
+        const final = await settledSupervisorStatus(conn, removeWatcher ? [...names, W] : names);
+        if (removeWatcher && final[W].state !== 'MISSING') throw new FlanctlError(`${conn.name}: ${W} is still ${final[W].state} under supervisord after \`supervisorctl update ${W}\``);
         const down = names.filter((n) => !isUp(final[n]));
         if (down.length) {
           const log = down.includes(F) ? await flanneldLogTail(inv, conn) : '';

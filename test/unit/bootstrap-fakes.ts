@@ -230,8 +230,13 @@ export function simCluster(inv: Inventory, opts: { supervisordRunning?: boolean 
       const out: string[] = [];
       for (const name of argv.slice(2)) {
         const section = sectionOf(confText(), name);
-        if (section === undefined) continue;
         const prog = sup(name);
+        if (section === undefined) {
+          // A named group that is gone from the files is stopped and removed.
+          if (prog) out.push(`${name}: stopped`, `${name}: removed process group`);
+          n.programs.delete(name);
+          continue;
+        }
         if (!prog) {
           const np: SimProgram = { state: 'STOPPED', loaded: section };
           n.programs.set(name, np);
