@@ -17,7 +17,7 @@
  * wait) and a status read costs a few ms instead of a Python start-up (~0.2 s CPU). Otherwise, or
  * when the socket does not answer, it falls back to supervisorctl.
  *
- * Output: "@key value" lines (result, state, why, token, healthz, backoffs, ms), "@action RC ERR"
+ * Output: "@key value" lines (result, why, via, state, token, healthz, backoffs, ms), "@action RC ERR"
  * per cleanup command, then "@subnetenv" followed by subnet.env, or "@links"/"@routes" + JSON.
  */
 export const CTL_MARKER = 'flanneld-ctl';
@@ -58,7 +58,8 @@ state() {
 }
 out() { printf '@%s %s\n' "$1" "$(printf '%s' "$2" | tr '\n' ' ')"; }
 finish() {
-  out result "$1"; out why "$2"; out state "$(state)"; out token "$(tok)"; out healthz "$hzs"; out backoffs "$bo"
+  via=$mgr; [ "$mgr" = supervisord ] && { [ -n "$sock" ] && via=xmlrpc || via=supervisorctl; }
+  out result "$1"; out why "$2"; out via "$via"; out state "$(state)"; out token "$(tok)"; out healthz "$hzs"; out backoffs "$bo"
   out ms $(( $(now_ms) - t0 ))
   if [ "$act" = stop ]; then
     if [ "$1" = stopped ] && command -v after_stop >/dev/null 2>&1; then after_stop; fi

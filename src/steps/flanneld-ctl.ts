@@ -17,6 +17,8 @@ export interface CtlResult {
   /** ready / stopped: done; timeout, crash, error: not (why says what is missing). */
   result: 'ready' | 'stopped' | 'timeout' | 'crash' | 'error';
   why: string;
+  /** How the service manager was driven: xmlrpc (supervisord's socket via curl), supervisorctl, systemd. */
+  via: string;
   /** supervisord state name or `systemctl is-active` at the end. */
   state: string;
   /** subnet.env's "inode mtime" at the end ("none" when absent): the SINCE of a later wait. */
@@ -57,7 +59,7 @@ export function ctlScript(afterStop: string[][] = []): string {
 
 /** Parse the script's "@key value" lines and trailing sections. */
 export function parseCtlOutput(stdout: string): CtlResult {
-  const r: CtlResult = { result: 'error', why: '', state: 'unknown', token: 'none', healthz: 'none', backoffs: 0, ms: 0, actions: [] };
+  const r: CtlResult = { result: 'error', why: '', via: '', state: 'unknown', token: 'none', healthz: 'none', backoffs: 0, ms: 0, actions: [] };
   const lines = stdout.split('\n');
   let section: 'subnetenv' | 'links' | 'routes' | undefined;
   const body: Record<string, string[]> = { subnetenv: [], links: [], routes: [] };
@@ -80,6 +82,7 @@ export function parseCtlOutput(stdout: string): CtlResult {
         r.result = (['ready', 'stopped', 'timeout', 'crash', 'error'].includes(v) ? v : 'error') as CtlResult['result'];
         break;
       case 'why': r.why = v; break;
+      case 'via': r.via = v; break;
       case 'state': r.state = v || 'unknown'; break;
       case 'token': r.token = v || 'none'; break;
       case 'healthz': r.healthz = v; break;
