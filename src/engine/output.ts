@@ -1,41 +1,20 @@
 /**
  * How converge() shows progress (DESIGN.md §3 "Output"): listr2 with a task per target and a
- * subtask per step on a TTY, plain lines otherwise, nothing in --json. The engine only emits
+ * subtask per step on a TTY (collapsed-view.ts when that would not fit the screen), plain lines
+ * otherwise, nothing in --json. The engine only emits
  * events; an Observer renders them. summaryLine() is the one-line result.
  */
 import type { ListrTaskWrapper } from 'listr2';
+import { collapsedObserver, collapses } from './collapsed-view.js';
+import type { Observer, OutputOptions } from './observer.js';
 import type { Report, StepResult, TargetReport } from './report.js';
+
+export type { Observer, OutputOptions, TargetInfo } from './observer.js';
 
 /** "title: summary", or "title (why)" when the summary is a parenthesised reason ("flanneld (stale peer state: node2)"). */
 export const changeText = (title: string, summary: string) => (summary.startsWith('(') ? `${title} ${summary}` : `${title}: ${summary}`);
 
 export type OutputMode = 'auto' | 'plain' | 'silent' | 'listr';
-
-export interface TargetInfo {
-  name: string;
-  steps: Array<{ id: string; title: string }>;
-}
-
-export interface Observer {
-  /** Every target of the run, in order, before anything starts. */
-  begin(targets: TargetInfo[], mode: Report['mode']): void;
-  targetStart(target: string): void;
-  /** open() finished; error set when it failed. */
-  targetOpened(target: string, error?: string): void;
-  stepStart(target: string, stepId: string): void;
-  stepProgress(target: string, stepId: string, text: string): void;
-  stepEnd(target: string, result: StepResult): void;
-  targetEnd(report: TargetReport): void;
-  end(report: Report): Promise<void>;
-}
-
-export interface OutputOptions {
-  /** Print summaryLine() at the end (default true). */
-  summary?: boolean;
-  stream?: NodeJS.WritableStream & { isTTY?: boolean };
-  /** Plain output: show progress of a step running longer than this, this often (default 2000 ms). */
-  progressEveryMs?: number;
-}
 
 export const CLUSTER_TARGET = 'etcd';
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -223,10 +202,36 @@ export function listrObserver(opts: OutputOptions = {}): Observer {
   };
 }
 
+/**
+ * On a terminal: listr2's full view when it fits the screen (fullViewLines() ≤ rows - 1), else the
+ * collapsed one-line-per-target view. Decided once, at begin(), when the targets are known.
+ */
+export function terminalObserver(opts: OutputOptions = {}): Observer {
+  let chosen: Observer = silentObserver();
+  let collapsed = false;
+  return {
+    begin(targets, mode) {
+      collapsed = collapses(targets, opts.rows ?? (opts.stream ?? process.stdout).rows);
+      chosen = collapsed ? collapsedObserver(opts) : listrObserver(opts);
+      chosen.begin(targets, mode);
+    },
+    targetStart: (...a) => chosen.targetStart(...a),
+    targetOpened: (...a) => chosen.targetOpened(...a),
+    stepStart: (...a) => chosen.stepStart(...a),
+    stepProgress: (...a) => chosen.stepProgress(...a),
+    stepEnd: (...a) => chosen.stepEnd(...a),
+    targetEnd: (...a) => chosen.targetEnd(...a),
+    async end(report) {
+      await chosen.end(report);
+      if (collapsed && opts.summary !== false) (opts.stream ?? process.stdout).write(`${summaryLine(report)}\n`);
+    },
+  };
+}
+
 export function makeObserver(mode: OutputMode, opts: OutputOptions = {}): Observer {
   if (mode === 'silent') return silentObserver();
   const stream = opts.stream ?? process.stdout;
   const tty = !!stream.isTTY && process.env.TERM !== 'dumb' && process.env.CI !== 'true';
-  if (mode === 'listr' || (mode === 'auto' && tty)) return listrObserver(opts);
+  if (mode === 'listr' || (mode === 'auto' && tty)) return terminalObserver(opts);
   return plainObserver(opts);
 }

@@ -172,8 +172,15 @@ describeRoot('each emulated flanneld release on a 3-node lab', () => {
     if (release !== 'v0.11.0') {
       // The watch bug switched on (only v0.20.2 has it): all nodes restart together after flannel.1 was recreated.
       await labUp(release, true);
-      await simultaneousRestart(i);
-      const found = await stale(i);
+      // The bug needs the restarts inside one watch response (1 s): on a loaded machine the three
+      // starts can spread wider, so a restart that left nothing stale is tried again (v0.20.2 only).
+      let found: string[] = [];
+      for (let attempt = 1; attempt <= 3; attempt++) {
+        await simultaneousRestart(i);
+        found = await stale(i);
+        if (found.length || release !== 'v0.20.2') break;
+        console.log(`${release}: restart ${attempt} was not simultaneous enough to trigger the watch bug; again`);
+      }
       if (release === 'v0.20.2') {
         expect(found.length, 'v0.20.2 leaves stale peer state after a simultaneous restart').toBeGreaterThan(0);
         const logs = await Promise.all(lab.nodes.map((n) => lab.exec(n.name, ['cat', '/var/log/flanneld/flanneld.log'])));
