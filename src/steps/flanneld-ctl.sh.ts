@@ -22,14 +22,13 @@
  */
 export const CTL_MARKER = 'flanneld-ctl';
 
-export const FLANNELD_CTL_SCRIPT = String.raw`mgr=$2 act=$3 sf=$4 tmo=$5 hz=$6 since=$7
-prog=flanneld
-tok() { stat -c '%i %y' "$sf" 2>/dev/null || echo none; }
-now_ms() { t=$(date +%s%N 2>/dev/null); case "$t" in *N|'') echo $(( $(date +%s) * 1000 ));; *) echo $(( t / 1000000 ));; esac; }
-nap() { sleep 0.1 2>/dev/null || sleep 1; }
-t0=$(now_ms)
-sock=
-if [ "$mgr" = supervisord ] && command -v curl >/dev/null 2>&1; then
+/**
+ * POSIX sh that sets $sock to supervisord's unix socket when supervisorctl's own config (the files it
+ * searches, first found) names one without credentials and it answers XML-RPC, and defines
+ * `rpc METHOD NAME [PARAMS]` (curl) and `fault RESPONSE`. Empty $sock: use supervisorctl.
+ */
+export const SUPERVISOR_SOCK_SH = String.raw`sock=
+if command -v curl >/dev/null 2>&1; then
   for c in /usr/etc/supervisord.conf /usr/supervisord.conf /etc/supervisord.conf /etc/supervisor/supervisord.conf; do
     [ -f "$c" ] || continue
     sec() { awk -v k="$1" '/^[ \t]*\[/{s=($0 ~ /^[ \t]*\[supervisorctl\]/)} s && $0 ~ "^[ \t]*"k"[ \t]*=" {sub(/^[^=]*=[ \t]*/,""); sub(/[ \t]+;.*$/,""); print; exit}' "$c"; }
@@ -38,17 +37,27 @@ if [ "$mgr" = supervisord ] && command -v curl >/dev/null 2>&1; then
     break
   done
 fi
-rpc() { curl -s -m 60 --unix-socket "$sock" -H 'Content-Type: text/xml' --data-binary "<?xml version='1.0'?><methodCall><methodName>supervisor.$1</methodName><params><param><value><string>$prog</string></value></param>$2</params></methodCall>" http://localhost/RPC2 | tr -d '\n'; }
+rpc() { curl -s -m 60 --unix-socket "$sock" -H 'Content-Type: text/xml' --data-binary "<?xml version='1.0'?><methodCall><methodName>supervisor.$1</methodName><params><param><value><string>$2</string></value></param>$3</params></methodCall>" http://localhost/RPC2 | tr -d '\n'; }
 fault() { case "$1" in *'<fault>'*) printf '%s' "$1" | sed 's/.*<name>faultString<\/name><value><string>\([^<]*\)<.*/\1/';; *) return 1;; esac; }
+# Any XML-RPC answer (even a fault) shows the socket speaks it.
 if [ -n "$sock" ]; then
-  case "$(rpc getProcessInfo)" in *'<methodResponse>'*) ;; *) sock= ;; esac
-fi
+  case "$(rpc getProcessInfo flanctl-probe)" in *'<methodResponse>'*) ;; *) sock= ;; esac
+fi`;
+
+export const FLANNELD_CTL_SCRIPT = String.raw`mgr=$2 act=$3 sf=$4 tmo=$5 hz=$6 since=$7
+prog=flanneld
+tok() { stat -c '%i %y' "$sf" 2>/dev/null || echo none; }
+now_ms() { t=$(date +%s%N 2>/dev/null); case "$t" in *N|'') echo $(( $(date +%s) * 1000 ));; *) echo $(( t / 1000000 ));; esac; }
+nap() { sleep 0.1 2>/dev/null || sleep 1; }
+t0=$(now_ms)
+${SUPERVISOR_SOCK_SH}
+[ "$mgr" = supervisord ] || sock=
 state() {
   case "$mgr" in
   systemd) s=$(systemctl is-active "$prog" 2>/dev/null); [ -n "$s" ] || s=unknown; echo "$s" ;;
   *)
     if [ -n "$sock" ]; then
-      r=$(rpc getProcessInfo)
+      r=$(rpc getProcessInfo "$prog")
       case "$r" in *'<fault>'*) echo MISSING; return;; esac
       printf '%s' "$r" | sed -n 's/.*<name>statename<\/name><value><string>\([A-Z]*\)<.*/\1/p'
     else
@@ -76,7 +85,7 @@ do_stop() {
   systemd) e=$(systemctl stop "$prog" 2>&1) || finish error "systemctl stop $prog: $e" ;;
   *)
     if [ -n "$sock" ]; then
-      r=$(rpc stopProcess '<param><value><boolean>1</boolean></value></param>')
+      r=$(rpc stopProcess "$prog" '<param><value><boolean>1</boolean></value></param>')
       f=$(fault "$r") && case "$f" in NOT_RUNNING*) ;; *) finish error "supervisord stopProcess: $f" ;; esac
     else
       e=$(supervisorctl stop "$prog" 2>&1)
@@ -89,7 +98,7 @@ do_start() {
   systemd) e=$(systemctl "$1" --no-block "$prog" 2>&1) || finish error "systemctl $1 $prog: $e" ;;
   *)
     if [ -n "$sock" ]; then
-      r=$(rpc startProcess '<param><value><boolean>0</boolean></value></param>')
+      r=$(rpc startProcess "$prog" '<param><value><boolean>0</boolean></value></param>')
       f=$(fault "$r") && case "$f" in ALREADY_STARTED*) already=1 ;; *) finish crash "supervisord startProcess: $f" ;; esac
     else
       e=$(supervisorctl start "$prog" 2>&1)
@@ -130,7 +139,7 @@ while :; do
     FATAL) finish crash "$prog is FATAL under supervisord (it exited too quickly too often)" ;;
     BACKOFF) [ $inbo = 0 ] && bo=$((bo + 1)); inbo=1 ;;
     EXITED) [ $inbo = 0 ] && bo=$((bo + 1)); inbo=1 ;;
-    STOPPED|MISSING|inactive) finish crash "$prog is $s" ;;
+    STOPPED|MISSING) finish crash "$prog is $s" ;;
     failed) finish crash "$prog failed (systemd)" ;;
     *) inbo=0 ;;
     esac

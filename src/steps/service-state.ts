@@ -5,6 +5,7 @@
 import type { Connector } from '../connector/connector.js';
 import { FlanctlError } from '../errors.js';
 import { sleep } from './util.js';
+import { SUPERVISOR_SOCK_SH } from './flanneld-ctl.sh.js';
 
 export interface ProgramStatus {
   state: string; // RUNNING, STARTING, STOPPED, BACKOFF, FATAL, EXITED, MISSING
@@ -24,7 +25,28 @@ export function parseSupervisorStatus(stdout: string, names: string[]): Record<s
   return out;
 }
 
+/**
+ * `supervisorctl status NAME…` lines read through supervisord's XML-RPC socket with curl (a few ms,
+ * where supervisorctl costs a Python start-up, ~0.2 s CPU per node); exits 3 when that shortcut is
+ * not available on the node (no curl, no unix socket in supervisorctl's config, credentials).
+ */
+const RPC_STATUS_SCRIPT = String.raw`${SUPERVISOR_SOCK_SH}
+[ -n "$sock" ] || exit 3
+for n in "$@"; do
+  r=$(rpc getProcessInfo "$n")
+  case "$r" in
+  *BAD_NAME*) echo "$n: ERROR (no such process)" ;;
+  *'<fault>'*|'') exit 3 ;;
+  *) st=$(printf '%s' "$r" | sed -n 's/.*<name>statename<\/name><value><string>\([A-Z]*\)<.*//p')
+     pid=$(printf '%s' "$r" | sed -n 's/.*<name>pid<\/name><value><int>\([0-9]*\)<.*//p')
+     [ -n "$st" ] || exit 3
+     if [ "$st" = RUNNING ]; then echo "$n $st pid $pid"; else echo "$n $st"; fi ;;
+  esac
+done`;
+
 export async function supervisorStatus(conn: Connector, names: string[]): Promise<Record<string, ProgramStatus>> {
+  const fast = await conn.exec(['sh', '-c', RPC_STATUS_SCRIPT, 'flanctl-supervisor-status', ...names]);
+  if (fast.code === 0 && fast.stdout.trim()) return parseSupervisorStatus(fast.stdout, names);
   const r = await conn.exec(['supervisorctl', 'status', ...names]);
   if (r.code === 127) throw new FlanctlError(`${conn.name}: supervisorctl not found`);
   if (/refused|no such file|SHUTDOWN_STATE|unix:\/\//i.test(r.stdout + r.stderr) && !/[A-Z]{4,}\s+pid/.test(r.stdout)) {
