@@ -37,8 +37,8 @@ for n in "$@"; do
   case "$r" in
   *BAD_NAME*) echo "$n: ERROR (no such process)" ;;
   *'<fault>'*|'') exit 3 ;;
-  *) st=$(printf '%s' "$r" | sed -n 's/.*<name>statename<\/name><value><string>\([A-Z]*\)<.*//p')
-     pid=$(printf '%s' "$r" | sed -n 's/.*<name>pid<\/name><value><int>\([0-9]*\)<.*//p')
+  *) st=$(printf '%s' "$r" | sed -n 's/.*<name>statename<\/name><value><string>\([A-Z]*\)<.*/\1/p')
+     pid=$(printf '%s' "$r" | sed -n 's/.*<name>pid<\/name><value><int>\([0-9]*\)<.*/\1/p')
      [ -n "$st" ] || exit 3
      if [ "$st" = RUNNING ]; then echo "$n $st pid $pid"; else echo "$n $st"; fi ;;
   esac

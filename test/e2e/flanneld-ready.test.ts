@@ -5,7 +5,8 @@
  * subnet.env (and /healthz answers), both through supervisord's XML-RPC socket and through the
  * supervisorctl fallback; a flanneld that never becomes ready (it cannot reach etcd) fails the wait
  * after the timeout, naming what is missing, the node's lease in etcd and flanneld's last log lines.
- * The status of supervisord is read independently (supervisorctl inside the node).
+ * The status of supervisord is read independently (supervisorctl inside the node) and compared with
+ * flanctl's own read through supervisord's socket.
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -17,6 +18,7 @@ import type { Kv } from '../../src/kv/kv.js';
 import { loadInventory, type Inventory } from '../../src/model/inventory.js';
 import { subnetEnvToken } from '../../src/steps/flanneld-ctl.js';
 import { restartFlanneld, startFlanneld, stopFlanneld } from '../../src/steps/service.js';
+import { supervisorStatus } from '../../src/steps/service-state.js';
 import { cli, repoRoot, showCli } from '../helpers/cli.js';
 import { leasesOf, startLab, type TestLab } from '../helpers/lab.js';
 import { describeRoot } from '../helpers/root.js';
@@ -69,6 +71,11 @@ describeRoot('flanneld readiness: one round trip per stop / start / restart, no 
     expect(['STARTING', 'RUNNING']).toContain(started.state);
     const lease = await ownLease('node1');
     expect(flannelSubnet(started.subnetEnv)).toBe(lease.subnet.replace(/\.0\//, '.1/'));
+    // The status read through supervisord's socket says what supervisorctl says.
+    const st = await supervisorStatus(c, ['flanneld', 'flanctl-iptables', 'no-such-program']);
+    expect(st.flanneld.state).toBe(await status('node1'));
+    expect(st['flanctl-iptables'].state).toBe('RUNNING');
+    expect(st['no-such-program'].state).toBe('MISSING');
   }, 120_000);
 
   it('restart through the supervisorctl fallback (supervisorctl is configured with credentials, so no XML-RPC shortcut) is ready too', async () => {
