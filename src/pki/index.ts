@@ -8,6 +8,7 @@ export {
   caFiles,
   certFiles,
   certMismatch,
+  createCaPem,
   ensureCa,
   ensureFlanneldCert,
   expiryMs,
@@ -25,3 +26,7 @@ export {
 } from './pki.js';
 export { checkPki, type CertCheck, type PkiCheckReport } from './check.js';
 export { gitKeyWarnings, holdsPrivateKey, keyHygiene, tightenKeyModes, writePkiGitignore } from './guard.js';
+export {
+  CA_PHASES, applyCaPhase, caOwnershipProblem, caPemFor, finishCaRotation, pemBlocks, readCaRotation, refuseDuringCaRotation, rotationFiles,
+  saveCaRotation, startCaRotation, type CaPhase, type CaRotationState,
+} from './rotation.js';

@@ -54,7 +54,7 @@ export const certFiles = (dir: string, name: string) => ({
   csrFile: join(dir, `${name}.csr`),
 });
 
-async function writeAtomic(file: string, data: string, mode: number): Promise<void> {
+export async function writeAtomic(file: string, data: string, mode: number): Promise<void> {
   await mkdir(dirname(file), { recursive: true, mode: 0o700 });
   const tmp = `${file}.tmp-${randomBytes(8).toString('hex')}`; // random and exclusive: never a planted symlink
   await writeFile(tmp, data, { mode, flag: 'wx' });
@@ -93,6 +93,24 @@ function loadKey(file: string): KeyObject {
   }
 }
 
+/** A new self-signed CA in memory (PEM texts); the caller decides where they go (the key 0600). */
+export async function createCaPem(opts: { cn: string; expiry: string; names?: SubjectNames; key?: KeySpec }): Promise<{ certPem: string; keyPem: string; csrPem: string }> {
+  const key = await generateKey(opts.key ?? { algo: 'rsa', size: 2048 });
+  const { buildCertificate, buildCsr, keyIdentifier, nameAsn1 } = await derBuilders();
+  const subject = nameAsn1({ ...opts.names, CN: opts.cn });
+  const now = Date.now();
+  const der = buildCertificate({
+    subject,
+    issuer: subject,
+    publicKey: key.publicKey,
+    signingKey: key.privateKey,
+    notBefore: new Date(now - BACKDATE),
+    notAfter: new Date(now + expiryMs(opts.expiry)),
+    extensions: { ca: true, keyUsage: { keyCertSign: true, cRLSign: true }, extKeyUsage: [], hosts: [], subjectKeyId: keyIdentifier(key.publicKey) },
+  });
+  return { certPem: toPem('CERTIFICATE', der), keyPem: key.pem, csrPem: toPem('CERTIFICATE REQUEST', buildCsr(subject, key.publicKey, key.privateKey, [])) };
+}
+
 /** Reuse <dir>/ca.pem (+ ca-key.pem) when present (e.g. the etcd cluster's CA), else create a CA. */
 export async function ensureCa(dir: string, opts: { cn: string; expiry: string; names?: SubjectNames; key?: KeySpec }): Promise<EnsureResult> {
   const { certFile, keyFile, csrFile } = caFiles(dir);
@@ -107,23 +125,10 @@ export async function ensureCa(dir: string, opts: { cn: string; expiry: string; 
   if (existsSync(keyFile)) {
     throw new PkiError(`${keyFile} exists but ${certFile} does not`, { hint: 'Restore ca.pem, or remove ca-key.pem to create a new CA.' });
   }
-  const key = await generateKey(opts.key ?? { algo: 'rsa', size: 2048 });
-  const { buildCertificate, buildCsr, keyIdentifier, nameAsn1 } = await derBuilders();
-  const subject = nameAsn1({ ...opts.names, CN: opts.cn });
-  const now = Date.now();
-  const ski = keyIdentifier(key.publicKey);
-  const der = buildCertificate({
-    subject,
-    issuer: subject,
-    publicKey: key.publicKey,
-    signingKey: key.privateKey,
-    notBefore: new Date(now - BACKDATE),
-    notAfter: new Date(now + expiryMs(opts.expiry)),
-    extensions: { ca: true, keyUsage: { keyCertSign: true, cRLSign: true }, extKeyUsage: [], hosts: [], subjectKeyId: ski },
-  });
-  await writeAtomic(keyFile, key.pem, 0o600);
-  await writeAtomic(csrFile, toPem('CERTIFICATE REQUEST', buildCsr(subject, key.publicKey, key.privateKey, [])), 0o644);
-  await writeAtomic(certFile, toPem('CERTIFICATE', der), 0o644);
+  const made = await createCaPem(opts);
+  await writeAtomic(keyFile, made.keyPem, 0o600);
+  await writeAtomic(csrFile, made.csrPem, 0o644);
+  await writeAtomic(certFile, made.certPem, 0o644);
   return { created: true, certFile, keyFile, reason: 'no CA in ' + dir };
 }
 
@@ -139,6 +144,8 @@ export interface IssueOptions {
   /** SANs: IP addresses and DNS names. */
   hosts?: string[];
   force?: boolean;
+  /** Sign with these CA files instead of <caDir>/ca.pem + ca-key.pem (a CA rotation's new CA). */
+  ca?: { certFile: string; keyFile: string };
 }
 
 /** SANs as node prints them ("DNS:a, IP Address:1.2.3.4") → ["a", "1.2.3.4"]. */
@@ -180,7 +187,7 @@ export function certMismatch(opts: IssueOptions, ca: X509Certificate): string | 
 
 /** Issue <outDir>/<name>.pem, <name>-key.pem (0600), <name>.csr, signed by <caDir>/ca.pem + ca-key.pem. */
 export async function issueCert(opts: IssueOptions): Promise<EnsureResult> {
-  const ca = caFiles(opts.caDir);
+  const ca = opts.ca ?? caFiles(opts.caDir);
   const out = certFiles(opts.outDir, opts.name);
   if (!existsSync(ca.certFile)) throw new PkiError(`${ca.certFile} not found`, { hint: 'Run `flanctl certs generate` to create a CA, or copy the etcd cluster\'s CA there.' });
   const caCert = loadCert(ca.certFile);

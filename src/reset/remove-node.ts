@@ -4,6 +4,7 @@
  *  2. its lease is deleted from etcd, so the subnet returns to the pool;
  *  3. every remaining peer is checked for the route / neighbour / FDB entries of the node (flanneld
  *     drops them when it sees the lease go); whatever is still there after a short wait is removed;
+ *     with iptables.openBackend, the peer's ACCEPT rules for the node's public IP go too (peer-firewall.ts);
  *  4. the node is removed from the inventory file (comments kept);
  *  5. verify of the remaining nodes.
  * A reachable node whose reset fails stops the removal before etcd or peers are touched.
@@ -22,6 +23,7 @@ import { pollUntil } from '../steps/util.js';
 import { runVerify, type VerifyReport } from '../verify/verify.js';
 import { writeInventoryWithoutNode } from './inventory-remove.js';
 import { observeLeftovers, removeLeftovers, type Gone } from './peer-cleanup.js';
+import { dropRemovedNodeRules } from './peer-firewall.js';
 import { resetNodeSteps } from './reset.js';
 import { acquireClusterLock, type ClusterLock } from '../kv/lock.js';
 
@@ -94,7 +96,8 @@ export async function removeNode(inv: Inventory, name: string, opts: RemoveNodeO
       if (left.length && settleMs > 0) await pollUntil(async () => ((left = await observeLeftovers(conn, gone)).length ? undefined : true), settleMs);
       const failed = await removeLeftovers(conn, left);
       const still = failed.length ? failed : (await observeLeftovers(conn, gone)).map((l) => `${l.kind} ${l.text}`);
-      return { node: peer.name, removed: left.map((l) => `${l.kind} ${l.text}`), ...(still.length ? { error: `still present: ${still.join('; ')}` } : {}) };
+      const firewall = await dropRemovedNodeRules(conn, inv, rest); // iptables.openBackend: its ACCEPT rules
+      return { node: peer.name, removed: [...left.map((l) => `${l.kind} ${l.text}`), ...firewall], ...(still.length ? { error: `still present: ${still.join('; ')}` } : {}) };
     });
     report.peers = results.map((r, i) => (r.ok ? r.value : { node: rest.nodes[i].name, removed: [], error: errorMessage(r.error) }));
 

@@ -64,7 +64,7 @@ export function serviceDefinitionStep(inv: Inventory, node: NodeSpec, opts: { ha
 
 const stateText = (s: ProgramStatus) => (s.state === 'MISSING' ? 'new program' : s.state.toLowerCase());
 
-async function supervisorctl(conn: Connector, args: string[]): Promise<string> {
+export async function supervisorctl(conn: Connector, args: string[]): Promise<string> {
   const r = await conn.exec(['supervisorctl', ...args]);
   const text = `${r.stdout}${r.stderr}`;
   const benign = text.replace(/ERROR \((already started|not running)\)/g, '');
