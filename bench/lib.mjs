@@ -200,7 +200,8 @@ export async function withLab(nodes, fn) {
   const dir = mkdtempSync(join(tmpdir(), 'flanctl-bench-lab-'));
   const down = onCleanup(() => labDown({ dir, purge: true }));
   try {
-    const up = await timeIt(() => labUp({ dir, nodes }));
+    // FLANCTL_BENCH_WATCH_BUG=1: the stand-in emulates v0.20.2's etcd watch bug, so the peer repair shows.
+    const up = await timeIt(() => labUp({ dir, nodes, watchBug: process.env.FLANCTL_BENCH_WATCH_BUG === '1' }));
     const inventoryPath = join(dir, 'inventory.yaml');
     const inv = await loadInventory(inventoryPath);
     const lab = {

@@ -211,7 +211,7 @@ export async function runBootstrap(inv: Inventory, opts: BootstrapOptions): Prom
       return {
         get: (name) => pool.get(name),
         kv: clusterKv,
-        restart: (conn, i) => restartFlanneld(i, conn),
+        restart: async (conn, i, node) => void (await restartFlanneld(i, conn, { kv: clusterKv, node })),
         now: () => Date.now(),
         sleep,
         concurrency,

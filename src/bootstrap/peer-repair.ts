@@ -116,12 +116,21 @@ export async function observePeerState(inv: Inventory, deps: PeerRepairDeps): Pr
   return snap;
 }
 
-/** Observe until nothing is stale and every lease is current, or `ms` passed; the last snapshot. */
+/**
+ * Observe until nothing is stale and every lease is current, or `ms` passed; the last snapshot.
+ * A cluster still making progress (fewer mismatches than the last look: a busy node still adding its
+ * peers) gets another second each time, up to 3 × ms: only state that stopped changing counts as stale.
+ */
 export async function observeSettled(inv: Inventory, deps: PeerRepairDeps, ms: number): Promise<PeerSnapshot> {
-  const deadline = deps.now() + ms;
+  const t0 = deps.now();
+  let deadline = t0 + ms;
+  let last = Infinity;
   for (;;) {
     const snap = await observePeerState(inv, deps);
     const settled = !snap.stale.size && !snap.notCurrent.length && !snap.unreadable.length;
+    const open = [...snap.stale.values()].reduce((n, m) => n + m.length, 0) + snap.notCurrent.length;
+    if (open < last && last !== Infinity) deadline = Math.min(Math.max(deadline, deps.now() + 1000), t0 + 3 * ms);
+    last = open;
     if (settled || deps.now() >= deadline) return snap;
     await deps.sleep(250);
   }

@@ -18,7 +18,7 @@ import { configKey } from '../model/leases.js';
 import { mapLimit } from '../engine/parallel.js';
 import { moduleAvailable, moduleLoadable, moduleReads, requiredModules } from '../steps/modules.js';
 import { isFactSource } from '../connector/facts.js';
-import { supervisordUnreachable } from '../steps/service-state.js';
+import { supervisordUnreachable, supervisorStatusArgv } from '../steps/service-state.js';
 import { SUPERVISORD_PROGRAMS, flanctlManagesIptables } from '../model/templates.js';
 import type { FlannelTarball } from './tarball.js';
 import { firewallProblems } from './firewall-check.js';
@@ -64,7 +64,7 @@ export interface PreflightResult {
 }
 
 /** The same argv as the service step's check (steps/service.ts), so the batch answers both. */
-const supervisorctlStatusArgv = (inv: Inventory) => ['supervisorctl', 'status', SUPERVISORD_PROGRAMS.flanneld, ...(flanctlManagesIptables(inv) ? [SUPERVISORD_PROGRAMS.iptables] : [])];
+const supervisorctlStatusArgv = (inv: Inventory) => supervisorStatusArgv([SUPERVISORD_PROGRAMS.flanneld, ...(flanctlManagesIptables(inv) ? [SUPERVISORD_PROGRAMS.iptables] : [])]);
 
 /** exit 127: the shell (ssh) or spawn (local) did not find the command. */
 const missing = (r: { code: number }) => r.code === 127;

@@ -93,6 +93,10 @@ export function fakeConnector(opts: FakeConnectorOptions = {}): FakeConnector {
 
   /** An exec's answer (scripted, built in, or the default); not recorded. */
   const respond = async (argv: string[], execOpts: ExecOptions | undefined): Promise<ExecResult> => {
+    // service-state.ts's status read answers as the node's `supervisorctl status NAME…` would.
+    if (argv[0] === 'sh' && argv[3] === 'flanctl-supervisor-status' && !scripts.some((s) => s.left > 0 && argvMatches(s.match, argv))) {
+      argv = ['supervisorctl', 'status', ...argv.slice(4)];
+    }
     const script = scripts.find((s) => s.left > 0 && argvMatches(s.match, argv));
     let partial: Partial<ExecResult> | undefined;
     if (script) {

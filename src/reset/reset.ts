@@ -13,7 +13,7 @@ import { run, type Connector } from '../connector/connector.js';
 import type { Inventory, NodeSpec } from '../model/inventory.js';
 import { listLeases } from '../kv/flannel-keys.js';
 import { configKey, subnetsPrefix } from '../model/leases.js';
-import { parseSupervisorStatus } from '../steps/service.js';
+import { parseSupervisorStatus, supervisorStatusArgv } from '../steps/service.js';
 import { onNode, needKv } from '../steps/util.js';
 import type { Change, Step } from '../engine/step.js';
 import { cniFiles } from '../model/cni.js';
@@ -51,7 +51,7 @@ export function resetServiceStep(inv: Inventory): Step {
       if (inv.flannel.service === 'systemd') return systemdResetChange(conn, (paths) => existing(conn, paths), inv.docker.integration ? [DOCKER_DROPIN_PATH] : []);
       const names = [SUPERVISORD_PROGRAMS.flanneld, SUPERVISORD_PROGRAMS.iptables];
       const files = [...(await existing(conn, SUPERVISORD_CONF_CANDIDATES.map((c) => c.path))).keys()];
-      const st = await conn.exec(['supervisorctl', 'status', ...names]);
+      const st = await conn.exec(supervisorStatusArgv(names));
       const known = st.code === 127 ? [] : Object.entries(parseSupervisorStatus(st.stdout, names)).filter(([, s]) => s.state !== 'MISSING').map(([n]) => n);
       if (!files.length && !known.length) return undefined;
       return {
@@ -61,7 +61,7 @@ export function resetServiceStep(inv: Inventory): Step {
           if (known.length) await conn.exec(['supervisorctl', 'stop', ...known]);
           if (files.length) await run(conn, ['rm', '-f', '--', ...files]);
           await conn.exec(['supervisorctl', 'update']);
-          const after = parseSupervisorStatus((await conn.exec(['supervisorctl', 'status', ...names])).stdout, names);
+          const after = parseSupervisorStatus((await conn.exec(supervisorStatusArgv(names))).stdout, names);
           const left = names.filter((n) => after[n].state !== 'MISSING');
           if (left.length) throw new Error(`${conn.name}: supervisord still knows ${left.join(', ')} after update`);
         },

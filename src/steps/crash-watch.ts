@@ -7,6 +7,7 @@
  */
 import type { Connector } from '../connector/connector.js';
 import type { Inventory } from '../model/inventory.js';
+import { supervisorStatusArgv } from './service-state.js';
 
 /** Exits before flanctl calls it a crash loop (one exit can be a lost lease race, FLANNEL.md). */
 export const CRASH_EXITS = 2;
@@ -47,7 +48,7 @@ export class CrashWatch {
       if (times >= CRASH_EXITS) return `flanneld exited ${times} times while starting (systemd restarted it: NRestarts=${n})`;
       exited = s.SubState === 'auto-restart' || times > 0;
     } else {
-      const r = await this.conn.exec(['supervisorctl', 'status', 'flanneld']);
+      const r = await this.conn.exec(supervisorStatusArgv(['flanneld']));
       const state = /^flanneld\s+([A-Z]+)/m.exec(r.stdout)?.[1];
       if (state === 'FATAL') return 'flanneld is FATAL under supervisord (it exited too quickly too often)';
       if (state === 'BACKOFF' && !this.inBackoff) this.backoffs++;

@@ -22,11 +22,13 @@ import {
   renderSystemdUnit,
 } from '../model/templates.js';
 import { CrashWatch } from './crash-watch.js';
+import { flanneldCtl, type CtlAction, type CtlResult } from './flanneld-ctl.js';
+import type { Kv } from '../kv/kv.js';
+import { listLeases } from '../kv/flannel-keys.js';
 import { fileStep, statArgv } from './file.js';
-import { isUp, notDown, settledSupervisorStatus, settledSystemdActive, supervisorStatus, type ProgramStatus } from './service-state.js';
-
-export { isUp, parseSupervisorStatus, settledSupervisorStatus, settledSystemdActive, type ProgramStatus } from './service-state.js';
+import { isUp, notDown, settledSupervisorStatus, settledSystemdActive, supervisorStatus, supervisorStatusArgv, type ProgramStatus } from './service-state.js';
 import { onNode, pollUntil } from './util.js';
+export { isUp, parseSupervisorStatus, settledSupervisorStatus, settledSystemdActive, supervisorStatusArgv, type ProgramStatus } from './service-state.js';
 
 export const DEFINITION_ID = 'service:definition';
 
@@ -80,8 +82,6 @@ async function systemdState(conn: Connector): Promise<{ enabled: boolean; active
   return { enabled: en.stdout.trim() === 'enabled', active: await settledSystemdActive(conn) };
 }
 
-// ---- shared ------------------------------------------------------------------------------------
-
 /** The last lines of flanneld's log on the node (supervisord log file or the journal). */
 export async function flanneldLogTail(inv: Inventory, conn: Connector, lines = 15): Promise<string> {
   const argv =
@@ -108,13 +108,6 @@ export async function probeHealthz(conn: Connector, host: string, port: number):
   const r = await conn.exec(['sh', '-s', '--', host, String(port)], { stdin: HEALTHZ_SCRIPT, timeoutMs: 10_000 });
   const [client, rc, status] = r.stdout.trim().split(/\s+/);
   return { client, rc, status, code: r.code };
-}
-
-/** Restart flanneld now (peer-route repair, switch-backend) and wait until it serves again. */
-export async function restartFlanneld(inv: Inventory, conn: Connector): Promise<void> {
-  if (inv.flannel.service === 'systemd') await run(conn, ['systemctl', 'restart', '--no-block', 'flanneld']);
-  else await supervisorctl(conn, ['restart', SUPERVISORD_PROGRAMS.flanneld]);
-  await waitUntilServing(inv, conn);
 }
 
 /**
@@ -152,26 +145,59 @@ export async function waitUntilServing(inv: Inventory, conn: Connector, timeoutM
   }
 }
 
-/** Stop flanneld now and wait until it is down (switch-backend, reset). Its exit status is meaningless (FLANNEL.md §9). */
-export async function stopFlanneld(inv: Inventory, conn: Connector, timeoutMs = 20_000): Promise<void> {
-  if (inv.flannel.service === 'systemd') {
-    await run(conn, ['systemctl', 'stop', 'flanneld']);
-    return;
-  }
-  const F = SUPERVISORD_PROGRAMS.flanneld;
-  await supervisorctl(conn, ['stop', F]);
-  const down = await pollUntil(async () => {
-    const s = (await supervisorStatus(conn, [F]))[F];
-    return notDown(s) ? undefined : s;
-  }, timeoutMs);
-  if (!down) throw new FlanctlError(`${conn.name}: flanneld did not stop within ${timeoutMs / 1000} s`);
+export interface ReadyOptions {
+  /** How long flanneld may take to stop, or to be ready after a (re)start (default 20 s). */
+  timeoutMs?: number;
+  /** With kv and node, a timeout also says whether etcd holds the node's lease. */
+  kv?: Kv;
+  node?: NodeSpec;
 }
 
-/** Start flanneld and wait until it serves (waitUntilServing); throws with its last log lines. */
-export async function startFlanneld(inv: Inventory, conn: Connector, timeoutMs = 20_000): Promise<void> {
-  if (inv.flannel.service === 'systemd') await run(conn, ['systemctl', 'start', 'flanneld']);
-  else await supervisorctl(conn, ['start', SUPERVISORD_PROGRAMS.flanneld]);
-  await waitUntilServing(inv, conn, timeoutMs);
+const DEFAULT_READY_MS = 20_000;
+
+async function leaseNote(inv: Inventory, opts: ReadyOptions): Promise<string> {
+  if (!opts.kv || !opts.node) return '';
+  const ip = opts.node.publicIp;
+  const lease = await listLeases(opts.kv, inv.etcd.prefix).then((ls) => ls.find((l) => l.publicIp === ip), () => undefined);
+  return lease ? `; etcd holds lease ${lease.subnet} for ${ip}` : `; etcd holds no lease with PublicIP ${ip} under ${inv.etcd.prefix}/subnets`;
+}
+
+/** The ctl script, turned into an error (with flanneld's last log lines) unless it ended ready / stopped. */
+async function ctlOrThrow(inv: Inventory, conn: Connector, action: CtlAction, opts: ReadyOptions & { since?: string; afterStop?: string[][] }): Promise<CtlResult> {
+  const timeoutMs = opts.timeoutMs ?? DEFAULT_READY_MS;
+  const r = await flanneldCtl(inv, conn, action, { timeoutMs, since: opts.since, afterStop: opts.afterStop });
+  if (r.result === 'ready' || r.result === 'stopped') return r;
+  const secs = Math.round(timeoutMs / 1000);
+  const what = r.result === 'timeout'
+    ? `flanneld ${action === 'stop' ? 'did not stop' : 'not ready'} after ${secs} s: ${r.why}${action === 'stop' ? '' : await leaseNote(inv, opts)}`
+    : r.why || `flanneld ${action} failed (${r.result})`;
+  const log = await flanneldLogTail(inv, conn);
+  throw new FlanctlError(`${conn.name}: ${what}${log ? `; last log lines:\n${log}` : ''}`, {
+    hint: r.result === 'timeout' && action !== 'stop' ? 'Check that the node reaches etcd (etcd.endpoints, the certificates in flannel.configDir) and flannel.iface.' : undefined,
+  });
+}
+
+/**
+ * Stop flanneld now and wait until it is down (switch-backend, reset); `afterStop` commands run in
+ * the same round trip once it is down. Its exit status is meaningless (FLANNEL.md §9).
+ */
+export async function stopFlanneld(inv: Inventory, conn: Connector, opts: ReadyOptions & { afterStop?: string[][] } = {}): Promise<CtlResult> {
+  return ctlOrThrow(inv, conn, 'stop', opts);
+}
+
+/** Start flanneld and wait until it is ready (subnet.env rewritten, up, /healthz); throws saying what is missing. */
+export async function startFlanneld(inv: Inventory, conn: Connector, opts: ReadyOptions = {}): Promise<CtlResult> {
+  return ctlOrThrow(inv, conn, 'start', opts);
+}
+
+/** Restart flanneld now (peer-state repair, switch-backend) and wait until it is ready again. */
+export async function restartFlanneld(inv: Inventory, conn: Connector, opts: ReadyOptions = {}): Promise<CtlResult> {
+  return ctlOrThrow(inv, conn, 'restart', opts);
+}
+
+/** Wait until flanneld, (re)started by someone else after `since` was read (subnetEnvToken), is ready. */
+export async function waitFlanneldReady(inv: Inventory, conn: Connector, since: string, opts: ReadyOptions = {}): Promise<CtlResult> {
+  return ctlOrThrow(inv, conn, 'wait', { ...opts, since });
 }
 
 export interface ServiceStepOptions {
@@ -192,7 +218,7 @@ export function serviceStep(inv: Inventory, opts: ServiceStepOptions): Step {
     reads: () =>
       inv.flannel.service === 'systemd'
         ? [['systemctl', 'is-enabled', 'flanneld'], ['systemctl', 'is-active', 'flanneld']]
-        : [['supervisorctl', 'status', SUPERVISORD_PROGRAMS.flanneld, ...(flanctlManagesIptables(inv) ? [SUPERVISORD_PROGRAMS.iptables] : [])]],
+        : [supervisorStatusArgv([SUPERVISORD_PROGRAMS.flanneld, ...(flanctlManagesIptables(inv) ? [SUPERVISORD_PROGRAMS.iptables] : [])])],
     check: (ctx) => (inv.flannel.service === 'systemd' ? checkSystemd(ctx) : checkSupervisord(ctx)),
   };
 
@@ -225,16 +251,20 @@ export function serviceStep(inv: Inventory, opts: ServiceStepOptions): Step {
     const F = SUPERVISORD_PROGRAMS.flanneld;
     const W = SUPERVISORD_PROGRAMS.iptables;
     const names = flanctlManagesIptables(inv) ? [F, W] : [F];
-    const before = await settledSupervisorStatus(conn, names);
+    // The watcher is read even when flanctl no longer manages rules: a program left from an earlier
+    // inventory (masquerade was tightened) would keep re-applying the old rules.
+    const before = await settledSupervisorStatus(conn, [F, W]);
+    const removeWatcher = !names.includes(W) && before[W].state !== 'MISSING';
     const deps = touchedDeps(ctx);
     const reason = deps.length ? `changed: ${deps.join(', ')}` : opts.restartReason?.();
     const flanneldAction = !isUp(before[F]) ? 'start' : reason ? 'restart' : undefined;
     const watcherDeps = (opts.watcherDependsOn ?? []).filter((d) => ctx.touched.has(d));
     const watcherAction = names.includes(W) ? (!isUp(before[W]) ? 'start' : watcherDeps.length ? 'restart' : undefined) : undefined;
-    if (!flanneldAction && !watcherAction) return undefined;
+    if (!flanneldAction && !watcherAction && !removeWatcher) return undefined;
     const summary = [
       flanneldAction && `${flanneldAction} flanneld (${flanneldAction === 'start' ? stateText(before[F]) : reason})`,
       watcherAction && `${watcherAction} ${W}`,
+      removeWatcher && `remove ${W} (flanctl no longer manages iptables rules)`,
     ].filter(Boolean);
     const isNew = names.every((n) => before[n].state === 'MISSING');
     return {
@@ -245,8 +275,9 @@ export function serviceStep(inv: Inventory, opts: ServiceStepOptions): Step {
         // `update` (re)starts exactly the programs whose section is new or changed ("added" /
         // "updated process group"); those must not be restarted again (LAB-NOTES.md).
         const restarted = new Set<string>();
-        if (ctx.touched.has(DEFINITION_ID) || names.some((n) => before[n].state === 'MISSING')) {
-          const out = await supervisorctl(conn, ['update', ...names]);
+        if (ctx.touched.has(DEFINITION_ID) || names.some((n) => before[n].state === 'MISSING') || removeWatcher) {
+          // Naming a group that is gone from the files stops and removes it ("removed process group").
+          const out = await supervisorctl(conn, ['update', ...names, ...(removeWatcher ? [W] : [])]);
           for (const n of names) if (new RegExp(`^${n}: (added|updated) process group`, 'm').test(out)) restarted.add(n);
         }
         const ensure = async (name: string, action: string | undefined) => {
@@ -256,7 +287,8 @@ export function serviceStep(inv: Inventory, opts: ServiceStepOptions): Step {
         await ensure(F, flanneldAction);
         await ensure(W, watcherAction);
         if (flanneldAction) await waitUntilServing(inv, conn);
-        const final = await settledSupervisorStatus(conn, names);
+        const final = await settledSupervisorStatus(conn, removeWatcher ? [...names, W] : names);
+        if (removeWatcher && final[W].state !== 'MISSING') throw new FlanctlError(`${conn.name}: ${W} is still ${final[W].state} under supervisord after \`supervisorctl update ${W}\``);
         const down = names.filter((n) => !isUp(final[n]));
         if (down.length) {
           const log = down.includes(F) ? await flanneldLogTail(inv, conn) : '';

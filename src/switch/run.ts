@@ -18,6 +18,13 @@ import { askToProceed } from './confirm.js';
 import { writeInventoryBackend } from './inventory-edit.js';
 import { switchBackend, type SwitchReport } from './switch.js';
 
+/**
+ * How long after every lease is current a node may still be programming its peers before it counts
+ * as stale and is restarted. Polled: a cluster that is consistent earlier goes on at once. flanneld's
+ * etcd watch delivers within milliseconds; the lab stand-in polls etcd every second, hence 1.5 s.
+ */
+const PEER_SETTLE_MS = 1_500;
+
 export interface BackendFlags {
   directRouting?: boolean;
   vni?: number;
@@ -75,8 +82,11 @@ export async function runSwitchBackend(inv: Inventory, o: RunSwitchOptions): Pro
       {
         get: (n) => pool.get(n),
         kv,
-        stopService: (conn, i) => stopFlanneld(i, conn),
-        startService: (conn, i) => startFlanneld(i, conn),
+        stopService: async (conn, i, _n, afterStop) => {
+          const r = await stopFlanneld(i, conn, { afterStop });
+          return { actions: r.actions, links: r.links, routes: r.routes };
+        },
+        startService: async (conn, i, node) => void (await startFlanneld(i, conn, { kv, node })),
         verify: async (i, { probe }) => {
           const v = await runVerify(i, pool, kv, { probe, concurrency });
           return {
@@ -86,8 +96,8 @@ export async function runSwitchBackend(inv: Inventory, o: RunSwitchOptions): Pro
           };
         },
         repairPeerState: (i) => repairPeerState(i, {
-          get: (n) => pool.get(n), kv, restart: (conn, inv2) => restartFlanneld(inv2, conn),
-          now: () => Date.now(), sleep, concurrency, settleMs: 3_000, roundTimeoutMs: 10_000, log,
+          get: (n) => pool.get(n), kv, restart: async (conn, inv2, node) => void (await restartFlanneld(inv2, conn, { kv, node })),
+          now: () => Date.now(), sleep, concurrency, settleMs: PEER_SETTLE_MS, roundTimeoutMs: 10_000, log,
         }),
         persistNode: async (conn, i, node) => {
           for (const step of moduleSteps(i).filter((s) => s.id === 'modules:file')) {
@@ -101,7 +111,7 @@ export async function runSwitchBackend(inv: Inventory, o: RunSwitchOptions): Pro
         concurrency,
         leaseTimeoutMs: 60_000,
         verifyAttempts: 3,
-        verifyIntervalMs: 2_000,
+        verifyIntervalMs: 500,
         configText: (i) => networkConfigText(i),
         writeInventory: async (b) => (await writeInventoryBackend(inv.file, b)).changed,
       },

@@ -141,6 +141,8 @@ export async function switchBackend(inv: Inventory, opts: SwitchOptions, deps: S
     deps.log(`switching to ${base.to}`);
     const { greenAt, phasesMs } = await runTransition(tracked, {
       inv: newInv, from, to, configText: newConfig, status, onFirstStop: () => (firstStopAt = deps.now()),
+      // The plan's read of each node plans its cleanup; the stop's round trip re-reads and checks it.
+      observed: new Map(inv.nodes.flatMap((n, i) => { const st = states[i]; return st.ok ? [[n.name, st.value] as const] : []; })),
     });
     const downtimeMs = greenAt - firstStopAt;
     let inventoryUpdated = false;

@@ -1,7 +1,9 @@
 /**
  * One cluster-wide backend transition (FLANNEL.md §6 "safe procedure"): stop flanneld on every node
- * in parallel, remove the old backend's state per node, write `<prefix>/config`, start every node,
- * wait until every lease shows the new BackendType, verify. Used for the switch and, in reverse,
+ * at once and remove the old backend's state in the same round trip (the cleanup is planned from the
+ * node's state read before the stop, and the state after it is re-read and checked), write
+ * `<prefix>/config`, start every node at once (each start returns when that flanneld is ready), wait
+ * until every lease shows the new BackendType, repair stale peer state, verify. Used for the switch and, in reverse,
  * for the rollback. Throws TransitionError naming the phase and the nodes or pairs that failed;
  * `status` always says where each node got to.
  */
@@ -11,8 +13,9 @@ import type { Kv } from '../kv/kv.js';
 import { configKey, type Lease } from '../model/leases.js';
 import { mapLimit } from '../engine/parallel.js';
 import { backendLabel, type BackendDesc } from './backend-desc.js';
-import { cleanupPlan, isMissingError } from './cleanup.js';
+import { cleanupPlan, isMissingError, type CleanupAction, type NodeNetState } from './cleanup.js';
 import { observeNode } from './plan.js';
+import { parseLinks, parseRoutes } from './iproute.js';
 import { listLeases } from '../kv/flannel-keys.js';
 import { describeRepair, type PeerRepairReport } from '../bootstrap/peer-repair.js';
 
@@ -27,7 +30,12 @@ export interface VerifySummary {
 export interface SwitchDeps {
   get(node: string): Promise<Connector>;
   kv: Kv;
-  stopService(conn: Connector, inv: Inventory, node: NodeSpec): Promise<void>;
+  /**
+   * Stop flanneld and, once it is down, run `afterStop` (the cleanup) in the same round trip; the
+   * outcome of each command and, when read, the node's links and routes afterwards.
+   */
+  stopService(conn: Connector, inv: Inventory, node: NodeSpec, afterStop: string[][]): Promise<StopOutcome>;
+  /** Start flanneld; resolves when it is ready (subnet.env rewritten, up), throws saying what is missing. */
   startService(conn: Connector, inv: Inventory, node: NodeSpec): Promise<void>;
   verify(inv: Inventory, opts: { probe: boolean }): Promise<VerifySummary>;
   /**
@@ -51,6 +59,14 @@ export interface SwitchDeps {
   verifyIntervalMs: number;
 }
 
+export interface StopOutcome {
+  /** Exit code and stderr of each afterStop command, in order. */
+  actions: Array<{ code: number; stderr: string }>;
+  /** `ip -j link show` / `ip -4 -j route show table main` after them; undefined: read them separately. */
+  links?: string;
+  routes?: string;
+}
+
 export type NodePhase = 'running' | 'stop-failed' | 'stopped' | 'cleanup-failed' | 'cleaned' | 'start-failed' | 'started';
 
 export interface NodeStatus {
@@ -62,7 +78,7 @@ export interface NodeStatus {
   error?: string;
 }
 
-export type Phase = 'stop' | 'cleanup' | 'config' | 'start' | 'leases' | 'peers' | 'verify';
+export type Phase = 'observe' | 'stop' | 'cleanup' | 'config' | 'start' | 'leases' | 'peers' | 'verify';
 
 export class TransitionError extends Error {
   constructor(readonly phase: Phase, message: string, readonly failedNodes: string[] = [], readonly failedPairs: string[] = [], readonly failedChecks: string[] = []) {
@@ -81,6 +97,8 @@ export interface TransitionSpec {
   status: Map<string, NodeStatus>;
   /** Called once, right before the first stop. */
   onFirstStop?: () => void;
+  /** Each node's state read before the stop (the plan's); nodes missing here are read by the transition. */
+  observed?: Map<string, NodeNetState>;
 }
 
 const errText = (e: unknown) => (e instanceof Error ? e.message : String(e)).split('\n')[0];
@@ -117,14 +135,31 @@ function leaseMatches(l: Lease | undefined, to: BackendDesc): boolean {
   return true;
 }
 
-async function cleanupNode(spec: TransitionSpec, n: NodeSpec, conn: Connector, leases: Lease[]): Promise<void> {
-  const state = await observeNode(conn, leaseOf(leases, n)?.subnet, false);
-  const plan = cleanupPlan(spec.from, spec.to, spec.inv.network.cidr, state);
-  for (const a of plan.actions) {
-    const r = await conn.exec(a.argv);
-    if (r.code !== 0 && !(a.okIfMissing && isMissingError(r.stderr))) {
-      throw new Error(`\`${a.argv.join(' ')}\` exited ${r.code}: ${r.stderr.trim()}`);
+function checkActions(actions: CleanupAction[], results: StopOutcome['actions']): void {
+  actions.forEach((a, i) => {
+    const r = results[i] ?? { code: 1, stderr: 'not run' };
+    if (r.code !== 0 && !(a.okIfMissing && isMissingError(r.stderr))) throw new Error(`\`${a.argv.join(' ')}\` exited ${r.code}: ${r.stderr.trim()}`);
+  });
+}
+
+/**
+ * After the stop round trip: the node's state re-read (from the same round trip when it carried it),
+ * and whatever the cleanup still finds (something that appeared after the plan's read) removed now.
+ */
+async function finishCleanup(spec: TransitionSpec, n: NodeSpec, conn: Connector, ownSubnet: string | undefined, out: StopOutcome): Promise<void> {
+  let after: NodeNetState | undefined;
+  try {
+    if (out.links !== undefined && out.routes !== undefined) {
+      after = { links: parseLinks(out.links).map((l) => l.ifname), routes: parseRoutes(out.routes), ownSubnet };
     }
+  } catch {
+    after = undefined;
+  }
+  after ??= await observeNode(conn, ownSubnet, false);
+  const rest = cleanupPlan(spec.from, spec.to, spec.inv.network.cidr, after).actions;
+  for (const a of rest) {
+    const r = await conn.exec(a.argv);
+    checkActions([a], [r]);
   }
 }
 
@@ -182,15 +217,41 @@ export async function runTransition(deps: SwitchDeps, spec: TransitionSpec): Pro
     }
   };
 
-  spec.onFirstStop?.();
-  await timed('stop', `  stopping flanneld on ${inv.nodes.length} node(s)`, () =>
-    eachNode(deps, spec, 'stop', (n, conn) => deps.stopService(conn, inv, n), 'stopped', 'stop-failed'));
+  // The cleanup is planned from each node's state before the stop (outside the downtime).
+  const own = (n: NodeSpec) => leaseOf(leasesBefore, n)?.subnet;
+  const missing = inv.nodes.filter((n) => !spec.observed?.has(n.name));
+  const observed = new Map(spec.observed ?? []);
+  if (missing.length) {
+    await timed('observe', `  reading ${missing.length} node(s) before the stop`, async () => {
+      const rs = await mapLimit(missing, deps.concurrency, async (n) => observeNode(await deps.get(n.name), own(n), false));
+      rs.forEach((r, i) => r.ok && observed.set(missing[i].name, r.value));
+    });
+  }
+  const plans = new Map(inv.nodes.map((n) => {
+    const st = observed.get(n.name);
+    return [n.name, cleanupPlan(from, to, inv.network.cidr, st ? { ...st, ownSubnet: own(n) } : undefined).actions] as const;
+  }));
 
-  await timed('cleanup', `  removing ${from.type} state (devices, neighbour/FDB entries, routes inside ${inv.network.cidr})`, () =>
-    eachNode(deps, spec, 'cleanup', async (n, conn) => {
-      await cleanupNode(spec, n, conn, leasesBefore);
-      await deps.persistNode?.(conn, inv, n);
-    }, 'cleaned', 'cleanup-failed'));
+  spec.onFirstStop?.();
+  const cleanFailed = new Set<string>();
+  await timed('stop', `  stopping flanneld on ${inv.nodes.length} node(s) and removing ${from.type} state (devices, neighbour/FDB entries, routes inside ${inv.network.cidr})`, () =>
+    eachNode(deps, spec, 'stop', async (n, conn) => {
+      const actions = plans.get(n.name)!;
+      const [out] = await Promise.all([deps.stopService(conn, inv, n, actions.map((a) => a.argv)), deps.persistNode?.(conn, inv, n)]);
+      spec.status.get(n.name)!.phase = 'stopped';
+      try {
+        checkActions(actions, out.actions);
+        await finishCleanup(spec, n, conn, own(n), out);
+      } catch (e) {
+        cleanFailed.add(n.name);
+        throw e;
+      }
+    }, 'cleaned', 'stop-failed').catch((e: unknown) => {
+      // A node that stopped but whose cleanup failed is "cleanup-failed" (phase cleanup).
+      if (!(e instanceof TransitionError) || !e.failedNodes.every((f) => cleanFailed.has(f))) throw e;
+      for (const f of e.failedNodes) spec.status.get(f)!.phase = 'cleanup-failed';
+      throw new TransitionError('cleanup', e.message.replace(/^stop failed/, 'cleanup failed'), e.failedNodes);
+    }));
 
   await timed('config', `  writing ${inv.etcd.prefix}/config (${toLabel})`, async () => {
     try {

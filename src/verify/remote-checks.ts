@@ -7,7 +7,7 @@ import { X509Certificate } from 'node:crypto';
 import type { Connector } from '../connector/connector.js';
 import type { Inventory, NodeSpec } from '../model/inventory.js';
 import { iptablesCheckArgv, ruleText, type IptablesRule } from '../steps/iptables.js';
-import { probeHealthz, settledSupervisorStatus, settledSystemdActive } from '../steps/service.js';
+import { probeHealthz, settledSupervisorStatus, settledSystemdActive, supervisorStatusArgv } from '../steps/service.js';
 import { SUPERVISORD_PROGRAMS } from '../model/templates.js';
 import { fail, pass, type Check } from './checks.js';
 
@@ -24,7 +24,7 @@ export async function checkService(conn: Connector, inv: Inventory, node: NodeSp
     const F = SUPERVISORD_PROGRAMS.flanneld;
     const { state } = (await settledSupervisorStatus(conn, [F]))[F];
     if (state === 'RUNNING') return pass(node.name, 'service', `flanneld RUNNING (supervisord)`);
-    const r = await conn.exec(['supervisorctl', 'status', F]);
+    const r = await conn.exec(supervisorStatusArgv([F]));
     if (state === 'MISSING') return fail(node.name, 'service', `supervisorctl status ${F}: ${lastLine(r.stdout || r.stderr) || `exit ${r.code}`}`);
     const line = r.stdout.split('\n').find((l) => l.startsWith(`${F} `))?.trim() ?? `${F} ${state}`;
     return fail(node.name, 'service', `flanneld ${line.split(/\s+/).slice(1).join(' ')} (supervisord)`);

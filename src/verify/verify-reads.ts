@@ -9,6 +9,7 @@ import type { Inventory, NodeSpec } from '../model/inventory.js';
 import type { Lease } from '../model/leases.js';
 import { SUPERVISORD_PROGRAMS, remotePaths } from '../model/templates.js';
 import { iptablesCheckArgv } from '../steps/iptables.js';
+import { supervisorStatusArgv } from '../steps/service-state.js';
 import { dockerProbeArgv } from './docker-check.js';
 import { gatherReads } from './facts.js';
 import { flanctlIptablesRules, flanneldCertPath } from './node-layout.js';
@@ -20,7 +21,7 @@ export function verifyReads(inv: Inventory, node: NodeSpec, lease: Lease | undef
   const cert = flanneldCertPath(inv);
   return [
     ...facts,
-    inv.flannel.service === 'systemd' ? ['systemctl', 'is-active', 'flanneld'] : ['supervisorctl', 'status', SUPERVISORD_PROGRAMS.flanneld],
+    inv.flannel.service === 'systemd' ? ['systemctl', 'is-active', 'flanneld'] : supervisorStatusArgv([SUPERVISORD_PROGRAMS.flanneld]),
     ...(rules ? [...rules.ensure, ...rules.absent].map(iptablesCheckArgv) : []),
     ...(cert ? [readArgv(cert), readArgv(cert)] : []),
     [remotePaths(inv).flanneld, '-version'],

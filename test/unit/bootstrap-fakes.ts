@@ -231,8 +231,13 @@ export function simCluster(inv: Inventory, opts: { supervisordRunning?: boolean 
       const out: string[] = [];
       for (const name of argv.slice(2)) {
         const section = sectionOf(confText(), name);
-        if (section === undefined) continue;
         const prog = sup(name);
+        if (section === undefined) {
+          // A named group that is gone from the files is stopped and removed.
+          if (prog) out.push(`${name}: stopped`, `${name}: removed process group`);
+          n.programs.delete(name);
+          continue;
+        }
         if (!prog) {
           const np: SimProgram = { state: 'STOPPED', loaded: section };
           n.programs.set(name, np);
@@ -264,6 +269,36 @@ export function simCluster(inv: Inventory, opts: { supervisordRunning?: boolean 
     conn.on(['sh', '-s', '--', '127.0.0.1'], () => {
       const serving = n.systemd.active || sup('flanneld')?.state === 'RUNNING';
       return { stdout: serving ? 'curl 0 200\n' : 'curl 7 000\n' };
+    });
+
+    // The flanneld-ctl script (src/steps/flanneld-ctl.ts): stop / start / restart / wait, then readiness.
+    conn.on(['sh', '-s', '--', 'flanneld-ctl'], async (argv) => {
+      const [mgr, action, , , port] = argv.slice(4);
+      const prog = sup('flanneld');
+      const up = () => (mgr === 'systemd' ? n.systemd.active : prog?.state === 'RUNNING');
+      const line = (result: string, why = '') => {
+        const env = conn.text(inv.flannel.subnetFile);
+        const serving = Number(port) > 0 ? (up() ? 'ok' : 'failed') : 'none';
+        return { stdout: `@result ${result}\n@why ${why}\n@state ${up() ? 'RUNNING' : 'STOPPED'}\n@token ${env ? `1 ${n.starts}` : 'none'}\n@healthz ${serving}\n@backoffs 0\n@ms 1\n${action === 'stop' ? '@links\n\n@routes\n\n' : `@subnetenv\n${env ?? ''}`}` };
+      };
+      if (action === 'stop') {
+        if (mgr === 'systemd') n.systemd.active = false;
+        else if (prog) prog.state = 'STOPPED';
+        return line('stopped');
+      }
+      if (action === 'start' || action === 'restart') {
+        if (mgr === 'systemd') {
+          n.systemd.active = true;
+          await startFlanneld(n);
+        } else if (prog && (action === 'restart' || prog.state !== 'RUNNING')) await startProgram('flanneld', prog);
+      }
+      if (!up()) return line('crash', 'flanneld is STOPPED');
+      if (!conn.text(inv.flannel.subnetFile)) return line('timeout', `flanneld is RUNNING but has not written ${inv.flannel.subnetFile}`);
+      // The script polls /healthz until it answers (here: asks the node's healthz fake up to 10 times).
+      for (let i = 0; Number(port) > 0 && i < 10; i++) {
+        if ((await conn.exec(['sh', '-s', '--', '127.0.0.1', port])).stdout.startsWith('curl 0 200')) return line('ready');
+      }
+      return Number(port) > 0 ? line('timeout', `flanneld is RUNNING and wrote ${inv.flannel.subnetFile}, but http://127.0.0.1:${port}/healthz does not answer`) : line('ready');
     });
 
     // systemd

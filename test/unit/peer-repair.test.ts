@@ -95,6 +95,31 @@ describe('repairPeerState', () => {
     expect((await observePeerState(sim.inv, d)).stale.size).toBe(0);
   });
 
+  it('a busy node still adding its peers (progress between looks) is waited for, not restarted', async () => {
+    const sim = await simCluster({ nodes: 3 });
+    const n1 = sim.nodes[0];
+    const full = { routes: [...n1.routes], neigh: [...n1.neigh], fdb: [...n1.fdb] };
+    const keep = (k: number) => {
+      n1.routes = full.routes.filter((r) => !String(r.dst).startsWith('10.244.') || full.routes.filter((x) => String(x.dst).startsWith('10.244.')).indexOf(r) < k);
+      n1.neigh = full.neigh.slice(0, k);
+      n1.fdb = full.fdb.slice(0, k);
+    };
+    keep(0);
+    let sleeps = 0;
+    const d = deps(sim, (s) => program(sim, s));
+    const sleep = d.sleep;
+    // One more peer programmed every 4 looks (1 s): slower than the settle time (1 s) alone allows.
+    d.sleep = async (ms) => {
+      await sleep(ms);
+      sleeps++;
+      if (sleeps % 4 === 0) keep(sleeps / 4);
+    };
+    const r = await repairPeerState(sim.inv, d);
+    expect(r).toMatchObject({ ok: true, found: {}, restarted: [] });
+    expect(sleeps).toBeGreaterThanOrEqual(8);
+    expect(d.restarts).toEqual([]);
+  });
+
   it('nothing stale: no restart, no round', async () => {
     const sim = await simCluster({ nodes: 3 });
     const d = deps(sim, (s) => program(sim, s));

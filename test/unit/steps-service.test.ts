@@ -55,6 +55,23 @@ describe('supervisord service', () => {
     expect(a.n.conn.execs().filter((x) => x[1] === 'restart')).toEqual([]);
   });
 
+  it('masquerade tightened → flannel: the flanctl-iptables program is removed, not left re-applying the old rules', async () => {
+    const a = await setup();
+    await pass(a.def, a.svc, ctxFor(a.sim, 'node1'));
+    expect(a.n.programs.get('flanctl-iptables')?.state).toBe('RUNNING');
+    const inv2 = await testInventory(inventoryYaml({ masquerade: 'flannel' }).replace('  service:', '  healthzPort: 2401\n  service:'));
+    const def2 = serviceDefinitionStep(inv2, a.n.spec, { hasMkDockerOpts: true });
+    const svc2 = serviceStep(inv2, { dependsOn: ['binary:flanneld', DEFINITION_ID], watcherDependsOn: [] });
+    const changes = await pass(def2, svc2, ctxFor(a.sim, 'node1'));
+    expect(changes.find((c) => c.id === 'service:flanneld')?.summary).toMatch(/remove flanctl-iptables/);
+    expect(a.n.programs.has('flanctl-iptables')).toBe(false);
+    expect(a.n.conn.execs().filter((x) => x[0] === 'supervisorctl' && x[1] === 'update').at(-1)).toEqual(['supervisorctl', 'update', 'flanneld', 'flanctl-iptables']);
+    // Converged: a second pass changes nothing; back to tightened adds the program again.
+    expect(await pass(def2, svc2, ctxFor(a.sim, 'node1'))).toEqual([]);
+    await pass(a.def, a.svc, ctxFor(a.sim, 'node1'));
+    expect(a.n.programs.get('flanctl-iptables')?.state).toBe('RUNNING');
+  });
+
   it('restarts when a dependency was touched, and only then', async () => {
     const { sim, n, def, svc } = await setup();
     await pass(def, svc, ctxFor(sim, 'node1'));

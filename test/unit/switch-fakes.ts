@@ -140,6 +140,18 @@ export function simulateStop(cluster: FakeCluster, name: string): void {
   cluster.nodes.get(name)!.running = false;
 }
 
+/** The switch's stopService on the fake: stop, then the cleanup commands in the same "round trip". */
+export async function simulateStopAndClean(cluster: FakeCluster, name: string, afterStop: string[][]) {
+  simulateStop(cluster, name);
+  const conn = cluster.nodes.get(name)!.conn;
+  const actions = [];
+  for (const argv of afterStop) {
+    const r = await conn.exec(argv);
+    actions.push({ code: r.code, stderr: r.stderr });
+  }
+  return { actions };
+}
+
 /** Bring the fake cluster to "bootstrapped on the config in etcd". */
 export async function bootFakeCluster(cluster: FakeCluster, inv: Inventory): Promise<void> {
   for (const n of inv.nodes) await simulateStart(cluster, inv, n.name);

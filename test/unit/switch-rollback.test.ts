@@ -6,7 +6,7 @@ import { switchBackend, type SwitchFullDeps } from '../../src/switch/switch.js';
 import type { VerifySummary } from '../../src/switch/transition.js';
 import type { PeerRepairReport } from '../../src/bootstrap/peer-repair.js';
 import {
-  bootFakeCluster, fakeCluster, fakeConfigText, inventoryText, simulateStart, simulateStop, testInventory, type FakeCluster,
+  bootFakeCluster, fakeCluster, fakeConfigText, inventoryText, simulateStart, simulateStopAndClean, testInventory, type FakeCluster,
 } from './switch-fakes.js';
 
 const hostGw: Backend = { type: 'host-gw' };
@@ -43,7 +43,7 @@ function deps(): SwitchFullDeps {
   return {
     get: async (n) => cluster.nodes.get(n)!.conn,
     kv: cluster.kv,
-    stopService: async (_c, _i, n) => simulateStop(cluster, n.name),
+    stopService: async (_c, _i, n, afterStop) => simulateStopAndClean(cluster, n.name, afterStop),
     startService: async (_c, i, n) => simulateStart(cluster, i, n.name),
     verify: async (i) => {
       const v = breakVerify?.(i) ?? judge(cluster, i);

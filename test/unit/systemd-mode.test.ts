@@ -62,7 +62,7 @@ function scripted(answers: Record<string, string[]>): Connector & { calls: strin
     calls,
     async exec(argv: string[]): Promise<ExecResult> {
       calls.push(argv);
-      const queue = answers[argv[0]] ?? [];
+      const queue = answers[argv[3] === 'flanctl-supervisor-status' ? 'supervisorctl' : argv[0]] ?? [];
       const stdout = queue.length > 1 ? (queue.shift() as string) : (queue[0] ?? '');
       return { code: 0, stdout, stderr: '' };
     },

@@ -1,0 +1,171 @@
+/**
+ * The remote half of flanneld-ctl.ts: one POSIX sh script that stops, starts or restarts flanneld
+ * and waits, on the node itself, until flanneld is ready — one SSH round trip per node instead of a
+ * fixed wait (supervisord's startsecs) plus status polls over SSH.
+ *
+ * Arguments: flanneld-ctl MANAGER ACTION SUBNET_FILE TIMEOUT_S HEALTHZ_PORT SINCE
+ *   MANAGER supervisord | systemd; ACTION stop | start | restart | wait;
+ *   SINCE (wait only) the subnet.env token read before the caller (re)started flanneld, "-" otherwise.
+ * Ready = flanneld wrote subnet.env since the action (a new inode/mtime: flanneld rewrites it
+ * atomically on every start, FLANNEL.md §4), the service is up (supervisord STARTING/RUNNING,
+ * systemd active = READY=1 for Type=notify), and /healthz answers when a port is set.
+ * The caller checks the lease in etcd. After a stop, `after_stop` (appended by the caller) runs the
+ * cleanup commands in the same round trip.
+ *
+ * supervisord is driven through its XML-RPC socket with curl when supervisorctl's own config points
+ * at a unix socket without credentials: startProcess(wait=false) returns at once (no startsecs
+ * wait) and a status read costs a few ms instead of a Python start-up (~0.2 s CPU). Otherwise, or
+ * when the socket does not answer, it falls back to supervisorctl.
+ *
+ * Output: "@key value" lines (result, why, via, state, token, healthz, backoffs, ms), "@action RC ERR"
+ * per cleanup command, then "@subnetenv" followed by subnet.env, or "@links"/"@routes" + JSON.
+ */
+export const CTL_MARKER = 'flanneld-ctl';
+
+/**
+ * POSIX sh that sets $sock to supervisord's unix socket when supervisorctl's own config (the files it
+ * searches, first found) names one without credentials and it answers XML-RPC, and defines
+ * `rpc METHOD NAME [PARAMS]` (curl) and `fault RESPONSE`. Empty $sock: use supervisorctl.
+ */
+export const SUPERVISOR_SOCK_SH = String.raw`sock=
+if command -v curl >/dev/null 2>&1; then
+  for c in /usr/etc/supervisord.conf /usr/supervisord.conf /etc/supervisord.conf /etc/supervisor/supervisord.conf; do
+    [ -f "$c" ] || continue
+    sec() { awk -v k="$1" '/^[ \t]*\[/{s=($0 ~ /^[ \t]*\[supervisorctl\]/)} s && $0 ~ "^[ \t]*"k"[ \t]*=" {sub(/^[^=]*=[ \t]*/,""); sub(/[ \t]+;.*$/,""); print; exit}' "$c"; }
+    url=$(sec serverurl); user=$(sec username)
+    case "$url" in unix://*%\(*) ;; unix://*) [ -z "$user" ] && sock=$(printf '%s' "$url" | sed 's|^unix://||') ;; esac
+    break
+  done
+fi
+rpc() { curl -s -m 60 --unix-socket "$sock" -H 'Content-Type: text/xml' --data-binary "<?xml version='1.0'?><methodCall><methodName>supervisor.$1</methodName><params><param><value><string>$2</string></value></param>$3</params></methodCall>" http://localhost/RPC2 | tr -d '\n'; }
+fault() { case "$1" in *'<fault>'*) printf '%s' "$1" | sed 's/.*<name>faultString<\/name><value><string>\([^<]*\)<.*/\1/';; *) return 1;; esac; }
+# Any XML-RPC answer (even a fault) shows the socket speaks it.
+if [ -n "$sock" ]; then
+  case "$(rpc getProcessInfo flanctl-probe)" in *'<methodResponse>'*) ;; *) sock= ;; esac
+fi`;
+
+export const FLANNELD_CTL_SCRIPT = String.raw`mgr=$2 act=$3 sf=$4 tmo=$5 hz=$6 since=$7
+prog=flanneld
+tok() { stat -c '%i %y' "$sf" 2>/dev/null || echo none; }
+now_ms() { t=$(date +%s%N 2>/dev/null); case "$t" in *N|'') echo $(( $(date +%s) * 1000 ));; *) echo $(( t / 1000000 ));; esac; }
+nap() { sleep 0.1 2>/dev/null || sleep 1; }
+t0=$(now_ms)
+${SUPERVISOR_SOCK_SH}
+[ "$mgr" = supervisord ] || sock=
+state() {
+  case "$mgr" in
+  systemd) s=$(systemctl is-active "$prog" 2>/dev/null); [ -n "$s" ] || s=unknown; echo "$s" ;;
+  *)
+    if [ -n "$sock" ]; then
+      r=$(rpc getProcessInfo "$prog")
+      case "$r" in *'<fault>'*) echo MISSING; return;; esac
+      printf '%s' "$r" | sed -n 's/.*<name>statename<\/name><value><string>\([A-Z]*\)<.*/\1/p'
+    else
+      supervisorctl status "$prog" 2>/dev/null | awk -v p="$prog" '$1==p {print $2; f=1} END {if (!f) print "MISSING"}'
+    fi ;;
+  esac
+}
+out() { printf '@%s %s\n' "$1" "$(printf '%s' "$2" | tr '\n' ' ')"; }
+finish() {
+  via=$mgr; [ "$mgr" = supervisord ] && { [ -n "$sock" ] && via=xmlrpc || via=supervisorctl; }
+  out result "$1"; out why "$2"; out via "$via"; out state "$(state)"; out token "$(tok)"; out healthz "$hzs"; out backoffs "$bo"
+  out ms $(( $(now_ms) - t0 ))
+  if [ "$act" = stop ]; then
+    if [ "$1" = stopped ] && command -v after_stop >/dev/null 2>&1; then after_stop; fi
+    echo @links; ip -j link show 2>&1; echo; echo @routes; ip -4 -j route show table main 2>&1; echo
+  else
+    echo @subnetenv; cat "$sf" 2>/dev/null
+  fi
+  exit 0
+}
+act_() { e=$("$@" 2>&1 >/dev/null); printf '@action %s %s\n' "$?" "$(printf '%s' "$e" | tr '\n' ' ')"; }
+hzs=none bo=0
+do_stop() {
+  case "$mgr" in
+  systemd) e=$(systemctl stop "$prog" 2>&1) || finish error "systemctl stop $prog: $e" ;;
+  *)
+    if [ -n "$sock" ]; then
+      r=$(rpc stopProcess "$prog" '<param><value><boolean>1</boolean></value></param>')
+      f=$(fault "$r") && case "$f" in NOT_RUNNING*) ;; *) finish error "supervisord stopProcess: $f" ;; esac
+    else
+      e=$(supervisorctl stop "$prog" 2>&1)
+      case "$e" in *'ERROR (not running)'*) ;; *ERROR*) finish error "supervisorctl stop $prog: $e" ;; esac
+    fi ;;
+  esac
+}
+do_start() {
+  case "$mgr" in
+  systemd) e=$(systemctl "$1" --no-block "$prog" 2>&1) || finish error "systemctl $1 $prog: $e" ;;
+  *)
+    if [ -n "$sock" ]; then
+      r=$(rpc startProcess "$prog" '<param><value><boolean>0</boolean></value></param>')
+      f=$(fault "$r") && case "$f" in ALREADY_STARTED*) already=1 ;; *) finish crash "supervisord startProcess: $f" ;; esac
+    else
+      e=$(supervisorctl start "$prog" 2>&1)
+      case "$e" in *'ERROR (already started)'*) already=1 ;; *ERROR*) finish crash "supervisorctl start $prog: $e" ;; esac
+    fi ;;
+  esac
+}
+already=0
+before=$(tok)
+case "$act" in
+stop)
+  do_stop
+  i=0
+  while :; do
+    s=$(state)
+    case "$s" in RUNNING|STARTING|BACKOFF|STOPPING|active|activating|deactivating|reloading) ;; *) finish stopped '' ;; esac
+    [ $(( $(now_ms) - t0 )) -ge $(( tmo * 1000 )) ] && finish timeout "$prog is still $s"
+    nap
+  done ;;
+start) do_start start ;;
+restart)
+  if [ "$mgr" = systemd ]; then do_start restart; else do_stop; do_start start; fi ;;
+wait) before=$since ;;
+*) finish error "unknown action $act" ;;
+esac
+# A start that found flanneld already running waits for any subnet.env, not a new one.
+[ "$already" = 1 ] && before=none
+nr0=
+if [ "$mgr" = systemd ]; then nr0=$(systemctl show -p NRestarts --value "$prog" 2>/dev/null); fi
+i=0 inbo=0 s=
+every=5; [ "$mgr" = supervisord ] && [ -z "$sock" ] && every=20
+while :; do
+  cur=$(tok)
+  fresh=0; [ "$cur" != none ] && [ "$cur" != "$before" ] && fresh=1
+  if [ $fresh = 1 ] || [ $(( i % every )) = 0 ]; then
+    s=$(state)
+    case "$s" in
+    FATAL) finish crash "$prog is FATAL under supervisord (it exited too quickly too often)" ;;
+    BACKOFF) [ $inbo = 0 ] && bo=$((bo + 1)); inbo=1 ;;
+    EXITED) [ $inbo = 0 ] && bo=$((bo + 1)); inbo=1 ;;
+    STOPPED|MISSING) finish crash "$prog is $s" ;;
+    failed) finish crash "$prog failed (systemd)" ;;
+    *) inbo=0 ;;
+    esac
+    [ $bo -ge 2 ] && finish crash "$prog exited $bo times while starting"
+    if [ -n "$nr0" ]; then
+      nr=$(systemctl show -p NRestarts --value "$prog" 2>/dev/null)
+      [ -n "$nr" ] && [ $(( nr - nr0 )) -ge 2 ] && finish crash "$prog exited $(( nr - nr0 )) times while starting (systemd NRestarts=$nr)"
+    fi
+  fi
+  if [ $fresh = 1 ]; then
+    case "$s" in RUNNING|STARTING|active)
+      if [ "$hz" -gt 0 ] 2>/dev/null; then
+        if command -v curl >/dev/null 2>&1; then
+          c=$(curl -s -m 2 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$hz/healthz"); [ "$c" = 200 ] && hzs=ok || hzs="http $c"
+        elif command -v wget >/dev/null 2>&1; then
+          wget -q -T 2 -O /dev/null "http://127.0.0.1:$hz/healthz" && hzs=ok || hzs=failed
+        else hzs=none; fi
+        case "$hzs" in ok|none) finish ready '' ;; esac
+      else finish ready ''; fi ;;
+    esac
+  fi
+  if [ $(( $(now_ms) - t0 )) -ge $(( tmo * 1000 )) ]; then
+    if [ $fresh = 1 ]; then finish timeout "$prog is $s and wrote $sf, but http://127.0.0.1:$hz/healthz does not answer ($hzs)"
+    elif [ "$cur" = none ]; then finish timeout "$prog is $s but has not written $sf"
+    else finish timeout "$prog is $s but has not rewritten $sf since it was (re)started"; fi
+  fi
+  i=$((i + 1)); nap
+done
+`;
