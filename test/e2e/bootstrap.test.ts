@@ -76,13 +76,27 @@ describeRoot('bootstrap on a 3-node lab (stand-in v0.20.2, etcd v3, supervisord)
     await lab?.down();
   });
 
-  it('bootstraps from nothing: leases, subnet.env, flanneld running, tightened rules, pings, verify ok', async () => {
-    const r = await cli(['bootstrap', '-i', inventory, '--json']);
+  it('bootstraps from nothing: leases, subnet.env, flanneld running, tightened rules, pings, verify ok; file checks all come from fact batches (issue 15)', async () => {
+    const statsFile = join(lab.dir, 'exec-stats-first.jsonl');
+    process.env.FLANCTL_EXEC_STATS = statsFile;
+    let r;
+    try {
+      r = await cli(['bootstrap', '-i', inventory, '--json']);
+    } finally {
+      delete process.env.FLANCTL_EXEC_STATS;
+    }
     expect(r.code, r.stderr + r.stdout.slice(0, 2000)).toBe(0);
     expect(r.json.summary.failed).toBe(0);
     expect(r.json.summary.changed).toBeGreaterThan(30);
     expect(r.json.verify.ok).toBe(true);
     await expectConverged(lab, await loadInventory(inventory));
+    // A file write drops only what names that file (Change.affects): no file's check went to the wire on its own.
+    const stats = readFileSync(statsFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { node: string; wire: string[]; writes: number });
+    for (const s of stats) {
+      expect(s.wire.filter((w) => w.includes('flanctl-stat')), `${s.node}: ${s.wire.join(' | ')}`).toEqual([]);
+      expect(s.writes).toBeGreaterThanOrEqual(8);
+      expect(new Set(s.wire.filter((w) => w.startsWith('write '))).size, 'each file written once').toBe(s.wire.filter((w) => w.startsWith('write ')).length);
+    }
   });
 
   it('the CA key is on no node', async () => {
