@@ -76,7 +76,7 @@ export async function startLab(opts: { nodes: number; tarball?: string; init?: '
 export async function leasesOf(inv: Inventory): Promise<Lease[]> {
   const kv = await openKv(inv);
   try {
-    return await listLeases(kv, inv.etcd.prefix);
+    return await listLeases(kv, inv.etcd.prefix, { ttl: true });
   } finally {
     await kv.close();
   }

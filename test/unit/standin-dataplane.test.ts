@@ -21,8 +21,8 @@ function fakeSys(rules: [RegExp, (argv: string[]) => Partial<ExecResult>][]): Sy
   const calls: string[] = [];
   return {
     calls,
-    async exec(argv) {
-      const line = argv.join(' ');
+    async exec(argv, stdin) {
+      const line = argv.join(' ') + (stdin !== undefined ? ` <<< ${stdin.trimEnd().split('\n').join(' ; ')}` : '');
       calls.push(line);
       const hit = rules.find(([re]) => re.test(line));
       return { code: 0, stdout: '', stderr: '', ...(hit ? hit[1](argv) : {}) };
@@ -84,6 +84,19 @@ describe('stand-in vxlan backend (FLANNEL.md §4)', () => {
     expect(sys.calls).toContain('ip neigh del 10.244.7.0 dev flannel.1');
   });
 
+  it('programs many peers in three batch processes with the same lines addPeer runs, in its order; odd leases go one by one', async () => {
+    const sys = fakeSys([]);
+    const b = vxlanBackend(sys, quiet, ext, vxlanOptions({}), net('10.244.0.0/16'));
+    await b.addPeers!([peer('10.244.7.0/24', '10.77.1.12'), peer('10.244.8.0/24', '10.77.1.13', { vtepMac: 'aa:bb:cc:00:00:03' }), peer('10.244.9.0/24', '10.77.1.14', { backendType: 'host-gw' })]);
+    expect(sys.calls).toEqual([
+      'ip -batch - <<< neigh replace 10.244.7.0 lladdr aa:bb:cc:00:00:02 dev flannel.1 nud permanent ; neigh replace 10.244.8.0 lladdr aa:bb:cc:00:00:03 dev flannel.1 nud permanent',
+      'bridge -batch - <<< fdb replace aa:bb:cc:00:00:02 dev flannel.1 dst 10.77.1.12 self permanent ; fdb replace aa:bb:cc:00:00:03 dev flannel.1 dst 10.77.1.13 self permanent',
+      'ip -batch - <<< route replace 10.244.7.0/24 via 10.244.7.0 dev flannel.1 onlink ; route replace 10.244.8.0/24 via 10.244.8.0 dev flannel.1 onlink',
+    ]);
+    const failing = fakeSys([[/^bridge -batch/, () => ({ code: 1, stderr: 'Command failed -:1' })]]);
+    await expect(vxlanBackend(failing, quiet, ext, vxlanOptions({}), net('10.244.0.0/16')).addPeers!([peer('10.244.7.0/24', '10.77.1.12')])).rejects.toThrow(/bridge -batch -: exit 1/);
+  });
+
   it('uses a direct route with DirectRouting when the peer is on the same L2', async () => {
     const sys = fakeSys([
       [/route get 10\.77\.1\.12/, () => ({ stdout: '[{"dst":"10.77.1.12","dev":"eth0"}]' })],
@@ -116,6 +129,16 @@ describe('stand-in host-gw backend', () => {
     await b.addPeer(peer('10.244.8.0/24', '10.77.1.13'));
     expect(sys.calls).toEqual(['ip route replace 10.244.7.0/24 via 10.77.1.12 dev eth0']);
     expect(b.mtu()).toBe(1500);
+    sys.calls.length = 0;
+    await b.addPeers!([peer('10.244.7.0/24', '10.77.1.12', { backendType: 'host-gw' }), peer('10.244.9.0/24', '10.77.1.14', { backendType: 'host-gw' })]);
+    expect(sys.calls).toEqual(['ip -batch - <<< route replace 10.244.7.0/24 via 10.77.1.12 dev eth0 ; route replace 10.244.9.0/24 via 10.77.1.14 dev eth0']);
+  });
+
+  it('resync lists the routes once and re-adds only the missing ones', async () => {
+    const sys = fakeSys([[/^ip -j -4 route show dev eth0/, () => ({ stdout: JSON.stringify([{ dst: '10.244.7.0/24', gateway: '10.77.1.12', dev: 'eth0' }]) })]]);
+    const b = hostGwBackend(sys, quiet, ext);
+    await b.resync!([peer('10.244.7.0/24', '10.77.1.12', { backendType: 'host-gw' }), peer('10.244.9.0/24', '10.77.1.14', { backendType: 'host-gw' })]);
+    expect(sys.calls).toEqual(['ip -j -4 route show dev eth0', 'ip route replace 10.244.9.0/24 via 10.77.1.14 dev eth0']);
   });
 
   it('refuses to start when the public IP is not the interface address', async () => {

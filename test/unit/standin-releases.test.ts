@@ -163,6 +163,26 @@ describe('v0.20.2 watch bug: one event per watch response', () => {
     await vi.waitFor(() => expect(seen).toContain('02:00:00:00:00:c3'));
     stop();
   });
+
+  it('a run of additions goes to onAddMany once (bug off: the whole list); when it fails each goes to onAdd', async () => {
+    const reg = registry([a, b, c]);
+    const many: string[][] = [];
+    const one: string[] = [];
+    let fail = true;
+    const stop = watchLeases(reg, { prefix: PREFIX, ownKey: a.key, pollMs: 5, log: quiet, watchBug: false }, {
+      onAdd: async (l) => void one.push(l.publicIp),
+      onAddMany: async (ls) => {
+        many.push(ls.map((l) => l.publicIp));
+        if (fail) throw new Error('ip -batch failed');
+      },
+      onRemove: async () => {},
+      onRevoked: () => {},
+    });
+    await vi.waitFor(() => expect(one.sort()).toEqual(['10.77.0.3', '10.77.0.4']));
+    expect(many).toEqual([['10.77.0.3', '10.77.0.4']]); // own lease never included
+    fail = false;
+    stop();
+  });
 });
 
 describe('stand-in settings and sd_notify', () => {

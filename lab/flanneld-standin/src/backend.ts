@@ -13,6 +13,13 @@ export interface Backend {
   configureOwn(subnet: Net4): Promise<void>;
   /** A peer lease appeared or changed. */
   addPeer(lease: PeerLease): Promise<void>;
+  /**
+   * Several peer leases at once (the lease list at start, a watch response with many events): the
+   * same kernel state as addPeer for each, in a few `ip -batch` / `bridge -batch` processes. A real
+   * flanneld talks netlink and spawns nothing; a process per route made the stand-in's start-up
+   * cost grow with the cluster (20 nodes: ~1100 processes) where the real one's does not.
+   */
+  addPeers?(leases: PeerLease[]): Promise<void>;
   /** A peer lease vanished. */
   removePeer(lease: PeerLease): Promise<void>;
   /** Called every 10 s with the current peers (host-gw re-adds missing routes). */

@@ -32,15 +32,26 @@ export function hostGwBackend(sys: Sys, log: Logger, ext: ExtIface): Backend {
       log.info(`Subnet added: ${formatNet4(l.subnet)} via ${l.publicIp}`);
       await must(sys, ['ip', 'route', 'replace', ...route(l)]);
     },
+    async addPeers(leases) {
+      for (const l of leases) if (!ours(l)) await this.addPeer(l);
+      const mine = leases.filter(ours);
+      if (!mine.length) return;
+      for (const l of mine) log.info(`Subnet added: ${formatNet4(l.subnet)} via ${l.publicIp}`);
+      await must(sys, ['ip', '-batch', '-'], mine.map((l) => `route replace ${route(l).join(' ')}\n`).join(''));
+    },
     async removePeer(l) {
       if (!ours(l)) return;
       log.info(`Subnet removed: ${formatNet4(l.subnet)}`);
       await sys.exec(['ip', 'route', 'del', ...route(l)]);
     },
     async resync(peers) {
+      // One listing of the routes via the interface (was one `ip route show` per peer every 10 s).
+      const r = await sys.exec(['ip', '-j', '-4', 'route', 'show', 'dev', ext.name]);
+      const have = new Set(
+        r.code === 0 ? (JSON.parse(r.stdout || '[]') as { dst?: string; gateway?: string }[]).map((x) => `${x.dst} ${x.gateway}`) : [],
+      );
       for (const l of peers.filter(ours)) {
-        const r = await sys.exec(['ip', '-j', 'route', 'show', formatNet4(l.subnet), 'via', l.publicIp, 'dev', ext.name]);
-        if (r.code === 0 && (JSON.parse(r.stdout || '[]') as unknown[]).length > 0) continue;
+        if (have.has(`${formatNet4(l.subnet)} ${l.publicIp}`)) continue;
         log.info(`Route to ${formatNet4(l.subnet)} via ${l.publicIp} is missing, adding it back`);
         await sys.exec(['ip', 'route', 'replace', ...route(l)]);
       }

@@ -191,6 +191,7 @@ async function run(argv: string[]): Promise<number> {
       { prefix: opts.etcdPrefix, ownKey: own.key, pollMs, log, watchBug, snapshot: own.listed },
       {
         onAdd: (l) => backend.addPeer(l),
+        onAddMany: backend.addPeers ? (ls) => backend.addPeers!(ls) : undefined,
         onRemove: (l) => backend.removePeer(l),
         onResync: backend.resync ? (peers) => backend.resync!(peers) : undefined,
         onRevoked: () => {

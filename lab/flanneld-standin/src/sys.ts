@@ -13,25 +13,27 @@ export interface ExecResult {
 }
 
 export interface Sys {
-  /** Runs argv; resolves for any exit code. */
-  exec(argv: string[]): Promise<ExecResult>;
+  /** Runs argv (with `stdin` on its standard input, e.g. `ip -batch -`); resolves for any exit code. */
+  exec(argv: string[], stdin?: string): Promise<ExecResult>;
 }
 
 export class CommandError extends Error {}
 
 export const realSys: Sys = {
-  exec: (argv) =>
+  exec: (argv, stdin) =>
     new Promise((resolve) => {
-      execFile(argv[0], argv.slice(1), { maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
+      const child = execFile(argv[0], argv.slice(1), { maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
         const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : 127) : 0;
         resolve({ code, stdout: String(stdout), stderr: String(stderr) || (err && code === 127 ? err.message : '') });
       });
+      child.stdin?.on('error', () => {}); // a command that exits early closes its stdin
+      child.stdin?.end(stdin ?? '');
     }),
 };
 
 /** exec that throws on a non-zero exit. */
-export async function must(sys: Sys, argv: string[]): Promise<string> {
-  const r = await sys.exec(argv);
+export async function must(sys: Sys, argv: string[], stdin?: string): Promise<string> {
+  const r = await sys.exec(argv, stdin);
   if (r.code !== 0) throw new CommandError(`${argv.join(' ')}: exit ${r.code}: ${(r.stderr || r.stdout).trim()}`);
   return r.stdout;
 }

@@ -8,6 +8,7 @@
 import type { Backend } from './backend.js';
 import type { VxlanOptions } from './config.js';
 import { formatIp4, formatNet4, type Net4 } from './ip4.js';
+import type { PeerLease } from './lease-format.js';
 import type { Logger } from './log.js';
 import { must, type ExtIface, type Sys } from './sys.js';
 
@@ -88,6 +89,21 @@ export function vxlanBackend(sys: Sys, log: Logger, ext: ExtIface, opts: VxlanOp
       if (!have.includes(want)) await must(sys, ['ip', 'addr', 'add', want, 'dev', dev]);
       await must(sys, ['ip', 'link', 'set', dev, 'up']);
       log.info(`${dev} up with ${want} (network ${formatNet4(network)})`);
+    },
+    async addPeers(leases) {
+      // DirectRouting asks the kernel about each peer first, and odd leases get their own messages: those
+      // go one by one; the plain vxlan peers are programmed in three batches, in addPeer's order.
+      const plain = leases.filter((l) => l.backendType === 'vxlan' && !opts.directRouting && l.vtepMac);
+      for (const l of leases) if (!plain.includes(l)) await this.addPeer(l);
+      if (!plain.length) return;
+      for (const l of plain) {
+        direct.delete(l.key);
+        log.info(`Subnet added: ${formatNet4(l.subnet)} via ${l.publicIp} (VtepMAC ${l.vtepMac})`);
+      }
+      const lines = (f: (l: PeerLease) => string) => `${plain.map(f).join('\n')}\n`;
+      await must(sys, ['ip', '-batch', '-'], lines((l) => `neigh replace ${formatIp4(l.subnet.ip)} lladdr ${l.vtepMac} dev ${dev} nud permanent`));
+      await must(sys, ['bridge', '-batch', '-'], lines((l) => `fdb replace ${l.vtepMac} dev ${dev} dst ${l.publicIp} self permanent`));
+      await must(sys, ['ip', '-batch', '-'], lines((l) => `route replace ${formatNet4(l.subnet)} via ${formatIp4(l.subnet.ip)} dev ${dev} onlink`));
     },
     async addPeer(l) {
       if (l.backendType !== 'vxlan') {

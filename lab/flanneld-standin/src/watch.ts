@@ -20,6 +20,8 @@ import type { Registry } from './registry.js';
 
 export interface WatchHandlers {
   onAdd(l: PeerLease): Promise<void>;
+  /** Several additions at once (same result as onAdd for each); when it fails, each goes to onAdd. */
+  onAddMany?(ls: PeerLease[]): Promise<void>;
   onRemove(l: PeerLease): Promise<void>;
   onRevoked(): void;
   /** Every 10 s with the peers handled so far (flanneld re-checks the routes it added, not etcd). */
@@ -96,14 +98,30 @@ export function watchLeases(reg: Registry, o: WatchOptions, h: WatchHandlers): (
     }
   };
 
+  /** Events in order; a run of additions goes to onAddMany in one call (the kernel state is the same). */
+  const applyAll = async (events: LeaseEvent[]) => {
+    for (let i = 0; i < events.length; ) {
+      let j = i;
+      while (j < events.length && events[j].type === 'added' && events[j].lease.key !== o.ownKey) j++;
+      const run = events.slice(i, j);
+      if (run.length > 1 && h.onAddMany) {
+        for (const e of run) applied.set(e.lease.key, e.lease);
+        const ok = await h.onAddMany(run.map((e) => e.lease)).then(() => true, () => false);
+        if (!ok) for (const e of run) await apply(e); // one by one: each failure is named
+        i = j;
+        continue;
+      }
+      await apply(events[i]);
+      i++;
+    }
+  };
+
   const poll = async () => {
     try {
       if (first && o.watchBug && o.snapshot) {
         // The snapshot (leasesWatchReset): every lease listed before our own write, as it was then.
-        for (const l of o.snapshot) {
-          known.set(l.key, l);
-          await apply({ type: 'added', lease: l });
-        }
+        for (const l of o.snapshot) known.set(l.key, l);
+        await applyAll(o.snapshot.map((lease) => ({ type: 'added' as const, lease })));
       }
       const leases = await listPeerLeases(reg, o.prefix);
       failing = false;
@@ -113,7 +131,7 @@ export function watchLeases(reg: Registry, o: WatchOptions, h: WatchHandlers): (
       }
       const events = leaseEvents(known, leases);
       const { handled, dropped } = o.watchBug && !(first && !o.snapshot) ? firstEventOnly(events, o.ownKey) : { handled: events, dropped: [] };
-      for (const e of handled) await apply(e);
+      await applyAll(handled);
       if (dropped.length) {
         o.log.warn(`stand-in: v0.20.2 watch bug: ${dropped.length} lease event(s) in this watch response dropped: ${dropped.map(describe).join(', ')}`);
       }
