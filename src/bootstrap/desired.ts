@@ -15,6 +15,7 @@ import { etcdConfigStep, type ClusterState } from '../steps/etcd-config.js';
 import { dirStep, fileStep } from '../steps/file.js';
 import { iptablesRulesStep, iptablesScriptStep } from '../steps/iptables.js';
 import { iptablesGuardSteps } from '../steps/iptables-guard.js';
+import { iptablesRetireSteps } from '../steps/iptables-retire.js';
 import { leaseWaitStep } from '../steps/lease-wait.js';
 import { litterStep } from '../steps/litter.js';
 import { moduleSteps } from '../steps/modules.js';
@@ -74,6 +75,9 @@ export function nodeSteps(inv: Inventory, node: NodeSpec, material: Material, st
   if (iptables) steps.push(iptablesScriptStep(inv));
   if (inv.flannel.service === 'supervisord') steps.push(dirStep('dir:log', inv.flannel.logDir, 'log directory'));
   const docker = dockerSteps(inv);
+  // Not managed (any more): what an earlier inventory installed for the rules goes (steps/iptables-retire.ts).
+  const retire = iptables ? undefined : iptablesRetireSteps(inv);
+  steps.push(...(retire?.beforeService ?? []));
   steps.push(serviceDefinitionStep(inv, node, { hasMkDockerOpts: !!material.tarball.mkDockerOpts }), ...docker.beforeService);
   steps.push(
     serviceStep(inv, {
@@ -83,7 +87,7 @@ export function nodeSteps(inv: Inventory, node: NodeSpec, material: Material, st
     }),
   );
   steps.push(leaseWaitStep(inv, { timeoutMs: opts.leaseTimeoutMs ?? 60_000 }));
-  if (iptables) steps.push(iptablesRulesStep(inv));
+  steps.push(...(iptables ? [iptablesRulesStep(inv)] : retire!.afterService));
   steps.push(...docker.afterLease, ...cniSteps(inv, material.cni));
   // systemd has no watcher program: a oneshot after flanneld + docker and a timer do that job.
   if (iptables && inv.flannel.service === 'systemd') steps.push(...iptablesGuardSteps(inv));

@@ -14,7 +14,9 @@
  *    by two steps is fetched once and may be served twice);
  *  - forget() drops every answer: the engine calls it after any change is applied on the target and
  *    when the target ends, so checks after an apply (and everything after the run) go to the wire;
- *  - a write() through the connector drops the answers too.
+ *  - a change that says what it alters (Change.affects: a file it writes, a sysctl key it sets) drops
+ *    only the answers whose argv names it or one of its parent directories (forgetMentioning); a
+ *    write() through the connector does the same for its path.
  */
 import type { Connector, ExecOptions, ExecResult } from './connector.js';
 import { shellQuote } from './quote.js';
@@ -116,6 +118,8 @@ export interface FactSource {
   prefetch(reads: readonly string[][]): Promise<number>;
   /** Drop every held answer: later exec()/read() go to the wire. */
   forget(): void;
+  /** Drop the held answers whose argv names one of `what` (contains it), or a parent directory of a path in it. */
+  forgetMentioning(what: readonly string[]): void;
   readonly stats: ConnectorStats;
 }
 
@@ -126,12 +130,25 @@ export function isFactSource(c: Connector | undefined): c is CachingConnector {
 }
 
 const keyOf = (argv: readonly string[]) => JSON.stringify(argv);
+
+/** The parent directories of an absolute path ("/a/b/c" → "/a/b", "/a", "/"). */
+function parents(path: string): string[] {
+  const out: string[] = [];
+  for (let p = path.replace(/\/+$/, ''); p.lastIndexOf('/') > 0; ) out.push((p = p.slice(0, p.lastIndexOf('/'))));
+  return path.startsWith('/') ? [...out, '/'] : out;
+}
+
+/** Whether an argv may read one of `what`: an element contains it, or equals a parent directory of a path in it. */
+export function mentions(what: readonly string[]): (argv: readonly string[]) => boolean {
+  const dirs = new Set(what.filter((w) => w.startsWith('/')).flatMap(parents));
+  return (argv) => argv.some((a) => dirs.has(a.replace(/\/+$/, '') || '/') || what.some((w) => a.includes(w)));
+}
 /** Largest batch sent at once (keeps the script's argument list far below ARG_MAX). */
 const MAX_BATCH = 400;
 
 /** opts.batch false: prefetch fetches nothing (every read goes to the wire, as before batching; for comparisons). */
 export function cachingConnector(inner: Connector, opts: { timeoutMs?: number; batch?: boolean } = {}): CachingConnector {
-  const held = new Map<string, { result: RawResult; left: number }>();
+  const held = new Map<string, { result: RawResult; left: number; argv: readonly string[] }>();
   const stats: ConnectorStats = { execs: 0, reads: 0, writes: 0, batches: 0, served: 0, wire: [] };
   const trace = (what: string) => {
     if (stats.wire.length < 200) stats.wire.push(what.length > 80 ? `${what.slice(0, 77)}...` : what);
@@ -183,13 +200,19 @@ export function cachingConnector(inner: Connector, opts: { timeoutMs?: number; b
           return i;
         }
         if (gen !== generation) return i; // forgotten (a change was applied) while the batch ran
-        part.forEach((m, j) => held.set(m.k, { result: results[j], left: m.n }));
+        part.forEach((m, j) => held.set(m.k, { result: results[j], left: m.n, argv: m.argv }));
       }
       return missing.length;
     },
 
     forget() {
       held.clear();
+      generation++;
+    },
+
+    forgetMentioning(what) {
+      const hit = mentions(what);
+      for (const [k, h] of held) if (hit(h.argv)) held.delete(k);
       generation++;
     },
 
@@ -215,7 +238,7 @@ export function cachingConnector(inner: Connector, opts: { timeoutMs?: number; b
     },
 
     async write(path, content, mode) {
-      conn.forget();
+      conn.forgetMentioning([path]);
       stats.writes++;
       trace(`write ${path}`);
       return inner.write(path, content, mode);

@@ -103,7 +103,10 @@ async function runSteps(t: Target, mode: ConvergeOptions['mode'], obs: Observer,
   if (facts) await stepReads(t.steps, base).then((reads) => facts.prefetch(reads)).catch(() => {});
   const touched = new Set<string>();
   let failure: string | undefined;
-  for (const step of t.steps) {
+  // After a change that may have altered anything (no Change.affects), the reads of the steps still
+  // to come are fetched again in one batch before the next check, instead of one round trip each.
+  let refetch = false;
+  for (const [i, step] of t.steps.entries()) {
     const sig = interrupted();
     if (sig && !failure) failure = `interrupted (${sig}) before "${step.title}"`;
     if (failure) {
@@ -113,6 +116,8 @@ async function runSteps(t: Target, mode: ConvergeOptions['mode'], obs: Observer,
     }
     obs.stepStart(t.name, step.id);
     const s0 = performance.now();
+    if (refetch && facts) await stepReads(t.steps.slice(i), base).then((reads) => facts.prefetch(reads)).catch(() => {});
+    refetch = false;
     const ctx: StepContext = { ...base, touched, progress: (text) => obs.stepProgress(t.name, step.id, text) };
     let result: StepResult;
     try {
@@ -122,11 +127,14 @@ async function runSteps(t: Target, mode: ConvergeOptions['mode'], obs: Observer,
       } else {
         const summary = { action: change.action, summary: change.summary, ...(change.diff ? { diff: change.diff } : {}) };
         if (mode === 'apply') {
-          facts?.forget(); // nothing learnt before a change is served after it (also if apply fails)
+          // Nothing learnt before a change that it may alter is served after it (also if apply fails).
+          const drop = () => (change.affects ? facts?.forgetMentioning(change.affects) : facts?.forget());
+          drop();
           try {
             await change.apply();
           } finally {
-            facts?.forget();
+            drop();
+            refetch = !change.affects;
           }
         }
         touched.add(step.id);

@@ -14,6 +14,13 @@ export interface Change {
   summary: string;
   /** A short before/after; never set for secrets (keys). */
   diff?: { before: string; after: string };
+  /**
+   * What the apply changes, when that is all it changes: remote paths (a file written, chmodded or a
+   * directory created; its parent directories may be created too) or sysctl keys. The engine then
+   * drops only the held facts that name one of them (connector/facts.ts), so later checks still come
+   * from the target's one batch. Without it every held fact is dropped after the apply.
+   */
+  affects?: string[];
   apply(): Promise<void>;
 }
 

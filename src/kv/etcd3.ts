@@ -104,13 +104,15 @@ export function etcd3Kv(opts: Etcd3Options): Kv {
         throw fail(`delete ${key}`, err);
       }
     },
-    async list(prefix) {
+    async list(prefix, opts) {
       try {
         const client = await opened;
         const res = await client.getAll().prefix(prefix).exec();
         const ttls = new Map<string, number | undefined>();
-        for (const kv of res.kvs) {
-          if (!ttls.has(kv.lease)) ttls.set(kv.lease, await leaseTtl(client, kv.lease));
+        if (opts?.ttl) {
+          const ids = [...new Set(res.kvs.map((kv) => kv.lease))];
+          const got = await Promise.all(ids.map((id) => leaseTtl(client, id)));
+          ids.forEach((id, i) => ttls.set(id, got[i]));
         }
         return res.kvs
           .map((kv): KvEntry => {

@@ -7,8 +7,9 @@ import type { Inventory } from '../model/inventory.js';
 import { configKey, parseLease, subnetsPrefix, type Lease } from '../model/leases.js';
 import type { Kv } from './kv.js';
 
-export async function listLeases(kv: Kv, prefix: string): Promise<Lease[]> {
-  const entries = await kv.list(subnetsPrefix(prefix));
+/** The leases under <prefix>/subnets; `ttl` when the caller shows or judges their TTLs (see Kv.list). */
+export async function listLeases(kv: Kv, prefix: string, opts: { ttl?: boolean } = {}): Promise<Lease[]> {
+  const entries = await kv.list(subnetsPrefix(prefix), opts);
   return entries.map((e) => parseLease(prefix, e)).filter((l): l is Lease => l !== undefined);
 }
 

@@ -14,8 +14,12 @@ export interface Kv {
   put(key: string, value: string): Promise<void>;
   /** true when a key was deleted. */
   delete(key: string): Promise<boolean>;
-  /** Every key under the prefix, with values and TTLs. */
-  list(prefix: string): Promise<KvEntry[]>;
+  /**
+   * Every key under the prefix, with values; with `ttl`, also each key's TTL (v3 asks etcd once per
+   * lease, so callers that only need the values, e.g. a step polling for its lease, leave it off; v2
+   * and memory always carry it).
+   */
+  list(prefix: string, opts?: { ttl?: boolean }): Promise<KvEntry[]>;
   /**
    * Create `key` bound to a TTL (v3: a lease; v2: a TTL key) only when it does not exist yet;
    * undefined when it does. The cluster lock (lock.ts) is built on this.

@@ -82,6 +82,7 @@ export function fileStep(spec: FileSpec): Step {
         return {
           action: 'create',
           summary: `${path} (${spec.secret ? 'secret, ' : ''}${size(content.length)}, ${modeString(spec.mode)})`,
+          affects: [path],
           apply: write,
         };
       }
@@ -89,6 +90,7 @@ export function fileStep(spec: FileSpec): Step {
         return {
           action: 'update',
           summary: `${path}: mode ${modeString(mode)} → ${modeString(spec.mode)}`,
+          affects: [path],
           apply: async () => {
             await run(conn, ['chmod', modeString(spec.mode), '--', path]);
           },
@@ -106,6 +108,7 @@ export function fileStep(spec: FileSpec): Step {
         action: 'update',
         summary: `${path} (${spec.secret ? 'secret, content changed' : `${size(content.length)}`}${modeNote})`,
         ...(diff ? { diff } : {}),
+        affects: [path],
         apply: write,
       };
     },
@@ -124,6 +127,7 @@ export function dirStep(id: string, path: string, title = `directory ${path}`): 
       return {
         action: 'create',
         summary: `${path}/`,
+        affects: [path],
         apply: async () => {
           await run(conn, ['mkdir', '-p', '-m', '0755', '--', path]);
         },

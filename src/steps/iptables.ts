@@ -27,21 +27,28 @@ export interface IptablesRule {
 }
 
 export const FLANCTL_COMMENT = ['-m', 'comment', '--comment', 'flanctl'];
+/** A rule flanctl added (it carries flanctl's comment), as opposed to Docker's or flanneld's. */
+export const isOwnRule = (r: IptablesRule) => r.spec.join(' ').includes(FLANCTL_COMMENT.join(' '));
 
-/** Rules flanctl ensures, and foreign rules it removes, for a node holding `subnet` ("10.244.5.0/24"). */
+/**
+ * Rules flanctl ensures, and rules it removes, for a node holding `subnet` ("10.244.5.0/24"). Removed:
+ * Docker's broad MASQUERADE (tightened), and flanctl's own rules (comment "flanctl") that the inventory
+ * no longer asks for — e.g. masquerade changed from tightened to flannel — so they do not linger.
+ */
 export function flanctlRules(inv: Inventory, subnet: string): { ensure: IptablesRule[]; absent: IptablesRule[] } {
   const { cidr } = inv.network;
   const { bridge } = inv.iptables;
   const ensure: IptablesRule[] = [];
   const absent: IptablesRule[] = [];
+  const masq: IptablesRule = { table: 'nat', chain: 'POSTROUTING', spec: ['-s', subnet, '!', '-d', cidr, '!', '-o', bridge, ...FLANCTL_COMMENT, '-j', 'MASQUERADE'] };
+  const forward: IptablesRule[] = (['-s', '-d'] as const).map((dir) => ({ table: 'filter', chain: 'FORWARD', spec: [dir, cidr, ...FLANCTL_COMMENT, '-j', 'ACCEPT'] }));
   if (inv.iptables.masquerade === 'tightened') {
     absent.push({ table: 'nat', chain: 'POSTROUTING', spec: ['-s', subnet, '!', '-o', bridge, '-j', 'MASQUERADE'] });
-    ensure.push({ table: 'nat', chain: 'POSTROUTING', spec: ['-s', subnet, '!', '-d', cidr, '!', '-o', bridge, ...FLANCTL_COMMENT, '-j', 'MASQUERADE'] });
+    ensure.push(masq);
+  } else {
+    absent.push(masq);
   }
-  if (flanctlOwnsForwardRules(inv)) {
-    ensure.push({ table: 'filter', chain: 'FORWARD', spec: ['-s', cidr, ...FLANCTL_COMMENT, '-j', 'ACCEPT'] });
-    ensure.push({ table: 'filter', chain: 'FORWARD', spec: ['-d', cidr, ...FLANCTL_COMMENT, '-j', 'ACCEPT'] });
-  }
+  (flanctlOwnsForwardRules(inv) ? ensure : absent).push(...forward);
   for (const r of openBackendRules(inv)) {
     if (!ensure.some((e) => e.chain === r.chain && e.spec.join(' ') === r.spec.join(' '))) ensure.push({ table: 'filter', chain: r.chain, spec: r.spec });
   }

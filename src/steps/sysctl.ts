@@ -30,6 +30,7 @@ export function sysctlRuntimeStep(key = SYSCTL_KEY, value = '1'): Step {
       return {
         action: 'update',
         summary: `${key}: ${current ?? '?'} → ${value}`,
+        affects: [key, `/proc/sys/${key.replace(/\./g, '/')}`],
         apply: async () => {
           await run(conn, ['sysctl', '-w', `${key}=${value}`]);
         },

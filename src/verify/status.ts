@@ -75,7 +75,7 @@ export function joinLeases(inv: Inventory, leases: Lease[], api: string): Status
 
 export async function readStatus(inv: Inventory, kv: Kv): Promise<StatusReport> {
   try {
-    return joinLeases(inv, await listLeases(kv, inv.etcd.prefix), kv.api);
+    return joinLeases(inv, await listLeases(kv, inv.etcd.prefix, { ttl: true }), kv.api);
   } catch (err) {
     if (err instanceof FlanctlError) throw err;
     throw new EtcdError(`cannot list leases under ${inv.etcd.prefix}/subnets: ${errorMessage(err)}`, { cause: err });

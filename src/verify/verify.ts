@@ -92,7 +92,7 @@ interface NodeState {
 
 async function readLeases(kv: Kv, inv: Inventory): Promise<Lease[]> {
   try {
-    return await listLeases(kv, inv.etcd.prefix);
+    return await listLeases(kv, inv.etcd.prefix, { ttl: true });
   } catch (err) {
     if (err instanceof FlanctlError) throw err;
     throw new EtcdError(`cannot list leases under ${inv.etcd.prefix}/subnets: ${errorMessage(err)}`, { cause: err });

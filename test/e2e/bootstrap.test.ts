@@ -76,13 +76,27 @@ describeRoot('bootstrap on a 3-node lab (stand-in v0.20.2, etcd v3, supervisord)
     await lab?.down();
   });
 
-  it('bootstraps from nothing: leases, subnet.env, flanneld running, tightened rules, pings, verify ok', async () => {
-    const r = await cli(['bootstrap', '-i', inventory, '--json']);
+  it('bootstraps from nothing: leases, subnet.env, flanneld running, tightened rules, pings, verify ok; file checks all come from fact batches (issue 15)', async () => {
+    const statsFile = join(lab.dir, 'exec-stats-first.jsonl');
+    process.env.FLANCTL_EXEC_STATS = statsFile;
+    let r;
+    try {
+      r = await cli(['bootstrap', '-i', inventory, '--json']);
+    } finally {
+      delete process.env.FLANCTL_EXEC_STATS;
+    }
     expect(r.code, r.stderr + r.stdout.slice(0, 2000)).toBe(0);
     expect(r.json.summary.failed).toBe(0);
     expect(r.json.summary.changed).toBeGreaterThan(30);
     expect(r.json.verify.ok).toBe(true);
     await expectConverged(lab, await loadInventory(inventory));
+    // A file write drops only what names that file (Change.affects): no file's check went to the wire on its own.
+    const stats = readFileSync(statsFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { node: string; wire: string[]; writes: number });
+    for (const s of stats) {
+      expect(s.wire.filter((w) => w.includes('flanctl-stat')), `${s.node}: ${s.wire.join(' | ')}`).toEqual([]);
+      expect(s.writes).toBeGreaterThanOrEqual(8);
+      expect(new Set(s.wire.filter((w) => w.startsWith('write '))).size, 'each file written once').toBe(s.wire.filter((w) => w.startsWith('write ')).length);
+    }
   });
 
   it('the CA key is on no node', async () => {
@@ -182,6 +196,32 @@ describeRoot('bootstrap on a 3-node lab (stand-in v0.20.2, etcd v3, supervisord)
     expect(r.json.error.message).toMatch(/node2:[\s\S]*host key/i);
     expect(await flanneldPids(lab)).toEqual(before);
     expect((await lab.exec('node1', ['cat', '/etc/supervisor/conf.d/flanneld.conf'])).stdout).toBe(confBefore);
+  });
+
+  it("masquerade tightened → flannel in place: flanneld masquerades itself, flanctl's own rules, watcher and script are gone, verify green, a rerun changes nothing", async () => {
+    const own = async (node: string) => {
+      const lines: string[] = [];
+      for (const t of ['nat', 'filter']) lines.push(...(await lab.exec(node, ['iptables', '-t', t, '-S'])).stdout.split('\n').filter((l) => l.includes('--comment flanctl')));
+      return lines;
+    };
+    expect((await own('node1')).length, 'tightened: flanctl rules before').toBeGreaterThan(0);
+    editInventory(inventory, (doc) => doc.setIn(['iptables', 'masquerade'], 'flannel'));
+    const apply = await cli(['bootstrap', '-i', inventory, '--json']);
+    expect(apply.code, showCli(apply)).toBe(0);
+    expect(apply.json.verify.ok, showCli(apply)).toBe(true);
+    const ids = apply.json.targets.find((t: { name: string }) => t.name === 'node1').steps.filter((s: { status: string }) => s.status === 'changed').map((s: { id: string }) => s.id);
+    expect(ids).toEqual(expect.arrayContaining(['service:definition', 'service:flanneld', 'iptables:retire-rules', 'iptables:retire-script']));
+    const inv = await loadInventory(inventory);
+    for (const n of lab.nodes) {
+      expect(await own(n.name), `${n.name}: no rule with flanctl's comment`).toEqual([]);
+      expect((await lab.exec(n.name, ['iptables', '-t', 'nat', '-S'])).stdout, `${n.name}: flanneld's own masquerade (-ip-masq)`).toMatch(/MASQUERADE/);
+      expect((await lab.exec(n.name, ['supervisorctl', 'status', 'flanctl-iptables'])).stdout).toMatch(/no such process/);
+      expect((await lab.exec(n.name, ['test', '-e', '/opt/flannel/bin/flanctl-iptables.sh'])).code).not.toBe(0);
+      expect((await lab.exec(n.name, ['grep', '-c', 'ip-masq', '/etc/supervisor/conf.d/flanneld.conf'])).stdout.trim()).toBe('1');
+    }
+    const again = await cli(['bootstrap', '-i', inventory, '--json', '--no-verify']);
+    expect(again.json.summary, showCli(again)).toMatchObject({ changed: 0, restarts: 0, failed: 0 });
+    expect(inv.iptables.masquerade).toBe('flannel');
   });
 });
 

@@ -203,6 +203,26 @@ function systemdSuite(release: string, opts: { tarball?: string; api: 'v3' | 'v2
           await expectVerify(to === 'host-gw'); // host-gw has no flannel.1 to ping: probe addresses
         }
       }, 300_000);
+
+      it("masquerade tightened → flannel in place: the guard units are disabled and removed, no flanctl rule comes back, verify green", async () => {
+        const doc = parseDocument(readFileSync(inv, 'utf8'));
+        doc.setIn(['iptables', 'masquerade'], 'flannel');
+        writeFileSync(inv, doc.toString());
+        const r = await cli(['bootstrap', '-i', inv, '--json']);
+        expect(r.code, show(r)).toBe(0);
+        expect(r.json.verify.ok, show(r)).toBe(true);
+        const own = async (n: string) => (await sh(n, 'iptables -t nat -S; iptables -t filter -S')).stdout.split('\n').filter((l) => l.includes('--comment flanctl'));
+        for (const n of lab.nodes) {
+          expect((await sh(n.name, 'ls /etc/systemd/system/flanctl-iptables.* /etc/systemd/system/*.wants/flanctl-iptables.* 2>/dev/null; true')).stdout.trim()).toBe('');
+          expect((await lab.exec(n.name, ['systemctl', 'is-active', 'flanctl-iptables.timer'])).stdout.trim()).not.toBe('active');
+          expect(await show1(n.name, 'flanneld', 'ExecStartPost')).not.toMatch(/flanctl-iptables/);
+          expect(await own(n.name)).toEqual([]);
+        }
+        // Nothing is left that could re-apply the old rules (the timer ran the script every 30 s).
+        expect((await lab.exec(node(0), ['systemctl', 'start', 'flanctl-iptables.service'])).stderr).toMatch(/not found/i);
+        expect(await own(node(0))).toEqual([]);
+        expect((await lab.exec(node(0), ['systemctl', 'list-units', '--failed', '--no-legend', '--plain'])).stdout.trim()).toBe('');
+      }, 240_000);
     }
 
     it('reset removes units, drop-ins and enablement symlinks and leaves no failed unit', async () => {

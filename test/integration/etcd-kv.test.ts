@@ -138,16 +138,18 @@ describe('kv against a real etcd', () => {
     });
   }
 
-  it('v3: list reports the TTL of a key attached to a lease', async () => {
+  it('v3: list reports the TTL of a key attached to a lease when asked (one lease look-up each), and only then', async () => {
     const r = await etcd.etcdctl(['lease', 'grant', '600']);
     const id = /lease ([0-9a-f]+) granted/.exec(r.stdout)?.[1];
     expect(id).toBeDefined();
     expect((await etcd.etcdctl(['put', '--lease', id!, '/ttl/subnets/10.9.1.0-24', 'x'])).code).toBe(0);
     const kv = etcd3Kv({ endpoints: etcd.endpoints, tls: tlsOf(etcd.tls) });
     try {
-      const [entry] = await kv.list('/ttl/subnets/');
+      const [entry] = await kv.list('/ttl/subnets/', { ttl: true });
       expect(entry.ttl).toBeGreaterThan(500);
       expect(entry.ttl).toBeLessThanOrEqual(600);
+      const [plain] = await kv.list('/ttl/subnets/');
+      expect(plain).toEqual({ key: '/ttl/subnets/10.9.1.0-24', value: 'x' });
     } finally {
       await kv.close();
     }

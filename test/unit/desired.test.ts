@@ -41,10 +41,15 @@ describe('desiredState', () => {
     expect(ids).not.toContain('dir:log'); // systemd logs to the journal
   });
 
-  it('plain-http etcd ships no certificates; masquerade flannel has no iptables steps', async () => {
+  it('plain-http etcd ships no certificates; masquerade flannel installs no iptables rules, only retires what an earlier run left', async () => {
     const inv = await testInventory(inventoryYaml({ masquerade: 'flannel' }).replace('https://', 'http://').replace(/(endpoints: .*\n)/, '$1  insecure: true\n'));
     const ids = desiredState(inv, { tarball: material.tarball }, { mode: 'apply' }).nodes[0].steps.map((s) => s.id);
-    expect(ids.filter((i) => i.startsWith('cert:') || i.includes('iptables'))).toEqual([]);
+    expect(ids.filter((i) => i.startsWith('cert:') || i.includes('iptables'))).toEqual(['iptables:retire-rules', 'iptables:retire-script']);
+    const systemd = await testInventory(inventoryYaml({ masquerade: 'flannel', service: 'systemd' }));
+    const sIds = desiredState(systemd, material, { mode: 'apply' }).nodes[0].steps.map((s) => s.id);
+    // The guard goes before flanneld restarts (it would re-apply the old rules), the rules after.
+    expect(sIds.indexOf('iptables:retire-guard')).toBeLessThan(sIds.indexOf('service:flanneld'));
+    expect(sIds.indexOf('iptables:retire-rules')).toBeGreaterThan(sIds.indexOf('service:flanneld'));
   });
 
   it('a tarball without mk-docker-opts.sh skips that binary', async () => {

@@ -88,16 +88,28 @@ describe('caching connector: honesty rules', () => {
     expect(conn.stats.served).toBe(0);
   });
 
-  it('forget() and write() drop every held answer', async () => {
+  it('forget() drops every held answer; write(path) and forgetMentioning drop those that name the path, a parent dir or the key', async () => {
     const { fake, conn } = setup();
     await conn.prefetch([sysctl, status]);
     conn.forget();
     await conn.exec(sysctl);
     expect(fake.execs()).toHaveLength(2);
-    await conn.prefetch([sysctl, status]);
-    await conn.write('/etc/x', 'x', 0o644);
-    await conn.exec(status);
-    expect(fake.execs()).toHaveLength(4);
+    const stat = ['sh', '-c', 'stat -L -c %a -- "$1" && sha256sum -- "$1"', 'flanctl-stat', '/etc/flannel/ca.pem'];
+    const dir = ['test', '-d', '/etc/flannel'];
+    const other = ['test', '-d', '/etc/flannel-other'];
+    await conn.prefetch([sysctl, status, stat, dir, other, readArgv('/etc/flannel/ca.pem')]);
+    await conn.write('/etc/flannel/ca.pem', 'x', 0o644);
+    await conn.exec(status); // unrelated: still from the batch
+    await conn.exec(other); // a sibling that only shares a prefix: still from the batch
+    expect(fake.execs()).toHaveLength(3);
+    await conn.exec(stat); // names the path: the wire
+    await conn.exec(dir); // its parent directory (write creates missing parents): the wire
+    expect((await conn.read('/etc/flannel/ca.pem'))?.toString()).toBe('x'); // read after the write: not the batch's "missing"
+    expect(fake.execs()).toHaveLength(5);
+    expect(await conn.prefetch([sysctl])).toBe(0); // still held from the second batch
+    conn.forgetMentioning(['net.ipv4.ip_forward']); // e.g. after `sysctl -w net.ipv4.ip_forward=1`
+    await conn.exec(sysctl);
+    expect(fake.execs()).toHaveLength(6);
   });
 
   it('a failed or garbled batch caches nothing (every read then goes to the wire); stdin execs are never served', async () => {
@@ -141,14 +153,34 @@ describe('engine: one round trip per target, honest after a change', () => {
     expect(fake.execs()).toHaveLength(2);
   });
 
-  it('after an applied change, later checks re-read from the node instead of the batch (which predates the change)', async () => {
+  it('after an applied change, later checks re-read from the node (one new batch for the steps still to come) instead of the batch that predates it', async () => {
     const fake = fakeConnector({ name: 'n1', files: { '/a': 'old', '/b': 'B' } });
     const conn = cachingConnector(fake);
     const t: Target = { name: 'n1', steps, open: async () => ({ inventory, conn }) };
     const r = await converge([t], { command: 'test', mode: 'apply', output: 'silent' });
-    // Step c reads /a again: the batch said "old", the node now holds "A": no second change.
+    // Step c reads /a again: the first batch said "old", the node now holds "A": no second change.
     expect(r.targets[0].steps.map((s) => s.status)).toEqual(['changed', 'unchanged', 'unchanged']);
-    expect(fake.execs().map((a) => a[0] === 'sh' ? 'batch' : a.join(' '))).toEqual(['batch', 'cat /b', 'cat /a']);
+    const wire = fake.execs();
+    expect(wire.map((a) => (a[0] === 'sh' ? 'batch' : a.join(' ')))).toEqual(['batch', 'batch']);
+    expect(wire[1].slice(4)).toEqual(['cat /b', 'cat /a']); // fetched after the write
+    expect(fake.calls.findIndex((c) => c.op === 'write')).toBeLessThan(fake.calls.findIndex((c, i) => i > 1 && c.op === 'exec'));
+  });
+
+  it('a change that says what it affects keeps the other held answers: later unrelated checks still come from the batch', async () => {
+    const fake = fakeConnector({ name: 'n1', files: { '/a': 'old', '/b': 'B' } });
+    const conn = cachingConnector(fake);
+    const declared = steps.map((s) => ({
+      ...s,
+      async check(ctx: Parameters<Step['check']>[0]) {
+        const c = await s.check(ctx);
+        return c && { ...c, affects: [s.id === 'b' ? '/b' : '/a'] };
+      },
+    }));
+    const t: Target = { name: 'n1', steps: declared, open: async () => ({ inventory, conn }) };
+    const r = await converge([t], { command: 'test', mode: 'apply', output: 'silent' });
+    expect(r.targets[0].steps.map((s) => s.status)).toEqual(['changed', 'unchanged', 'unchanged']);
+    // /b is served from the batch; /a (written) is read again from the node.
+    expect(fake.execs().map((a) => a[0] === 'sh' ? 'batch' : a.join(' '))).toEqual(['batch', 'cat /a']);
   });
 
   it('plan (mode check) changes nothing, so every check is answered from the one batch', async () => {

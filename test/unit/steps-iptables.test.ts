@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { flanctlRules, iptablesRulesStep } from '../../src/steps/iptables.js';
+import { flanctlRules, iptablesRulesStep, isOwnRule, ruleText } from '../../src/steps/iptables.js';
 import { ctxFor, inventoryYaml, simCluster, testInventory } from './bootstrap-fakes.js';
 
 const ENV = 'FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.7.1/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=false\n';
@@ -24,9 +24,16 @@ describe('flanctlRules', () => {
     expect(r.absent.map((x) => x.spec.join(' '))).toEqual(['-s 10.244.7.0/24 ! -o docker0 -j MASQUERADE']);
   });
 
-  it('flannel mode: flanneld owns masquerade and FORWARD, flanctl adds nothing', async () => {
+  it('flannel mode: flanneld owns masquerade and FORWARD, flanctl adds nothing and its own rules from before go', async () => {
     const inv = await testInventory(inventoryYaml({ masquerade: 'flannel' }));
-    expect(flanctlRules(inv, '10.244.7.0/24')).toEqual({ ensure: [], absent: [] });
+    const { ensure, absent } = flanctlRules(inv, '10.244.7.0/24');
+    expect(ensure).toEqual([]);
+    expect(absent.map(ruleText)).toEqual([
+      '-t nat POSTROUTING -s 10.244.7.0/24 ! -d 10.244.0.0/16 ! -o docker0 -m comment --comment flanctl -j MASQUERADE',
+      '-t filter FORWARD -s 10.244.0.0/16 -m comment --comment flanctl -j ACCEPT',
+      '-t filter FORWARD -d 10.244.0.0/16 -m comment --comment flanctl -j ACCEPT',
+    ]);
+    expect(absent.every(isOwnRule)).toBe(true); // never Docker's or flanneld's
   });
 });
 
