@@ -110,7 +110,7 @@ export interface SupervisordInputs {
   watcherDeps: string[];
   /** The program file was (re)written earlier in this run. */
   definitionChanged: boolean;
-  /** How long flanneld may take to be ready, and the watcher to settle, after a (re)start. */
+  /** How long flanneld may take to be ready after a (re)start. */
   readyTimeoutMs: number;
 }
 
@@ -162,7 +162,7 @@ export async function checkSupervisord(inv: Inventory, ctx: StepContext, p: Supe
       // its startsecs), a removed watcher gone, an untouched flanneld still up.
       const last = [...(flanneldReady ? [] : [F]), ...(names.includes(W) || removeWatcher ? [W] : [])];
       if (!last.length) return;
-      const final = await waitSupervisorSettled(conn, last, p.readyTimeoutMs);
+      const final = await waitSupervisorSettled(conn, last);
       if (removeWatcher && final[W].state !== 'MISSING') throw new FlanctlError(`${conn.name}: ${W} is still ${final[W].state} under supervisord after \`supervisorctl update ${W}\``);
       const down = last.filter((n) => names.includes(n) && !isUp(final[n]));
       if (down.length) {
