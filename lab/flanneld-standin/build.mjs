@@ -28,6 +28,8 @@ if (!['light', 'real'].includes(weight)) {
 }
 /** A real flanneld v0.20.2 amd64 binary: ~40 MB, ~12 MB gzipped. */
 const REAL_SIZE = 40 * 1024 * 1024;
+/** version.ts's TEST_EQUIPMENT_NOTICE (read from the source, so the sh answer and node's never differ). */
+const NOTICE = /TEST_EQUIPMENT_NOTICE =\s*'([^']+)'/.exec(readFileSync(join(here, 'src', 'version.ts'), 'utf8'))[1];
 const REAL_INCOMPRESSIBLE = 12 * 1024 * 1024;
 const MTIME = new Date('2022-11-01T00:00:00Z');
 
@@ -45,7 +47,12 @@ async function bundle(version) {
     define: { __STANDIN_VERSION__: JSON.stringify(version) },
     banner: {
       js: [
-        '#!/usr/bin/env node',
+        // A sh/JS polyglot: sh answers a lone -version itself (a real flanneld is a Go binary that
+        // prints it in milliseconds; starting node for it costs ~80 ms CPU, which verify paid on every
+        // node) and execs node on this same file for everything else (exec keeps the PID). For node the
+        // second line is a string statement and a comment.
+        '#!/bin/sh',
+        `":" //; [ "$#" = 1 ] && case "$1" in -version|--version) printf '%s\\n%s\\n' ${version} '${NOTICE}' >&2; exit 0;; esac; exec node "$0" "$@"`,
         `// flanneld stand-in ${version}: TEST EQUIPMENT for flanctl labs, not the real flannel.`,
         // Runs as CommonJS (no package.json around it) and also where a "type":"module" package.json
         // makes Node load it as ESM (e.g. inside this repository): then require comes from

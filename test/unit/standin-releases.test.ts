@@ -3,7 +3,7 @@
  * version, lease JSON, iptables layout and flags per release, v0.20.2's watch bug (which events a watch
  * response loses), the settings file, sd_notify, and the built binaries' -version and SIGTERM exit status.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -232,6 +232,15 @@ describe('built stand-ins', () => {
     expect(r.code).toBe(0);
     expect(r.stderr.split('\n')[0]).toBe(release);
     expect(r.stderr).toContain('TEST EQUIPMENT');
+  });
+
+  it.each(EMULATED_RELEASES)('%s answers a lone -version from sh without starting node (a real flanneld answers in ms), and the same text node prints', async (release) => {
+    const bin = join(repoRoot, 'lab', 'dist', `flannel-${release}-standin-linux-amd64`, 'flanneld');
+    const noNode = { ...process.env, PATH: '/nonexistent' };
+    const fast = spawnSync(bin, ['-version'], { env: noNode, encoding: 'utf8' });
+    expect(fast.status, fast.stderr).toBe(0);
+    expect(fast.stderr).toBe((await runBuilt(release, ['-version=true'])).stderr); // node's own answer
+    expect(spawnSync(bin, ['-help'], { env: noNode, encoding: 'utf8' }).status).toBe(127); // anything else is node's
   });
 
   it.each(EMULATED_RELEASES)('%s exits with its release\'s status on SIGTERM', async (release) => {
