@@ -93,9 +93,21 @@ export function fakeConnector(opts: FakeConnectorOptions = {}): FakeConnector {
 
   /** An exec's answer (scripted, built in, or the default); not recorded. */
   const respond = async (argv: string[], execOpts: ExecOptions | undefined): Promise<ExecResult> => {
+    const unscripted = () => !scripts.some((s) => s.left > 0 && argvMatches(s.match, argv));
     // service-state.ts's status read answers as the node's `supervisorctl status NAME…` would.
-    if (argv[0] === 'sh' && argv[3] === 'flanctl-supervisor-status' && !scripts.some((s) => s.left > 0 && argvMatches(s.match, argv))) {
+    if (argv[0] === 'sh' && argv[3] === 'flanctl-supervisor-status' && unscripted()) {
       argv = ['supervisorctl', 'status', ...argv.slice(4)];
+    }
+    // Its settle loop (argv[4] = timeout s): that status read again until nothing is STARTING / BACKOFF / STOPPING.
+    if (argv[0] === 'sh' && argv[3] === 'flanctl-supervisor-settle' && unscripted()) {
+      const status = ['supervisorctl', 'status', ...argv.slice(5)];
+      let r = await respond(status, execOpts);
+      for (let i = 0; i < 100 && / (STARTING|BACKOFF|STOPPING)\b/.test(r.stdout); i++) r = await respond(status, execOpts);
+      return r;
+    }
+    // service-supervisord.ts's non-blocking start / restart answers as `supervisorctl ACTION NAME…`.
+    if (argv[0] === 'sh' && argv[3] === 'flanctl-supervisorctl' && unscripted()) {
+      argv = ['supervisorctl', ...argv.slice(4)];
     }
     const script = scripts.find((s) => s.left > 0 && argvMatches(s.match, argv));
     let partial: Partial<ExecResult> | undefined;

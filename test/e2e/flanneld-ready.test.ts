@@ -3,7 +3,7 @@
  * `npm run build` first for the stand-in): the flanneld-ctl round trip stops flanneld and runs the
  * cleanup commands once it is down, starts / restarts it and returns only when flanneld rewrote
  * subnet.env (and /healthz answers), both through supervisord's XML-RPC socket and through the
- * supervisorctl fallback; a flanneld that never becomes ready (it cannot reach etcd) fails the wait
+ * supervisorctl fallback (also the bootstrap service step's update + wait); a flanneld that never becomes ready (it cannot reach etcd) fails the wait
  * after the timeout, naming what is missing, the node's lease in etcd and flanneld's last log lines.
  * The status of supervisord is read independently (supervisorctl inside the node) and compared with
  * flanctl's own read through supervisord's socket.
@@ -18,7 +18,7 @@ import type { Kv } from '../../src/kv/kv.js';
 import { loadInventory, type Inventory } from '../../src/model/inventory.js';
 import { subnetEnvToken } from '../../src/steps/flanneld-ctl.js';
 import { restartFlanneld, startFlanneld, stopFlanneld } from '../../src/steps/service.js';
-import { supervisorStatus } from '../../src/steps/service-state.js';
+import { supervisorStatus, waitSupervisorSettled } from '../../src/steps/service-state.js';
 import { cli, repoRoot, showCli } from '../helpers/cli.js';
 import { leasesOf, startLab, type TestLab } from '../helpers/lab.js';
 import { describeRoot } from '../helpers/root.js';
@@ -71,7 +71,10 @@ describeRoot('flanneld readiness: one round trip per stop / start / restart, no 
     expect(['STARTING', 'RUNNING']).toContain(started.state);
     const lease = await ownLease('node1');
     expect(flannelSubnet(started.subnetEnv)).toBe(lease.subnet.replace(/\.0\//, '.1/'));
-    // The status read through supervisord's socket says what supervisorctl says.
+    // The status read through supervisord's socket says what supervisorctl says, once flanneld is
+    // past its startsecs (ready comes first: the two reads could straddle STARTING → RUNNING).
+    const settled = await waitSupervisorSettled(c, ['flanneld', 'flanctl-iptables']);
+    expect(settled.flanneld.state).toBe('RUNNING');
     const st = await supervisorStatus(c, ['flanneld', 'flanctl-iptables', 'no-such-program']);
     expect(st.flanneld.state).toBe(await status('node1'));
     expect(st['flanctl-iptables'].state).toBe('RUNNING');
@@ -92,6 +95,28 @@ describeRoot('flanneld readiness: one round trip per stop / start / restart, no 
       await lab.exec('node2', ['sed', '-i', '/^username=flanctl-test$/d', conf]);
     }
     expect(await status('node2')).toMatch(/^(STARTING|RUNNING)$/);
+  }, 120_000);
+
+  it('the bootstrap service step through the supervisorctl fallback: a changed program is updated (flanneld spawned once) and waited for until ready', async () => {
+    const conf = '/etc/supervisor/supervisord.conf';
+    const spawns = async () => ((await lab.exec('node2', ['cat', '/var/log/supervisor/supervisord.log'])).stdout.match(/spawned: 'flanneld'/g) ?? []).length;
+    expect((await lab.exec('node2', ['sed', '-i', '/^\\[supervisorctl\\]/a username=flanctl-test', conf])).code).toBe(0);
+    try {
+      // Only flanneld's section differs from the inventory's (the watcher's stopwaitsecs is 5).
+      expect((await lab.exec('node2', ['sed', '-i', 's/^stopwaitsecs=10$/stopwaitsecs=11/', PROGRAM])).code).toBe(0);
+      const before = await spawns();
+      const boot = await cli(['bootstrap', '-i', lab.inventoryPath, '--no-verify', '--json']);
+      expect(boot.code, showCli(boot)).toBe(0);
+      const step = (node: string) => (boot.json.targets as Array<{ name: string; steps: Array<{ id: string; status: string; change?: { action: string } }> }>)
+        .find((t) => t.name === node)!.steps.find((x) => x.id === 'service:flanneld');
+      expect(step('node2')).toMatchObject({ status: 'changed', change: { action: 'restart' } });
+      expect(step('node1')?.status).toBe('unchanged');
+      expect(await spawns()).toBe(before + 1);
+      expect(await status('node2')).toMatch(/^(STARTING|RUNNING)$/);
+      expect((await lab.exec('node2', ['supervisorctl', 'status', 'flanctl-iptables'])).stdout).toMatch(/RUNNING/);
+    } finally {
+      await lab.exec('node2', ['sed', '-i', '/^username=flanctl-test$/d', conf]);
+    }
   }, 120_000);
 
   it('a flanneld that cannot reach etcd never becomes ready: the wait fails after its timeout naming subnet.env, the lease in etcd and the log', async () => {

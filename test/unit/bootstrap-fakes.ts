@@ -144,6 +144,8 @@ export function simCluster(inv: Inventory, opts: { supervisordRunning?: boolean 
       leases: true,
     };
     const sup = (name: string) => n.programs.get(name);
+    /** subnet.env's token (flanneld-ctl.sh.ts's tok): changes with every flanneld start that writes it. */
+    const token_ = () => (conn.files.has(inv.flannel.subnetFile) ? `1 ${n.starts}` : 'none');
     const confText = () => conn.text('/etc/supervisor/conf.d/flanneld.conf');
     const startProgram = async (name: string, prog: SimProgram) => {
       prog.state = 'RUNNING';
@@ -227,9 +229,9 @@ export function simCluster(inv: Inventory, opts: { supervisordRunning?: boolean 
       });
       return { code: names.every((x) => sup(x)?.state === 'RUNNING') ? 0 : 3, stdout: `${lines.join('\n')}\n` };
     });
-    conn.on(['supervisorctl', 'update'], async (argv) => {
+    const update = async (names: string[]) => {
       const out: string[] = [];
-      for (const name of argv.slice(2)) {
+      for (const name of names) {
         const section = sectionOf(confText(), name);
         const prog = sup(name);
         if (section === undefined) {
@@ -250,6 +252,13 @@ export function simCluster(inv: Inventory, opts: { supervisordRunning?: boolean 
         }
       }
       return { stdout: `${out.join('\n')}\n` };
+    };
+    conn.on(['supervisorctl', 'update'], (argv) => update(argv.slice(2)));
+    // service-supervisord.ts: subnet.env's token (as the ctl fake spells it), then `supervisorctl update`.
+    conn.on(['sh', '-c', /./, 'flanctl-supervisor-update'], async (argv) => {
+      const token = token_();
+      const r = await update(argv.slice(5));
+      return { ...r, stdout: `${token}\n${r.stdout}` };
     });
     conn.on(['supervisorctl', 'start'], async (argv) => {
       const prog = sup(argv[2]);
@@ -273,13 +282,13 @@ export function simCluster(inv: Inventory, opts: { supervisordRunning?: boolean 
 
     // The flanneld-ctl script (src/steps/flanneld-ctl.ts): stop / start / restart / wait, then readiness.
     conn.on(['sh', '-s', '--', 'flanneld-ctl'], async (argv) => {
-      const [mgr, action, , , port] = argv.slice(4);
+      const [mgr, action, , , port, since] = argv.slice(4);
       const prog = sup('flanneld');
       const up = () => (mgr === 'systemd' ? n.systemd.active : prog?.state === 'RUNNING');
       const line = (result: string, why = '') => {
         const env = conn.text(inv.flannel.subnetFile);
         const serving = Number(port) > 0 ? (up() ? 'ok' : 'failed') : 'none';
-        return { stdout: `@result ${result}\n@why ${why}\n@state ${up() ? 'RUNNING' : 'STOPPED'}\n@token ${env ? `1 ${n.starts}` : 'none'}\n@healthz ${serving}\n@backoffs 0\n@ms 1\n${action === 'stop' ? '@links\n\n@routes\n\n' : `@subnetenv\n${env ?? ''}`}` };
+        return { stdout: `@result ${result}\n@why ${why}\n@state ${up() ? 'RUNNING' : 'STOPPED'}\n@token ${token_()}\n@healthz ${serving}\n@backoffs 0\n@ms 1\n${action === 'stop' ? '@links\n\n@routes\n\n' : `@subnetenv\n${env ?? ''}`}` };
       };
       if (action === 'stop') {
         if (mgr === 'systemd') n.systemd.active = false;
@@ -294,6 +303,8 @@ export function simCluster(inv: Inventory, opts: { supervisordRunning?: boolean 
       }
       if (!up()) return line('crash', 'flanneld is STOPPED');
       if (!conn.text(inv.flannel.subnetFile)) return line('timeout', `flanneld is RUNNING but has not written ${inv.flannel.subnetFile}`);
+      // wait: someone else (re)started flanneld after reading `since`; not rewritten since = not ready.
+      if (action === 'wait' && since === token_()) return line('timeout', `flanneld is RUNNING but has not rewritten ${inv.flannel.subnetFile} since it was (re)started`);
       // The script polls /healthz until it answers (here: asks the node's healthz fake up to 10 times).
       for (let i = 0; Number(port) > 0 && i < 10; i++) {
         if ((await conn.exec(['sh', '-s', '--', '127.0.0.1', port])).stdout.startsWith('curl 0 200')) return line('ready');

@@ -125,7 +125,8 @@ describe('runBootstrap edge cases', () => {
     sim.node('node2').leases = false;
     const report = await run(sim, 'apply', { leaseTimeoutMs: 300 });
     expect(report.summary.failed).toBe(1);
-    expect(failureLines(report)).toEqual([expect.stringMatching(/^node2: subnet lease \+ subnet.env: node2: flanneld not ready after/)]);
+    // The service step's ready wait (flanneld's own readiness) is where it shows, saying what is missing.
+    expect(failureLines(report)).toEqual([expect.stringMatching(/^node2: flanneld service \(supervisord\): node2: flanneld not ready after \d+ s: flanneld is RUNNING but has not written \/run\/flannel\/subnet\.env; etcd holds no lease with PublicIP 10\.77\.0\.12/)]);
     for (const name of ['node1', 'node3']) expect(report.targets.find((t) => t.name === name)?.ok).toBe(true);
   });
 

@@ -38,7 +38,7 @@ describe('rolling restarts on a running cluster', () => {
     sim.kv.close = async () => {};
     await run(sim);
     const edited = { ...sim, inv: await testInventory(inventoryYaml({ nodes: 3 }).replace('  service:', '  healthzPort: 2403\n  service:'), join(dir, 'inventory.yaml')) };
-    sim.node('node2').conn.on(['supervisorctl', 'update'], { code: 2, stdout: 'error: CANT_REREAD' });
+    sim.node('node2').conn.on(['sh', '-c', /./, 'flanctl-supervisor-update'], { code: 2, stdout: '1 1\nerror: CANT_REREAD' });
     const r = await run(edited);
     expect(r.rollout?.batches.map((b) => [b.nodes.join(), b.ok])).toEqual([['node1', true], ['node2', false]]);
     expect(r.rollout?.stopped).toMatchObject({ batch: 2, nodes: ['node2'], untouched: ['node3'] });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseSupervisorStatus, restartFlanneld, serviceDefinitionStep, serviceStep, waitUntilServing, DEFINITION_ID } from '../../src/steps/service.js';
+import { parseSupervisorStatus, restartFlanneld, serviceDefinitionStep, serviceStep, DEFINITION_ID } from '../../src/steps/service.js';
 import { applySteps, ctxFor, inventoryYaml, simCluster, testInventory } from './bootstrap-fakes.js';
 import type { Step } from '../../src/engine/step.js';
 
@@ -20,16 +20,30 @@ async function setup(service: 'supervisord' | 'systemd' = 'supervisord', healthz
 /** One engine-like pass over [definition, service]; returns the changes. */
 const pass = (def: Step, svc: Step, ctx: ReturnType<typeof ctxFor>) => applySteps([def, svc], ctx);
 
+/** What each exec of the service step was, by its marker (one entry per round trip). */
+const kinds = (execs: string[][]) =>
+  execs.flatMap((a) => {
+    if (a[0] === 'sh' && a[1] === '-c' && /^flanctl-supervisor/.test(a[3])) return [`${a[3].replace('flanctl-', '')} ${a.slice(a[3] === 'flanctl-supervisor-update' || a[3] === 'flanctl-supervisor-settle' ? 5 : 4).join(' ')}`];
+    if (a[0] === 'sh' && a[3] === 'flanneld-ctl') return [`ctl ${a[5]}${a[5] === 'wait' ? ` since=${a[9]}` : ''}`];
+    if (a[0] === 'supervisorctl' || a[0] === 'systemctl') return [a.join(' ')];
+    return [];
+  });
+
 describe('supervisord service', () => {
-  it('fresh node: writes the program, update starts both programs once, no extra restart', async () => {
+  it('fresh node: writes the program, update starts both programs once, no extra restart; round trips: status, update, ready, watcher', async () => {
     const { sim, n, def, svc } = await setup();
     const changes = await pass(def, svc, ctxFor(sim, 'node1'));
     expect(changes.map((c) => c.id)).toEqual([DEFINITION_ID, 'service:flanneld']);
     expect(n.programs.get('flanneld')?.state).toBe('RUNNING');
     expect(n.programs.get('flanctl-iptables')?.state).toBe('RUNNING');
     expect(n.starts).toBe(1);
-    const sc = n.conn.execs().filter((a) => a[0] === 'supervisorctl' && a[1] !== 'status');
-    expect(sc).toEqual([['supervisorctl', 'update', 'flanneld', 'flanctl-iptables']]);
+    // subnet.env's token is read in the update's round trip, before it: the ready wait needs a new one.
+    expect(kinds(n.conn.execs())).toEqual([
+      'supervisor-status flanneld flanctl-iptables',
+      'supervisor-update flanneld flanctl-iptables',
+      'ctl wait since=none',
+      'supervisor-settle flanctl-iptables',
+    ]);
   });
 
   it('second pass: nothing to do, nothing restarted', async () => {
@@ -49,10 +63,29 @@ describe('supervisord service', () => {
       return { def: d(inv2, a.n.spec, { hasMkDockerOpts: true }) };
     })();
     const ctx = ctxFor(a.sim, 'node1');
+    const before = a.n.conn.execs().length;
     const changes = await pass(b.def, a.svc, ctx);
     expect(changes.map((c) => c.action)).toEqual(['update', 'restart']);
     expect(a.n.starts).toBe(2);
     expect(a.n.conn.execs().filter((x) => x[1] === 'restart')).toEqual([]);
+    // Only flanneld's section changed: update restarts it, the ctl script waits for a subnet.env newer
+    // than the one before the update (token "1 1"), the untouched watcher is only looked at.
+    expect(kinds(a.n.conn.execs().slice(before))).toEqual([
+      'supervisor-status flanneld flanctl-iptables',
+      'supervisor-update flanneld flanctl-iptables',
+      'ctl wait since=1 1',
+      'supervisor-settle flanctl-iptables',
+    ]);
+  });
+
+  it('a wait that sees no new subnet.env since the update fails saying so, with the log tail', async () => {
+    const a = await setup('supervisord', 2401);
+    await pass(a.def, a.svc, ctxFor(a.sim, 'node1'));
+    const inv2 = await testInventory(inventoryYaml().replace('  service:', '  healthzPort: 2402\n  service:'));
+    // supervisord reloads the section but flanneld never comes back to write subnet.env.
+    a.n.conn.on(['sh', '-c', /./, 'flanctl-supervisor-update'], { stdout: '1 1\nflanneld: stopped\nflanneld: updated process group\n' });
+    const err = await pass(serviceDefinitionStep(inv2, a.n.spec, { hasMkDockerOpts: true }), a.svc, ctxFor(a.sim, 'node1')).then(() => undefined, (e: Error) => e);
+    expect(err?.message).toMatch(/^node1: flanneld not ready after 60 s: .*has not rewritten \/run\/flannel\/subnet\.env since.*; last log lines:\n.*flanneld/s);
   });
 
   it('masquerade tightened → flannel: the flanctl-iptables program is removed, not left re-applying the old rules', async () => {
@@ -65,7 +98,7 @@ describe('supervisord service', () => {
     const changes = await pass(def2, svc2, ctxFor(a.sim, 'node1'));
     expect(changes.find((c) => c.id === 'service:flanneld')?.summary).toMatch(/remove flanctl-iptables/);
     expect(a.n.programs.has('flanctl-iptables')).toBe(false);
-    expect(a.n.conn.execs().filter((x) => x[0] === 'supervisorctl' && x[1] === 'update').at(-1)).toEqual(['supervisorctl', 'update', 'flanneld', 'flanctl-iptables']);
+    expect(kinds(a.n.conn.execs()).filter((k) => k.startsWith('supervisor-update')).at(-1)).toEqual('supervisor-update flanneld flanctl-iptables');
     // Converged: a second pass changes nothing; back to tightened adds the program again.
     expect(await pass(def2, svc2, ctxFor(a.sim, 'node1'))).toEqual([]);
     await pass(a.def, a.svc, ctxFor(a.sim, 'node1'));
@@ -79,8 +112,11 @@ describe('supervisord service', () => {
     const c = await svc.check(ctx);
     expect(c?.action).toBe('restart');
     expect(c?.summary).toContain('binary:flanneld');
+    const before = n.conn.execs().length;
     await c!.apply();
     expect(n.starts).toBe(2);
+    // One round trip restarts flanneld and waits until it is ready; the watcher is looked at once.
+    expect(kinds(n.conn.execs().slice(before))).toEqual(['ctl restart', 'supervisor-settle flanctl-iptables']);
     expect(await svc.check(ctxFor(sim, 'node1'))).toBeUndefined();
   });
 
@@ -101,21 +137,44 @@ describe('supervisord service', () => {
     const c = await svc.check(ctxFor(sim, 'node1', new Set(['file:iptables-script'])));
     expect(c?.summary).toMatch(/start flanneld.*restart flanctl-iptables/);
     const watcherPid = n.programs.get('flanctl-iptables')!.pid;
+    const before = n.conn.execs().length;
     await c!.apply();
     expect(n.programs.get('flanneld')!.state).toBe('RUNNING');
     expect(n.programs.get('flanctl-iptables')!.pid).not.toBe(watcherPid);
+    // The watcher is restarted without waiting for its startsecs, before flanneld's wait.
+    expect(kinds(n.conn.execs().slice(before))).toEqual(['supervisorctl restart flanctl-iptables', 'ctl start', 'supervisor-settle flanctl-iptables']);
+  });
+
+  it('fails when the watcher does not end RUNNING', async () => {
+    const { sim, n, def, svc } = await setup();
+    await pass(def, svc, ctxFor(sim, 'node1'));
+    n.programs.get('flanctl-iptables')!.state = 'STOPPED';
+    n.conn.on(['sh', '-c', /./, 'flanctl-supervisorctl', 'start', 'flanctl-iptables'], () => ((n.programs.get('flanctl-iptables')!.state = 'FATAL'), { stdout: 'flanctl-iptables: started\n' }));
+    const c = await svc.check(ctxFor(sim, 'node1'));
+    expect(c?.summary).toBe('start flanctl-iptables');
+    await expect(c!.apply()).rejects.toThrow(/^node1: flanctl-iptables is FATAL under supervisord$/);
+  });
+
+  it('without the watcher, a ready flanneld is the whole check (no further status read)', async () => {
+    const inv = await testInventory(inventoryYaml({ masquerade: 'flannel' }));
+    const sim = simCluster(inv);
+    const n = sim.node('node1');
+    const def = serviceDefinitionStep(inv, n.spec, { hasMkDockerOpts: true });
+    const svc = serviceStep(inv, { dependsOn: ['binary:flanneld', DEFINITION_ID] });
+    await pass(def, svc, ctxFor(sim, 'node1'));
+    expect(kinds(n.conn.execs())).toEqual(['supervisor-status flanneld flanctl-iptables', 'supervisor-update flanneld', 'ctl wait since=none']);
   });
 
   it('fails with the log tail when flanneld ends FATAL', async () => {
     const { sim, n, def, svc } = await setup();
     await pass(def, svc, ctxFor(sim, 'node1'));
     n.programs.get('flanneld')!.state = 'STOPPED';
-    n.conn.on(['supervisorctl', 'start', 'flanneld'], () => {
+    n.conn.on(['sh', '-s', '--', 'flanneld-ctl'], () => {
       n.programs.get('flanneld')!.state = 'FATAL';
-      return { code: 7, stdout: 'flanneld: ERROR (spawn error)\n' };
+      return { stdout: '@result crash\n@why flanneld is FATAL under supervisord (it exited too quickly too often)\n@state FATAL\n@backoffs 3\n' };
     });
     const c = await svc.check(ctxFor(sim, 'node1'));
-    await expect(c!.apply()).rejects.toThrow(/spawn error/);
+    await expect(c!.apply()).rejects.toThrow(/^node1: flanneld is FATAL under supervisord \(it exited too quickly too often\); last log lines:\n.*flanneld/);
   });
 
   it('parses supervisorctl status lines', () => {
@@ -125,15 +184,32 @@ describe('supervisord service', () => {
 });
 
 describe('systemd service', () => {
-  it('fresh: daemon-reload, enable, start (no-block); second pass clean', async () => {
+  it('fresh: daemon-reload, enable, start and wait for ready (ctl script); second pass clean', async () => {
     const { sim, n, def, svc } = await setup('systemd');
     const changes = await pass(def, svc, ctxFor(sim, 'node1'));
     expect(changes.map((c) => c.id)).toEqual([DEFINITION_ID, 'service:flanneld']);
     expect(n.conn.text('/etc/systemd/system/flanneld.service')).toContain('Type=notify');
-    const sys = n.conn.execs().filter((a) => a[0] === 'systemctl' && !a[1].startsWith('is-') && a[1] !== 'show');
-    expect(sys).toEqual([['systemctl', 'daemon-reload'], ['systemctl', 'enable', 'flanneld'], ['systemctl', '--no-block', 'start', 'flanneld']]);
+    expect(kinds(n.conn.execs())).toEqual(['systemctl is-enabled flanneld', 'systemctl is-active flanneld', 'systemctl daemon-reload', 'systemctl enable flanneld', 'ctl start']);
     expect(await pass(def, svc, ctxFor(sim, 'node1'))).toEqual([]);
     expect(n.starts).toBe(1);
+  });
+
+  it('a touched dependency restarts through the ctl script, which waits until flanneld is ready', async () => {
+    const { sim, n, def, svc } = await setup('systemd');
+    await pass(def, svc, ctxFor(sim, 'node1'));
+    const c = await svc.check(ctxFor(sim, 'node1', new Set(['cert:flanneld'])));
+    expect(c).toMatchObject({ action: 'restart', summary: 'restart flanneld (changed: cert:flanneld)' });
+    const before = n.conn.execs().length;
+    await c!.apply();
+    expect(kinds(n.conn.execs().slice(before))).toEqual(['ctl restart']);
+    expect(n.starts).toBe(2);
+  });
+
+  it('a start that never gets ready fails with what is missing and the journal tail', async () => {
+    const { sim, n, def, svc } = await setup('systemd');
+    n.leases = false;
+    const err = await pass(def, svc, ctxFor(sim, 'node1')).then(() => undefined, (e: Error) => e);
+    expect(err?.message).toMatch(/^node1: flanneld not ready after 60 s: flanneld is RUNNING but has not written \/run\/flannel\/subnet\.env; etcd holds no lease with PublicIP 10\.77\.0\.11 under \/coreos\.com\/network\/subnets; last log lines:\n/);
   });
 
   it('enabling alone is an update, not a restart', async () => {
@@ -161,13 +237,14 @@ describe('a (re)start is finished only when flanneld serves again', () => {
     const { inv, sim, n, def, svc } = await setup();
     await pass(def, svc, ctxFor(sim, 'node1'));
     n.conn.on(['sh', '-s', '--', '127.0.0.1', '2401'], { stdout: 'curl 7 000\n' });
-    await expect(waitUntilServing(inv, n.conn, 1200)).rejects.toThrow(/healthz does not answer; last log lines:\n.*flanneld/);
+    await expect(restartFlanneld(inv, n.conn, { timeoutMs: 1200 })).rejects.toThrow(/2401\/healthz does not answer; last log lines:\n.*flanneld/);
   });
 
   it('does not probe /healthz when no port is set', async () => {
     const { inv, sim, n, def, svc } = await setup('supervisord', 0);
     await pass(def, svc, ctxFor(sim, 'node1'));
-    await waitUntilServing(inv, n.conn, 1200);
-    expect(n.conn.execs().some((a) => a[0] === 'sh' && a[1] === '-s')).toBe(false);
+    const before = n.conn.execs().length;
+    await restartFlanneld(inv, n.conn, { timeoutMs: 1200 });
+    expect(n.conn.execs().slice(before).some((a) => a[0] === 'sh' && a[3] === '127.0.0.1')).toBe(false);
   });
 });
