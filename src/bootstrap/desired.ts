@@ -16,6 +16,7 @@ import { dirStep, fileStep } from '../steps/file.js';
 import { iptablesRulesStep, iptablesScriptStep } from '../steps/iptables.js';
 import { iptablesGuardSteps } from '../steps/iptables-guard.js';
 import { iptablesRetireSteps } from '../steps/iptables-retire.js';
+import { watcherUpStep } from '../steps/service-supervisord.js';
 import { leaseWaitStep } from '../steps/lease-wait.js';
 import { litterStep } from '../steps/litter.js';
 import { moduleSteps } from '../steps/modules.js';
@@ -84,6 +85,7 @@ export function nodeSteps(inv: Inventory, node: NodeSpec, material: Material, st
       dependsOn: [...(etcdUsesTls(inv) ? CERT_STEP_IDS : []), 'binary:flanneld', DEFINITION_ID],
       watcherDependsOn: iptables ? ['file:iptables-script'] : [],
       restartReason: () => (state.configUpdated ? 'network config changed in etcd' : undefined),
+      readyTimeoutMs: opts.leaseTimeoutMs,
     }),
   );
   steps.push(leaseWaitStep(inv, { timeoutMs: opts.leaseTimeoutMs ?? 60_000 }));
@@ -91,6 +93,8 @@ export function nodeSteps(inv: Inventory, node: NodeSpec, material: Material, st
   steps.push(...docker.afterLease, ...cniSteps(inv, material.cni));
   // systemd has no watcher program: a oneshot after flanneld + docker and a timer do that job.
   if (iptables && inv.flannel.service === 'systemd') steps.push(...iptablesGuardSteps(inv));
+  // supervisord: the watcher the service step started without waiting is judged last (past its startsecs).
+  if (iptables && inv.flannel.service === 'supervisord') steps.push(watcherUpStep());
   return steps;
 }
 

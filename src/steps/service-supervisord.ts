@@ -14,11 +14,14 @@
 import type { Connector } from '../connector/connector.js';
 import { FlanctlError } from '../errors.js';
 import type { Inventory } from '../model/inventory.js';
-import type { Change, StepContext } from '../engine/step.js';
+import type { Change, Step, StepContext } from '../engine/step.js';
 import { SUPERVISORD_PROGRAMS, flanctlManagesIptables } from '../model/templates.js';
 import { SUPERVISOR_SOCK_SH } from './flanneld-ctl.sh.js';
 import { flanneldLogTail, restartFlanneld, startFlanneld, waitFlanneldReady, type ReadyOptions } from './flanneld-ready.js';
-import { isUp, settledSupervisorStatus, waitSupervisorSettled, type ProgramStatus } from './service-state.js';
+import { isUp, settledSupervisorStatus, supervisorStatus, supervisorStatusArgv, waitSupervisorSettled, type ProgramStatus } from './service-state.js';
+
+const TRANSIENT = new Set(['STARTING', 'BACKOFF', 'STOPPING']);
+const SERVICE_ID = 'service:flanneld';
 import { onNode } from './util.js';
 
 /** supervisorctl's output as an error, unless it only says "already started" / "not running". */
@@ -114,6 +117,41 @@ export interface SupervisordInputs {
   readyTimeoutMs: number;
 }
 
+/**
+ * supervisord: the flanctl-iptables watcher RUNNING (past its startsecs), checked last on the node so
+ * the service step need not wait for it; not a change of its own: a watcher that does not come up
+ * fails the node with its state.
+ */
+export function watcherUpStep(): Step {
+  const id = 'service:iptables-watcher';
+  const W = SUPERVISORD_PROGRAMS.iptables;
+  return {
+    id,
+    title: `${W} running`,
+    reads: () => [supervisorStatusArgv([W])],
+    async check(ctx): Promise<Change | undefined> {
+      const { conn } = onNode(ctx, id);
+      const now = (await supervisorStatus(conn, [W]))[W];
+      const s = isUp(now) || !TRANSIENT.has(now.state) ? now : (await waitSupervisorSettled(conn, [W]))[W];
+      if (isUp(s)) return undefined;
+      // Not there or stopped: the service step's own change covers it when it ran (plan: it will start it).
+      if ((s.state === 'MISSING' || s.state === 'STOPPED') && ctx.touched.has(SERVICE_ID)) return undefined;
+      if (s.state === 'MISSING' || s.state === 'STOPPED') {
+        return {
+          action: 'update',
+          summary: `start ${W} (${s.state.toLowerCase()})`,
+          apply: async () => {
+            await startNoWait(conn, 'start', W);
+            const after = (await waitSupervisorSettled(conn, [W]))[W];
+            if (!isUp(after)) throw new FlanctlError(`${conn.name}: ${W} is ${after.state} under supervisord after starting it`);
+          },
+        };
+      }
+      throw new FlanctlError(`${conn.name}: ${W} is ${s.state} under supervisord (it exits right after it starts: see its log)`);
+    },
+  };
+}
+
 export async function checkSupervisord(inv: Inventory, ctx: StepContext, p: SupervisordInputs): Promise<Change | undefined> {
   const { conn } = onNode(ctx, p.id);
   const F = SUPERVISORD_PROGRAMS.flanneld;
@@ -158,9 +196,11 @@ export async function checkSupervisord(inv: Inventory, ctx: StepContext, p: Supe
           : flanneldAction && (() => startFlanneld(inv, conn, ready));
       if (ctl) await ctl();
       const flanneldReady = !!ctl;
-      // An honest last look at what the ctl script did not just confirm: the watcher RUNNING (past
-      // its startsecs), a removed watcher gone, an untouched flanneld still up.
-      const last = [...(flanneldReady ? [] : [F]), ...(names.includes(W) || removeWatcher ? [W] : [])];
+      // An honest last look at what the ctl script did not just confirm: a removed watcher gone, an
+      // untouched flanneld or watcher still up. A watcher (re)started just now is judged by the
+      // watcher step at the end of the node's steps (watcherUpStep): its startsecs runs meanwhile.
+      const watcherStarted = !!watcherAction || restarted.has(W);
+      const last = [...(flanneldReady ? [] : [F]), ...((names.includes(W) && !watcherStarted) || removeWatcher ? [W] : [])];
       if (!last.length) return;
       const final = await waitSupervisorSettled(conn, last);
       if (removeWatcher && final[W].state !== 'MISSING') throw new FlanctlError(`${conn.name}: ${W} is still ${final[W].state} under supervisord after \`supervisorctl update ${W}\``);

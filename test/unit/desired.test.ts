@@ -27,7 +27,7 @@ describe('desiredState', () => {
       'binary:flanneld', 'binary:mk-docker-opts',
       'file:iptables-script', 'dir:log',
       'service:definition', 'service:flanneld',
-      'lease:wait', 'iptables:rules',
+      'lease:wait', 'iptables:rules', 'service:iptables-watcher',
     ]);
   });
 

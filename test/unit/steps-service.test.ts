@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { parseSupervisorStatus, restartFlanneld, serviceDefinitionStep, serviceStep, DEFINITION_ID } from '../../src/steps/service.js';
 import { applySteps, ctxFor, inventoryYaml, simCluster, testInventory } from './bootstrap-fakes.js';
 import type { Step } from '../../src/engine/step.js';
+import { watcherUpStep } from '../../src/steps/service-supervisord.js';
 
 async function setup(service: 'supervisord' | 'systemd' = 'supervisord', healthz = 2401) {
   const inv = await testInventory(inventoryYaml({ service, extra: `` }).replace('  service:', `  healthzPort: ${healthz}\n  service:`));
@@ -30,7 +31,7 @@ const kinds = (execs: string[][]) =>
   });
 
 describe('supervisord service', () => {
-  it('fresh node: writes the program, update starts both programs once, no extra restart; round trips: status, update, ready, watcher', async () => {
+  it('fresh node: writes the program, update starts both programs once, no extra restart; round trips: status, update, ready (the watcher is judged by its own step)', async () => {
     const { sim, n, def, svc } = await setup();
     const changes = await pass(def, svc, ctxFor(sim, 'node1'));
     expect(changes.map((c) => c.id)).toEqual([DEFINITION_ID, 'service:flanneld']);
@@ -42,8 +43,9 @@ describe('supervisord service', () => {
       'supervisor-status flanneld flanctl-iptables',
       'supervisor-update flanneld flanctl-iptables',
       'ctl wait since=none',
-      'supervisor-settle flanctl-iptables',
     ]);
+    // The watcher step, last on the node: RUNNING, nothing to change.
+    expect(await watcherUpStep().check(ctxFor(sim, 'node1', new Set(['service:flanneld'])))).toBeUndefined();
   });
 
   it('second pass: nothing to do, nothing restarted', async () => {
@@ -142,17 +144,27 @@ describe('supervisord service', () => {
     expect(n.programs.get('flanneld')!.state).toBe('RUNNING');
     expect(n.programs.get('flanctl-iptables')!.pid).not.toBe(watcherPid);
     // The watcher is restarted without waiting for its startsecs, before flanneld's wait.
-    expect(kinds(n.conn.execs().slice(before))).toEqual(['supervisorctl restart flanctl-iptables', 'ctl start', 'supervisor-settle flanctl-iptables']);
+    expect(kinds(n.conn.execs().slice(before))).toEqual(['supervisorctl restart flanctl-iptables', 'ctl start']);
   });
 
-  it('fails when the watcher does not end RUNNING', async () => {
+  it('the watcher step fails the node when the watcher the service step started does not end RUNNING; starts one found stopped', async () => {
     const { sim, n, def, svc } = await setup();
     await pass(def, svc, ctxFor(sim, 'node1'));
     n.programs.get('flanctl-iptables')!.state = 'STOPPED';
     n.conn.on(['sh', '-c', /./, 'flanctl-supervisorctl', 'start', 'flanctl-iptables'], () => ((n.programs.get('flanctl-iptables')!.state = 'FATAL'), { stdout: 'flanctl-iptables: started\n' }));
-    const c = await svc.check(ctxFor(sim, 'node1'));
+    const ctx = ctxFor(sim, 'node1');
+    const c = await svc.check(ctx);
     expect(c?.summary).toBe('start flanctl-iptables');
-    await expect(c!.apply()).rejects.toThrow(/^node1: flanctl-iptables is FATAL under supervisord$/);
+    await c!.apply(); // does not wait for the watcher's startsecs
+    ctx.touched.add('service:flanneld');
+    await expect(watcherUpStep().check(ctx)).rejects.toThrow(/^node1: flanctl-iptables is FATAL under supervisord/);
+    // Found stopped with nothing else starting it: the watcher step starts it and waits for RUNNING.
+    n.programs.get('flanctl-iptables')!.state = 'STOPPED';
+    n.conn.on(['sh', '-c', /./, 'flanctl-supervisorctl', 'start', 'flanctl-iptables'], () => ((n.programs.get('flanctl-iptables')!.state = 'RUNNING'), { stdout: 'flanctl-iptables: started\n' }));
+    const w = await watcherUpStep().check(ctxFor(sim, 'node1'));
+    expect(w?.summary).toBe('start flanctl-iptables (stopped)');
+    await w!.apply();
+    expect(await watcherUpStep().check(ctxFor(sim, 'node1'))).toBeUndefined();
   });
 
   it('without the watcher, a ready flanneld is the whole check (no further status read)', async () => {
