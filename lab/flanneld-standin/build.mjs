@@ -93,6 +93,7 @@ function weighted(version, js) {
       '#!/bin/sh',
       `# flanneld stand-in ${version}: TEST EQUIPMENT for flanctl labs, not the real flannel.`,
       '# Weighted build (FLANCTL_STANDIN_WEIGHT=real): padded to a real flanneld\'s size; the padding is never read.',
+      `[ "$#" = 1 ] && case "$1" in -version|--version) printf '%s\\n%s\\n' ${version} '${NOTICE}' >&2; exit 0;; esac`,
       `exec node -e "$(sed -n '/^${JS_BEGIN}$/,/^${JS_END}$/{/^#__FLANNELD_STANDIN_/d;p;}; /^${JS_END}$/q' "$0")" flanneld "$@"`,
       'exit 127',
       JS_BEGIN,

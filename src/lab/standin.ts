@@ -25,7 +25,11 @@ export function standinTarball(release: StandinRelease = DEFAULT_RELEASE, weight
     throw new UsageError(`FLANCTL_STANDIN_WEIGHT=${weight}: expected light or real`);
   }
   const kind = weight === 'real' ? 'standin-weighted' : 'standin';
-  return join(packageRoot, 'lab', 'dist', `flannel-${release}-${kind}-linux-amd64.tar.gz`);
+  const file = join(packageRoot, 'lab', 'dist', `flannel-${release}-${kind}-linux-amd64.tar.gz`);
+  if (weight === 'real' && !existsSync(file)) {
+    throw new UsageError(`FLANCTL_STANDIN_WEIGHT=real: ${file} is not built; run \`FLANCTL_STANDIN_WEIGHT=real npm run build\` first`);
+  }
+  return file;
 }
 
 /** "v0.11.0" from flannel-v0.11.0-linux-amd64.tar.gz (or a stand-in tarball), like readFlannelTarball. */
