@@ -79,14 +79,16 @@ export async function readFlannelTarball(file: string, opts: ReadTarballOptions 
             entry.resume();
             return fail(tooBig(name, entry.size));
           }
-          const chunks: Buffer[] = [];
+          // Copied into one buffer of the size the header gives (no list of chunks that pins the
+          // decompressor's larger buffers and then needs a second copy: peak memory ~1× the member).
+          const out = Buffer.allocUnsafe(entry.size);
           let bytes = 0;
           entry.on('data', (c: Buffer) => {
+            if (bytes + c.length > entry.size) return fail(tooBig(name, bytes + c.length));
+            c.copy(out, bytes);
             bytes += c.length;
-            if (bytes > max) fail(tooBig(name, bytes));
-            else chunks.push(c);
           });
-          entry.on('end', () => found.set(name, Buffer.concat(chunks)));
+          entry.on('end', () => (bytes === entry.size ? found.set(name, out) : fail(new FlanctlError(`member ${name} ends after ${bytes} of its ${entry.size} bytes`))));
         },
       });
       parser.on('error', fail);

@@ -21,9 +21,37 @@ export function sftpCall<T>(fn: (cb: Cb<T>) => void): Promise<T> {
   return new Promise((resolve, reject) => fn((err, v) => (err ? reject(err) : resolve(v as T))));
 }
 
+/**
+ * Large uploads (a 40 MB flanneld) at once across all connections of this process: each one keeps
+ * IN_FLIGHT packets of CHUNK bytes plus ssh2's cipher buffers alive, so memory grew with the node
+ * count (20 nodes: ~140 MB more than with a small binary) while the one control-side thread that
+ * encrypts them was already the limit. Small files are never held back.
+ */
+export const LARGE_UPLOAD_BYTES = 1024 * 1024;
+export const LARGE_UPLOADS_AT_ONCE = 6;
+let largeRunning = 0;
+const largeWaiting: Array<() => void> = [];
+
+async function withLargeUploadSlot<T>(fn: () => Promise<T>): Promise<T> {
+  if (largeRunning >= LARGE_UPLOADS_AT_ONCE) await new Promise<void>((resolve) => largeWaiting.push(resolve));
+  else largeRunning++;
+  try {
+    return await fn();
+  } finally {
+    const next = largeWaiting.shift();
+    if (next) next(); // the slot passes on
+    else largeRunning--;
+  }
+}
+
 /** Upload a buffer with up to IN_FLIGHT write requests outstanding (like ssh2's fastPut). The file is
  * created exclusively ('wx' = O_CREAT|O_EXCL on the server): an existing file or a planted symlink fails. */
 export async function sftpWriteFile(sftp: SFTPWrapper, path: string, content: Buffer, mode: number): Promise<void> {
+  if (content.length >= LARGE_UPLOAD_BYTES) return withLargeUploadSlot(() => writeFile(sftp, path, content, mode));
+  return writeFile(sftp, path, content, mode);
+}
+
+async function writeFile(sftp: SFTPWrapper, path: string, content: Buffer, mode: number): Promise<void> {
   const handle = await sftpCall<Buffer>((cb) => sftp.open(path, 'wx', { mode }, cb));
   try {
     let next = 0;

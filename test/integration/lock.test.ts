@@ -26,7 +26,7 @@ describe('cluster lock on a real etcd', () => {
       const prefix = `/lock-${api}/network`;
       try {
         const held = await acquireClusterLock(a, prefix, 'bootstrap');
-        const entry = (await b.list(`${prefix}/flanctl/`))[0];
+        const entry = (await b.list(`${prefix}/flanctl/`, { ttl: true }))[0];
         expect(entry.key).toBe(lockKey(prefix));
         expect(entry.ttl).toBeGreaterThan(0);
         expect(entry.ttl).toBeLessThanOrEqual(30);
