@@ -21,6 +21,7 @@
 import type { Connector, ExecOptions, ExecResult } from './connector.js';
 import { shellQuote } from './quote.js';
 import { MISSING_EXIT, readArgv } from './remote-scripts.js';
+import { groupablePath, splitStatMany, statManyArgv } from './stat-group.js';
 
 export const FACTS_TAG = 'flanctl-facts';
 
@@ -188,19 +189,26 @@ export function cachingConnector(inner: Connector, opts: { timeoutMs?: number; b
       const gen = generation;
       for (let i = 0; i < missing.length; i += MAX_BATCH) {
         const part = missing.slice(i, i + MAX_BATCH);
+        // File checks of the batch in one command (stat-group.ts); the others as they are.
+        const grouped = part.filter((m) => groupablePath(m.argv) !== undefined);
+        const single = grouped.length >= 2 ? part.filter((m) => !grouped.includes(m)) : part;
+        const paths = single === part ? [] : grouped.map((m) => groupablePath(m.argv)!);
+        const argvs = [...single.map((m) => m.argv), ...(paths.length ? [statManyArgv(paths)] : [])];
         stats.execs++;
         stats.batches++;
         trace(`facts batch (${part.length} reads)`);
-        const r = await inner.exec(factsArgv(part.map((m) => m.argv)), { timeoutMs: opts.timeoutMs ?? 60_000 });
+        const r = await inner.exec(factsArgv(argvs), { timeoutMs: opts.timeoutMs ?? 60_000 });
         if (r.code !== 0) return i; // e.g. no mktemp: every read goes to the wire
         let results: RawResult[];
         try {
-          results = parseFacts(r.stdout, part.length);
+          results = parseFacts(r.stdout, argvs.length);
         } catch {
           return i;
         }
         if (gen !== generation) return i; // forgotten (a change was applied) while the batch ran
-        part.forEach((m, j) => held.set(m.k, { result: results[j], left: m.n, argv: m.argv }));
+        single.forEach((m, j) => held.set(m.k, { result: results[j], left: m.n, argv: m.argv }));
+        const files = paths.length ? splitStatMany(paths, results[single.length]) : undefined;
+        if (files) grouped.forEach((m, j) => held.set(m.k, { result: files.get(paths[j])!, left: m.n, argv: m.argv }));
       }
       return missing.length;
     },

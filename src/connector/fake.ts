@@ -11,6 +11,7 @@ import type { Connector, ExecOptions, ExecResult } from './connector.js';
 import { FACTS_TAG } from './facts.js';
 import { unquoteShell } from './quote.js';
 import { MISSING_EXIT } from './remote-scripts.js';
+import { STAT_MANY_TAG } from './stat-group.js';
 
 export interface FakeFile {
   content: Buffer;
@@ -81,6 +82,13 @@ export function fakeConnector(opts: FakeConnectorOptions = {}): FakeConnector {
     if (cmd === 'sh' && rest[2] === 'flanctl-read') {
       const f = files.get(path);
       return f ? { stdout: f.content.toString('utf8') } : { code: MISSING_EXIT };
+    }
+    if (cmd === 'sh' && rest[2] === STAT_MANY_TAG) {
+      // stat-group.ts: one stat line per existing path, then sha256sum lines for them.
+      const found = rest.slice(3).filter((p) => files.has(p));
+      const stat = found.map((p) => `${files.get(p)!.mode.toString(8)} ${p}\n`).join('');
+      const sha = found.map((p) => `${createHash('sha256').update(files.get(p)!.content).digest('hex')}  ${p}\n`).join('');
+      return { stdout: `${stat}@@flanctl-sha\n${sha}` };
     }
     if (cmd === 'sh' && rest[2] === 'flanctl-litter') {
       // steps/litter.ts: temp files of interrupted writes in the given directories.

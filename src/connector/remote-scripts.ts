@@ -31,6 +31,10 @@ export function writeArgv(path: string, mode: number): string[] {
   return ['sh', '-c', script, 'flanctl-write', path, modeString(mode)];
 }
 
+/** A file's permission bits (octal) and `sha256sum` line in one exec; exits non-zero when it is missing. */
+export const STAT_TAG = 'flanctl-stat';
+export const statArgv = (path: string) => ['sh', '-c', 'stat -L -c %a -- "$1" && sha256sum -- "$1"', STAT_TAG, path];
+
 export function modeString(mode: number): string {
   return `0${(mode & 0o7777).toString(8).padStart(3, '0')}`;
 }

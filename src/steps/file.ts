@@ -4,7 +4,7 @@
  * get a short diff for `plan`; secrets and binaries never do.
  */
 import { run } from '../connector/connector.js';
-import { modeString } from '../connector/remote-scripts.js';
+import { modeString, statArgv } from '../connector/remote-scripts.js';
 import { sha256Hex } from '../connector/sha256.js';
 import { FlanctlError } from '../errors.js';
 import type { Change, ReadContext, Step, StepContext } from '../engine/step.js';
@@ -28,9 +28,8 @@ export interface FileSpec {
   reads?: (ctx: ReadContext) => string[][];
 }
 
-/** One exec for both facts: prints the mode (octal) and `sha256sum` output; exits non-zero when the file is missing. */
-const STAT_SCRIPT = 'stat -L -c %a -- "$1" && sha256sum -- "$1"';
-export const statArgv = (path: string) => ['sh', '-c', STAT_SCRIPT, 'flanctl-stat', path];
+/** One exec for both facts (remote-scripts.ts): the mode (octal) and `sha256sum` output. */
+export { statArgv };
 
 /** The remote file's permission bits and sha256, or undefined when it does not exist. */
 export async function remoteFileState(ctx: StepContext, path: string, stepId: string): Promise<{ mode: number; sha256?: string } | undefined> {

@@ -7,7 +7,11 @@ import { describe, expect, it } from 'vitest';
 import { fakeConnector } from '../../src/connector/fake.js';
 import { localConnector } from '../../src/connector/local.js';
 import { cachingConnector, factsArgv, FactsFormatError, parseFacts } from '../../src/connector/facts.js';
-import { readArgv } from '../../src/connector/remote-scripts.js';
+import { readArgv, statArgv } from '../../src/connector/remote-scripts.js';
+import { splitStatMany, statManyArgv } from '../../src/connector/stat-group.js';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { converge, type Target } from '../../src/engine/engine.js';
 import type { Step } from '../../src/engine/step.js';
 import type { Inventory } from '../../src/model/inventory.js';
@@ -30,6 +34,28 @@ describe('the facts script (real sh)', () => {
     expect(got[1].stderr).toBe('oops\n');
     expect(got[2].stderr).toMatch(/not found/);
     expect(parseFacts((await local.exec(factsArgv([]))).stdout, 0)).toEqual([]);
+  });
+
+  it("the file checks of a batch in one command give each path exactly its own statArgv's stdout and exit code (real sh)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'flanctl-statmany-'));
+    try {
+      writeFileSync(join(dir, 'a.pem'), 'A\n', { mode: 0o644 });
+      writeFileSync(join(dir, 'key with space'), 'K', { mode: 0o600 });
+      writeFileSync(join(dir, 'empty'), '', { mode: 0o755 });
+      mkdirSync(join(dir, 'sub'));
+      symlinkSync(join(dir, 'a.pem'), join(dir, 'link'));
+      const paths = ['a.pem', 'key with space', 'empty', 'sub', 'link', 'missing', 'sub/nope'].map((p) => join(dir, p));
+      const local = localConnector({ name: 'local' });
+      const batch = await local.exec(factsArgv([statManyArgv(paths)]));
+      const split = splitStatMany(paths, parseFacts(batch.stdout, 1)[0])!;
+      expect(split).toBeDefined();
+      for (const p of paths) {
+        const own = await local.exec(statArgv(p));
+        expect({ path: p, stdout: split.get(p)!.stdout.toString(), ok: split.get(p)!.code === 0 }).toEqual({ path: p, stdout: own.stdout, ok: own.code === 0 });
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('refuses framing that is off: truncated, wrong index, missing trailer, lengths that do not add up', () => {
@@ -110,6 +136,19 @@ describe('caching connector: honesty rules', () => {
     conn.forgetMentioning(['net.ipv4.ip_forward']); // e.g. after `sysctl -w net.ipv4.ip_forward=1`
     await conn.exec(sysctl);
     expect(fake.execs()).toHaveLength(6);
+  });
+
+  it('file checks ride in the batch as ONE command and are each served; output it cannot read leaves them to the wire', async () => {
+    const fake = fakeConnector({ name: 'n1', files: { '/etc/a': { content: 'A', mode: 0o644 }, '/etc/b': { content: 'B', mode: 0o600 } } });
+    const conn = cachingConnector(fake);
+    await conn.prefetch([statArgv('/etc/a'), statArgv('/etc/b'), statArgv('/etc/c'), readArgv('/etc/a')]);
+    const batch = fake.execs()[0];
+    expect(batch.slice(4).filter((q) => q.includes('flanctl-stat-many'))).toHaveLength(1);
+    expect(batch.slice(4).filter((q) => q.includes("'flanctl-stat'"))).toEqual([]);
+    expect((await conn.exec(statArgv('/etc/b'))).stdout).toMatch(/^600\n[0-9a-f]{64} {2}\/etc\/b\n$/);
+    expect((await conn.exec(statArgv('/etc/c'))).code).not.toBe(0);
+    expect(fake.execs()).toHaveLength(1);
+    expect(splitStatMany(['/etc/a'], { code: 0, stdout: Buffer.from('644 /etc/other\n@@flanctl-sha\n'), stderr: '' })).toBeUndefined();
   });
 
   it('a failed or garbled batch caches nothing (every read then goes to the wire); stdin execs are never served', async () => {
