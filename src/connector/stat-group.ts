@@ -8,7 +8,7 @@
  * A path whose line cannot be told apart (a newline or backslash in it) is left out: it goes to the
  * wire on its own. Anything unexpected in the output leaves every path out.
  */
-import { STAT_TAG } from './remote-scripts.js';
+import { STAT_TAG, statArgv } from './remote-scripts.js';
 
 export const STAT_MANY_TAG = 'flanctl-stat-many';
 
@@ -31,8 +31,9 @@ export const statManyArgv = (paths: readonly string[]) => ['sh', '-c', STAT_MANY
 
 /** The path of a statArgv(path) read that can be grouped, else undefined. */
 export function groupablePath(argv: readonly string[]): string | undefined {
-  if (argv.length !== 5 || argv[0] !== 'sh' || argv[1] !== '-c' || argv[3] !== STAT_TAG) return undefined;
+  if (argv.length !== 5 || argv[3] !== STAT_TAG) return undefined;
   const p = argv[4];
+  if (statArgv(p).some((a, i) => a !== argv[i])) return undefined; // exactly statArgv(p), script included
   return p.startsWith('/') && !/[\n\\]/.test(p) ? p : undefined;
 }
 

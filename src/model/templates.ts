@@ -16,6 +16,11 @@ export const SYSTEMD_GUARD_UNITS = {
   service: '/etc/systemd/system/flanctl-iptables.service',
   timer: '/etc/systemd/system/flanctl-iptables.timer',
 } as const;
+/** The symlinks `systemctl enable` makes for the guard units (their WantedBy targets). */
+export const SYSTEMD_GUARD_LINKS = [
+  '/etc/systemd/system/multi-user.target.wants/flanctl-iptables.service',
+  '/etc/systemd/system/timers.target.wants/flanctl-iptables.timer',
+] as const;
 /** Debian/Ubuntu include dir first, then the RHEL one (hdss7 course: /etc/supervisord.d/*.ini). */
 export const SUPERVISORD_CONF_CANDIDATES = [
   { dir: '/etc/supervisor/conf.d', path: '/etc/supervisor/conf.d/flanneld.conf' },

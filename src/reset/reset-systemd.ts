@@ -6,7 +6,7 @@
 import { posix } from 'node:path';
 import { run, type Connector } from '../connector/connector.js';
 import type { Change } from '../engine/step.js';
-import { SYSTEMD_GUARD_UNITS, SYSTEMD_UNIT_PATH } from '../model/templates.js';
+import { SYSTEMD_GUARD_LINKS, SYSTEMD_GUARD_UNITS, SYSTEMD_UNIT_PATH } from '../model/templates.js';
 
 export const FLANCTL_UNITS = ['flanctl-iptables.timer', 'flanctl-iptables.service', 'flanneld.service'];
 const UNIT_DIR = posix.dirname(SYSTEMD_UNIT_PATH);
@@ -22,8 +22,7 @@ export function systemdResetPaths(extra: string[] = []): string[] {
     ...FLANCTL_UNITS.map((u) => `${UNIT_DIR}/${u}.d`),
     `${UNIT_DIR}/multi-user.target.wants/flanneld.service`,
     `${UNIT_DIR}/docker.service.requires/flanneld.service`,
-    `${UNIT_DIR}/multi-user.target.wants/flanctl-iptables.service`,
-    `${UNIT_DIR}/timers.target.wants/flanctl-iptables.timer`,
+    ...SYSTEMD_GUARD_LINKS,
   ];
 }
 

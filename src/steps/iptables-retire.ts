@@ -10,13 +10,12 @@ import { run } from '../connector/connector.js';
 import type { Change, Step, StepContext } from '../engine/step.js';
 import { FlanctlError } from '../errors.js';
 import type { Inventory } from '../model/inventory.js';
-import { SYSTEMD_GUARD_UNITS, remotePaths } from '../model/templates.js';
+import { SYSTEMD_GUARD_LINKS, SYSTEMD_GUARD_UNITS, remotePaths } from '../model/templates.js';
 import { readArgv } from '../connector/remote-scripts.js';
 import { GUARD_UNITS } from './iptables-guard.js';
 import { flanctlRules, isOwnRule, iptablesCheckArgv, iptablesDeleteArgv, nodeSubnet, ruleText, type IptablesRule } from './iptables.js';
 import { onNode } from './util.js';
 
-const GUARD_LINKS = ['/etc/systemd/system/multi-user.target.wants/flanctl-iptables.service', '/etc/systemd/system/timers.target.wants/flanctl-iptables.timer'];
 const existsArgv = (path: string) => ['test', '-e', path];
 
 async function existing(ctx: StepContext, id: string, paths: string[]): Promise<string[]> {
@@ -28,7 +27,7 @@ async function existing(ctx: StepContext, id: string, paths: string[]): Promise<
 /** systemd: the guard's units stopped, disabled and removed (then a daemon-reload). */
 function guardRetireStep(): Step {
   const id = 'iptables:retire-guard';
-  const files = [SYSTEMD_GUARD_UNITS.service, SYSTEMD_GUARD_UNITS.timer, ...GUARD_LINKS];
+  const files = [SYSTEMD_GUARD_UNITS.service, SYSTEMD_GUARD_UNITS.timer, ...SYSTEMD_GUARD_LINKS];
   const observe = async (ctx: StepContext) => {
     const { conn } = onNode(ctx, id);
     const active = (await conn.exec(['systemctl', 'is-active', ...GUARD_UNITS])).stdout.trim().split('\n');

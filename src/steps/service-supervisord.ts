@@ -18,11 +18,10 @@ import type { Change, Step, StepContext } from '../engine/step.js';
 import { SUPERVISORD_PROGRAMS, flanctlManagesIptables } from '../model/templates.js';
 import { SUPERVISOR_SOCK_SH } from './flanneld-ctl.sh.js';
 import { flanneldLogTail, restartFlanneld, startFlanneld, waitFlanneldReady, type ReadyOptions } from './flanneld-ready.js';
-import { isUp, settledSupervisorStatus, supervisorStatus, supervisorStatusArgv, waitSupervisorSettled, type ProgramStatus } from './service-state.js';
-
-const TRANSIENT = new Set(['STARTING', 'BACKOFF', 'STOPPING']);
-const SERVICE_ID = 'service:flanneld';
+import { isUp, settledSupervisorStatus, supervisorStatusArgv, waitSupervisorSettled, type ProgramStatus } from './service-state.js';
 import { onNode } from './util.js';
+
+const SERVICE_ID = 'service:flanneld';
 
 /** supervisorctl's output as an error, unless it only says "already started" / "not running". */
 function throwOnError(conn: Connector, what: string, r: { code: number; stdout: string; stderr: string }): string {
@@ -131,8 +130,7 @@ export function watcherUpStep(): Step {
     reads: () => [supervisorStatusArgv([W])],
     async check(ctx): Promise<Change | undefined> {
       const { conn } = onNode(ctx, id);
-      const now = (await supervisorStatus(conn, [W]))[W];
-      const s = isUp(now) || !TRANSIENT.has(now.state) ? now : (await waitSupervisorSettled(conn, [W]))[W];
+      const s = (await settledSupervisorStatus(conn, [W]))[W];
       if (isUp(s)) return undefined;
       // Not there or stopped: the service step's own change covers it when it ran (plan: it will start it).
       if ((s.state === 'MISSING' || s.state === 'STOPPED') && ctx.touched.has(SERVICE_ID)) return undefined;

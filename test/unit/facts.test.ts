@@ -8,7 +8,7 @@ import { fakeConnector } from '../../src/connector/fake.js';
 import { localConnector } from '../../src/connector/local.js';
 import { cachingConnector, factsArgv, FactsFormatError, parseFacts } from '../../src/connector/facts.js';
 import { readArgv, statArgv } from '../../src/connector/remote-scripts.js';
-import { splitStatMany, statManyArgv } from '../../src/connector/stat-group.js';
+import { groupablePath, splitStatMany, statManyArgv } from '../../src/connector/stat-group.js';
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -149,6 +149,9 @@ describe('caching connector: honesty rules', () => {
     expect((await conn.exec(statArgv('/etc/c'))).code).not.toBe(0);
     expect(fake.execs()).toHaveLength(1);
     expect(splitStatMany(['/etc/a'], { code: 0, stdout: Buffer.from('644 /etc/other\n@@flanctl-sha\n'), stderr: '' })).toBeUndefined();
+    // Only exactly statArgv(path) is grouped: the same tag with another script keeps its own command.
+    expect(groupablePath(statArgv('/etc/a'))).toBe('/etc/a');
+    expect(groupablePath(['sh', '-c', 'cat -- "$1"', 'flanctl-stat', '/etc/a'])).toBeUndefined();
   });
 
   it('a failed or garbled batch caches nothing (every read then goes to the wire); stdin execs are never served', async () => {
