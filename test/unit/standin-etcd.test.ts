@@ -32,7 +32,7 @@ function fakeHttp(answer: (c: Call) => { status: number; body: unknown }): HttpC
       const a = answer(c);
       let open = true;
       queueMicrotask(() => {
-        h.status?.(a.status);
+        h.status?.(a.status, {});
         for (const m of a.body as unknown[]) if (open) h.line(JSON.stringify(m));
       });
       return { close: () => void (open = false) };
@@ -115,6 +115,57 @@ describe('stand-in etcd v3 client (JSON gateway)', () => {
 });
 
 describe('stand-in etcd v2 client', () => {
+  it('watch: one long poll per event, each from the last modifiedIndex + 1; delete/expire are deletions; 401 asks for a list', async () => {
+    const answers = [
+      { action: 'set', node: { key: '/p/subnets/10.1.2.0-24', value: '{"PublicIP":"10.0.0.2"}', modifiedIndex: 8 } },
+      { action: 'expire', node: { key: '/p/subnets/10.1.3.0-24', modifiedIndex: 9 } },
+      { errorCode: 401, message: 'The event in requested index is outdated and cleared', index: 2000 },
+    ];
+    const paths: string[] = [];
+    const http: HttpClient = {
+      request: async () => ({ status: 500, body: '' }),
+      stream(path, _body, _headers, h, method) {
+        paths.push(`${method} ${path}`);
+        const a = answers.shift();
+        queueMicrotask(() => {
+          if (a) h.line(JSON.stringify(a));
+          h.end();
+        });
+        return { close() {} };
+      },
+      close() {},
+    };
+    const responses: unknown[] = [];
+    const errors: Array<[string, number | undefined]> = [];
+    const w = etcdV2(http).watch!('/p/subnets', 7, { response: (ev) => responses.push(...ev), error: (e, c) => errors.push([e.message, c]) });
+    await vi.waitFor(() => expect(errors).toHaveLength(1));
+    w.close();
+    expect(paths).toEqual([
+      'GET /v2/keys/p/subnets?wait=true&recursive=true&waitIndex=7',
+      'GET /v2/keys/p/subnets?wait=true&recursive=true&waitIndex=9',
+      'GET /v2/keys/p/subnets?wait=true&recursive=true&waitIndex=10',
+    ]);
+    expect(responses).toEqual([
+      { type: 'put', key: '/p/subnets/10.1.2.0-24', value: '{"PublicIP":"10.0.0.2"}', revision: 8 },
+      { type: 'delete', key: '/p/subnets/10.1.3.0-24', value: '', revision: 9 },
+    ]);
+    expect(errors[0]).toEqual(['401: The event in requested index is outdated and cleared (watch)', 2000]);
+  });
+
+  it('listAt: the entries and X-Etcd-Index (also for a missing directory)', async () => {
+    const http: HttpClient = {
+      async request(_m, path) {
+        return path.includes('none')
+          ? { status: 404, body: JSON.stringify({ errorCode: 100, message: 'Key not found', index: 12 }), headers: { 'x-etcd-index': '12' } }
+          : { status: 200, body: JSON.stringify({ node: { dir: true, nodes: [{ key: '/p/subnets/10.1.2.0-24', value: 'v', modifiedIndex: 5 }] } }), headers: { 'x-etcd-index': '11' } };
+      },
+      stream: () => ({ close() {} }),
+      close() {},
+    };
+    expect(await etcdV2(http).listAt!('/p/subnets')).toEqual({ entries: [{ key: '/p/subnets/10.1.2.0-24', value: 'v', revision: 5 }], revision: 11 });
+    expect(await etcdV2(http).listAt!('/p/none')).toEqual({ entries: [], revision: 12 });
+  });
+
   it('creates with prevExist=false and ttl=86400, 105 means taken', async () => {
     let n = 0;
     const http = fakeHttp(() => (n++ === 0 ? { status: 201, body: { node: {} } } : { status: 412, body: { errorCode: 105, message: 'Key already exists' } }));

@@ -16,6 +16,8 @@ export interface TlsFiles {
 export interface HttpResponse {
   status: number;
   body: string;
+  /** Response headers, lower-case names (e.g. x-etcd-index). */
+  headers?: Record<string, string | string[] | undefined>;
 }
 
 /** A response read as it arrives, one line at a time (etcd's watch streams: one JSON message a line). */
@@ -24,8 +26,8 @@ export interface LineStream {
 }
 
 export interface StreamHandlers {
-  /** HTTP status of the response, before any line. */
-  status?(code: number): void;
+  /** HTTP status and headers of the response, before any line. */
+  status?(code: number, headers: Record<string, string | string[] | undefined>): void;
   line(text: string): void;
   /** The stream ended or failed (not called after close()). */
   end(err?: Error): void;
@@ -34,19 +36,20 @@ export interface StreamHandlers {
 export interface HttpClient {
   request(method: string, path: string, body?: string, headers?: Record<string, string>): Promise<HttpResponse>;
   /**
-   * POST `body` to `path` on the preferred endpoint and hand over the response line by line until
-   * close(). Over TLS one HTTP/2 connection carries every stream (closing a stream is cheap, as
-   * cancelling a gRPC watch is); over plain http each stream is its own HTTP/1.1 connection.
+   * Send `body` (POST; GET sends none) to `path` on the preferred endpoint and hand over the
+   * response line by line until close(), without a timeout (etcd watches, v2 long polls). Over TLS one
+   * HTTP/2 connection carries every stream (closing a stream is cheap, as cancelling a gRPC watch is);
+   * over plain http each stream is its own HTTP/1.1 connection.
    */
-  stream(path: string, body: string, headers: Record<string, string>, h: StreamHandlers): LineStream;
+  stream(path: string, body: string, headers: Record<string, string>, h: StreamHandlers, method?: 'POST' | 'GET'): LineStream;
   /** Close idle connections (the HTTP/2 sessions). */
   close(): void;
 }
 
-/** Splits chunks into lines; the last partial line waits for the next chunk. */
-export function lineSplitter(onLine: (l: string) => void): (chunk: Buffer | string) => void {
+/** Splits chunks into lines; the last partial line waits for the next chunk, or for flush() at the end. */
+export function lineSplitter(onLine: (l: string) => void): ((chunk: Buffer | string) => void) & { flush(): void } {
   let rest = '';
-  return (chunk) => {
+  const push = (chunk: Buffer | string) => {
     rest += chunk.toString();
     let i;
     while ((i = rest.indexOf('\n')) >= 0) {
@@ -55,6 +58,13 @@ export function lineSplitter(onLine: (l: string) => void): (chunk: Buffer | stri
       if (line) onLine(line);
     }
   };
+  return Object.assign(push, {
+    flush() {
+      const line = rest.trim();
+      rest = '';
+      if (line) onLine(line);
+    },
+  });
 }
 
 export class EtcdUnreachable extends Error {}
@@ -85,7 +95,7 @@ export function httpClient(endpoints: string[], tls: Partial<TlsFiles>, timeoutM
         (res) => {
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), headers: res.headers }));
           res.on('error', reject);
         },
       );
@@ -109,7 +119,7 @@ export function httpClient(endpoints: string[], tls: Partial<TlsFiles>, timeoutM
     return s;
   };
 
-  const stream = (path: string, body: string, headers: Record<string, string>, h: StreamHandlers): LineStream => {
+  const stream = (path: string, body: string, headers: Record<string, string>, h: StreamHandlers, method: 'POST' | 'GET' = 'POST'): LineStream => {
     const at = preferred;
     const endpoint = endpoints[at];
     const url = new URL(path, endpoint.endsWith('/') ? endpoint : endpoint + '/');
@@ -126,16 +136,19 @@ export function httpClient(endpoints: string[], tls: Partial<TlsFiles>, timeoutM
     if (url.protocol === 'https:') {
       let req: http2.ClientHttp2Stream;
       try {
-        req = session(url.origin).request({ ':method': 'POST', ':path': url.pathname + url.search, 'content-type': 'application/json', ...headers });
+        req = session(url.origin).request({ ':method': method, ':path': url.pathname + url.search, ...(method === 'POST' ? { 'content-type': 'application/json' } : {}), ...headers });
       } catch (e) {
         queueMicrotask(() => finish(new EtcdUnreachable(`${endpoint}: ${(e as Error).message}`)));
         return { close: () => void (closed = true) };
       }
-      req.on('response', (hd) => h.status?.(Number(hd[':status'])));
+      req.on('response', (hd) => h.status?.(Number(hd[':status']), hd));
       req.on('data', onData);
-      req.on('end', () => finish());
+      req.on('end', () => {
+        onData.flush();
+        finish();
+      });
       req.on('error', (e) => finish(new EtcdUnreachable(`${endpoint}: ${e.message}`)));
-      req.end(body);
+      req.end(method === 'POST' ? body : undefined);
       return {
         close() {
           closed = true;
@@ -143,14 +156,18 @@ export function httpClient(endpoints: string[], tls: Partial<TlsFiles>, timeoutM
         },
       };
     }
-    const req = http.request(url, { method: 'POST', agent: false, headers: { 'content-type': 'application/json', ...headers, 'content-length': Buffer.byteLength(body) } }, (res) => {
-      h.status?.(res.statusCode ?? 0);
+    const sent = method === 'POST' ? body : '';
+    const req = http.request(url, { method, agent: false, headers: { ...(method === 'POST' ? { 'content-type': 'application/json' } : {}), ...headers, 'content-length': Buffer.byteLength(sent) } }, (res) => {
+      h.status?.(res.statusCode ?? 0, res.headers);
       res.on('data', onData);
-      res.on('end', () => finish());
+      res.on('end', () => {
+        onData.flush();
+        finish();
+      });
       res.on('error', (e) => finish(e));
     });
     req.on('error', (e) => finish(new EtcdUnreachable(`${endpoint}: ${e.message}`)));
-    req.end(body);
+    req.end(sent);
     return {
       close() {
         closed = true;

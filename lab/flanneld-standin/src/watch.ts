@@ -1,8 +1,7 @@
 /**
- * Watching peer leases. Over etcd v3 the stand-in uses a real etcd watch (watch-stream.ts). Where
- * the registry has no watch (etcd v2 for now) it polls `<prefix>/subnets` (default every 1 s,
- * FLANNELD_STANDIN_POLL_MS), one poll standing for one watch response. Our own key disappearing
- * means "Lease has been revoked".
+ * Watching peer leases. The stand-in's etcd registries (v3 and v2) watch etcd (watch-stream.ts).
+ * A registry without a watch (the unit tests' memory registries) is polled every `pollMs`, one poll
+ * standing for one watch response. Our own key disappearing means "Lease has been revoked".
  *
  * Polling with the watch bug (FLANNEL.md §9, version.ts hasWatchBug; only reached by a registry
  * without a watch, e.g. the unit tests' memory registry): the node's snapshot is the lease list it
