@@ -28,7 +28,7 @@ import { etcdUsesTls } from '../model/templates.js';
 import { runVerify, type VerifyReport } from '../verify/verify.js';
 import { restartFlanneld } from '../steps/service.js';
 import { sleep } from '../steps/util.js';
-import { describeRepair, repairPeerState, type PeerRepairDeps, type PeerRepairReport } from './peer-repair.js';
+import { describeRepair, PEER_SETTLE_MS, repairPeerState, type PeerRepairDeps, type PeerRepairReport } from './peer-repair.js';
 import { peerRepairCoordinator, peerStateStep } from './peer-step.js';
 import { listLeases } from '../kv/flannel-keys.js';
 import { limitedNames, withNodes } from '../model/selection.js';
@@ -43,7 +43,7 @@ export interface BootstrapOptions {
   /** Run verify after a successful apply (default true). */
   verify?: boolean;
   leaseTimeoutMs?: number;
-  /** When this run (re)started flanneld: how long peers may take to appear before a node counts as stale (default 3 s). */
+  /** When this run (re)started flanneld: how long peers may take to appear before a node counts as stale (default PEER_SETTLE_MS, 0.5 s). */
   peerSettleMs?: number;
   /** Tests and the lab: replace SSH / etcd. */
   connect?: (node: NodeSpec) => Promise<Connector>;
@@ -217,7 +217,7 @@ export async function runBootstrap(inv: Inventory, opts: BootstrapOptions): Prom
         now: () => Date.now(),
         sleep,
         concurrency,
-        settleMs: opts.mode === 'apply' && settle ? (opts.peerSettleMs ?? 3_000) : 0,
+        settleMs: opts.mode === 'apply' && settle ? (opts.peerSettleMs ?? PEER_SETTLE_MS) : 0,
         roundTimeoutMs: 10_000,
         nodes,
       };

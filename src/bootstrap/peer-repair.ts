@@ -80,6 +80,13 @@ export interface PeerRepairReport {
   durationMs: number;
 }
 
+/**
+ * How long a just-(re)started cluster gets to program its peers before a node counts as stale (longer
+ * while the mismatches keep shrinking: observeSettled). flanneld programs a peer as its watch delivers
+ * the lease, within milliseconds; what misses it (v0.20.2's watch bug) never catches up on its own.
+ */
+export const PEER_SETTLE_MS = 500;
+
 const leaseIdentity = (l: Lease | undefined) => (l ? JSON.stringify([l.subnet, l.publicIp, l.backendType ?? null, l.backendData ?? null]) : 'none');
 const byNode = (m: Map<string, PeerMismatch[]>) => Object.fromEntries([...m].map(([k, v]) => [k, stalePeers(v)]));
 

@@ -38,6 +38,8 @@ export interface LabUpOptions {
   release?: string;
   /** Switch the stand-in's v0.20.2 watch bug on in every node (/etc/flanneld-standin.env); off otherwise. */
   watchBug?: boolean;
+  /** With watchBug: FLANNELD_STANDIN_WATCH_GAP_MS (ms before each new etcd watch; widens the bug's window). */
+  watchBugGapMs?: number;
   fresh?: boolean;
   installDeps?: boolean;
   /** The nodes' init: supervisord (default) or a real systemd booted with systemd-nspawn. */
@@ -152,7 +154,7 @@ export async function labUp(opts: LabUpOptions): Promise<LabState> {
       log(`${node.name}: started ${kind} (pid ${(node.launcher ?? node.init)?.pid}) at ${node.ip}`);
     }
     await waitReady(dir, node);
-    await writeStandinEnv(node, !!opts.watchBug);
+    await writeStandinEnv(node, !!opts.watchBug, opts.watchBugGapMs);
   });
   const etcdResult = await etcdReady;
   const failures = results.flatMap((r, i) => (r.ok ? [] : [`${wanted[i].name}: ${errorMessage(r.error)}`]));
@@ -166,14 +168,16 @@ export async function labUp(opts: LabUpOptions): Promise<LabState> {
   state.inventory = writeLabInventory(dir, names, state.nodes, tarball, kind);
   state.flannelTarball = tarball;
   state.watchBug = !!opts.watchBug;
+  if (opts.watchBug && opts.watchBugGapMs) state.watchBugGapMs = opts.watchBugGapMs;
+  else delete state.watchBugGapMs;
   if (!existsSync(tarball)) log(`warning: ${tarball} does not exist yet (build it with \`npm run build\`)`);
   saveState(state);
   return state;
 }
 
 /** The stand-in's settings file inside the node: the watch bug on, or no file. */
-async function writeStandinEnv(node: NodeState, watchBug: boolean): Promise<void> {
-  const text = standinEnvText(watchBug);
+async function writeStandinEnv(node: NodeState, watchBug: boolean, gapMs?: number): Promise<void> {
+  const text = standinEnvText(watchBug, gapMs);
   const argv = text === undefined
     ? ['rm', '-f', STANDIN_ENV_FILE]
     : ['sh', '-c', 't=$(mktemp "$1.XXXXXX") && cat > "$t" && chmod 0644 "$t" && mv -f "$t" "$1"', 'sh', STANDIN_ENV_FILE];

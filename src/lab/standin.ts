@@ -56,6 +56,13 @@ export function chooseTarball(opts: { release?: string; flannelTarball?: string;
   return standinTarball((opts.release as StandinRelease | undefined) ?? DEFAULT_RELEASE);
 }
 
-/** The settings file written into each node: the watch bug on, or no file (the stand-in's default). */
-export const standinEnvText = (watchBug: boolean) =>
-  watchBug ? '# written by `flanctl lab up --watch-bug` (flanneld stand-in, TEST EQUIPMENT)\nFLANNELD_STANDIN_WATCH_BUG=on\n' : undefined;
+/**
+ * The settings file written into each node: the watch bug on (and, with a gap, the time the stand-in
+ * waits before each new etcd watch, which widens the window in which v0.20.2 loses events), or no
+ * file (the stand-in's default).
+ */
+export const standinEnvText = (watchBug: boolean, gapMs = 0) =>
+  watchBug
+    ? '# written by `flanctl lab up --watch-bug` (flanneld stand-in, TEST EQUIPMENT)\nFLANNELD_STANDIN_WATCH_BUG=on\n' +
+      (gapMs > 0 ? `FLANNELD_STANDIN_WATCH_GAP_MS=${Math.round(gapMs)}\n` : '')
+    : undefined;

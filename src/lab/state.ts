@@ -49,6 +49,8 @@ export interface LabState {
   rootfs?: string;
   /** The stand-in's watch bug switched on in the nodes (`lab up --watch-bug`). */
   watchBug?: boolean;
+  /** `lab up --watch-bug-gap`: ms the stand-in waits before each new etcd watch. */
+  watchBugGapMs?: number;
   createdAt: string;
   updatedAt?: string;
 }
@@ -85,4 +87,23 @@ export function saveState(state: LabState): void {
 
 export function removeState(dir: string): void {
   rmSync(stateFile(dir), { force: true });
+}
+
+/** `lab up --json`: where the lab is and what runs in it. */
+export function labUpSummary(state: LabState, seconds: number) {
+  return {
+    dir: state.dir,
+    index: state.index,
+    bridge: state.bridge,
+    subnet: state.subnet,
+    etcd: state.etcd?.endpoint,
+    inventory: state.inventory,
+    flannelTarball: state.flannelTarball,
+    init: state.init ?? 'supervisord',
+    rootfs: state.rootfs,
+    nodes: state.nodes.map((n) => ({ name: n.name, ip: n.ip, netns: n.netns, pid: n.init?.pid, init: n.system ?? 'supervisord' })),
+    watchBug: state.watchBug,
+    ...(state.watchBugGapMs ? { watchBugGapMs: state.watchBugGapMs } : {}),
+    seconds,
+  };
 }

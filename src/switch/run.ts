@@ -10,7 +10,7 @@ import { acquireClusterLock, type ClusterLock } from '../kv/lock.js';
 import { networkConfigText } from '../model/flannel-config.js';
 import { backendSchema, type Backend, type Inventory } from '../model/inventory.js';
 import { moduleSteps } from '../steps/modules.js';
-import { repairPeerState } from '../bootstrap/peer-repair.js';
+import { PEER_SETTLE_MS, repairPeerState } from '../bootstrap/peer-repair.js';
 import { restartFlanneld, startFlanneld, stopFlanneld } from '../steps/service.js';
 import { sleep } from '../steps/util.js';
 import { runVerify } from '../verify/verify.js';
@@ -23,7 +23,6 @@ import { switchBackend, type SwitchReport } from './switch.js';
  * as stale and is restarted. Polled: a cluster that is consistent earlier goes on at once. flanneld's
  * etcd watch delivers within milliseconds; the lab stand-in polls etcd every second, hence 1.5 s.
  */
-const PEER_SETTLE_MS = 1_500;
 
 export interface BackendFlags {
   directRouting?: boolean;

@@ -110,30 +110,50 @@ export interface ProbeInterface {
 const lastLine = (s: string) => s.trim().split('\n').pop() ?? '';
 
 /**
+ * $1 = the interface, $2 = the address: a leftover from an interrupted run removed, the link added
+ * (dummy where the kernel has it, else an empty bridge), the /32 added, the link up — one round trip.
+ * Prints `@fail <command>: <last stderr line>` per failed command, `@created <type>`, `@ok`.
+ */
+export const PROBE_ADD_SCRIPT = `ip link del "$1" >/dev/null 2>&1
+last() { printf '%s' "$1" | tail -n 1; }
+t=
+for ty in dummy bridge; do
+  if e=$(ip link add "$1" type $ty 2>&1); then t=$ty; break; fi
+  echo "@fail ip link add $1 type $ty: $(last "$e")"
+done
+[ -n "$t" ] || exit 0
+echo "@created $t"
+e=$(ip addr add "$2/32" dev "$1" 2>&1) || { echo "@fail ip addr add $2/32 dev $1: $(last "$e")"; exit 0; }
+e=$(ip link set "$1" up 2>&1) || { echo "@fail ip link set $1 up: $(last "$e")"; exit 0; }
+echo @ok`;
+
+export const probeAddArgv = (address: string) => ['sh', '-c', PROBE_ADD_SCRIPT, 'flanctl-probe', PROBE_IFACE, address];
+
+/**
  * Add `flanctl-probe` holding `address`/32 (a /32 adds no route, so the node's table is untouched).
  * A leftover from an interrupted run is replaced. Never throws: errors are in the result.
  */
 export async function addProbeInterface(conn: Connector, node: string, address: string): Promise<ProbeInterface> {
   const probe: ProbeInterface = { node, iface: PROBE_IFACE, address, created: false, removed: false };
-  await conn.exec(['ip', 'link', 'del', PROBE_IFACE]).catch(() => undefined);
-  for (const type of ['dummy', 'bridge'] as const) {
-    const r = await conn.exec(['ip', 'link', 'add', PROBE_IFACE, 'type', type]);
-    if (r.code === 0) {
-      probe.linkType = type;
-      probe.created = true;
-      break;
-    }
-    probe.error = `ip link add ${PROBE_IFACE} type ${type}: ${lastLine(r.stderr)}`;
+  let out: string;
+  try {
+    const r = await conn.exec(probeAddArgv(address));
+    out = r.stdout;
+    if (r.code !== 0 && !out.includes('@')) return { ...probe, error: `adding ${PROBE_IFACE}: ${lastLine(r.stderr) || `exit ${r.code}`}` };
+  } catch (err) {
+    return { ...probe, error: `adding ${PROBE_IFACE}: ${err instanceof Error ? err.message : String(err)}` };
   }
-  if (!probe.created) return probe;
-  probe.error = undefined;
-  for (const argv of [['ip', 'addr', 'add', `${address}/32`, 'dev', PROBE_IFACE], ['ip', 'link', 'set', PROBE_IFACE, 'up']]) {
-    const r = await conn.exec(argv);
-    if (r.code !== 0) {
-      probe.error = `${argv.join(' ')}: ${lastLine(r.stderr)}`;
-      break;
-    }
+  const lines = out.split('\n');
+  const created = lines.find((l) => l.startsWith('@created '))?.slice('@created '.length).trim();
+  if (created === 'dummy' || created === 'bridge') {
+    probe.linkType = created;
+    probe.created = true;
   }
+  const fails = lines.filter((l) => l.startsWith('@fail ')).map((l) => l.slice('@fail '.length));
+  // Before the link exists the last failure says why; afterwards only a failure after it counts.
+  const after = probe.created ? lines.slice(lines.findIndex((l) => l.startsWith('@created '))).filter((l) => l.startsWith('@fail ')).map((l) => l.slice(6)) : fails;
+  if (after.length) probe.error = after[after.length - 1];
+  else if (!probe.created) probe.error = `${PROBE_IFACE}: not created (${lastLine(out) || 'no output'})`;
   return probe;
 }
 

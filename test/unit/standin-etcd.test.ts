@@ -25,6 +25,19 @@ function fakeHttp(answer: (c: Call) => { status: number; body: unknown }): HttpC
       const a = answer(c);
       return { status: a.status, body: JSON.stringify(a.body) };
     },
+    /** A stream answers with the lines of `body` (an array of messages), then stays open. */
+    stream(path, body, _headers, h) {
+      const c = { method: 'STREAM', path, body };
+      calls.push(c);
+      const a = answer(c);
+      let open = true;
+      queueMicrotask(() => {
+        h.status?.(a.status, {});
+        for (const m of a.body as unknown[]) if (open) h.line(JSON.stringify(m));
+      });
+      return { close: () => void (open = false) };
+    },
+    close() {},
   };
 }
 
@@ -33,6 +46,34 @@ const unb64 = (s: string) => Buffer.from(s, 'base64').toString();
 const quiet: Logger = { info() {}, warn() {}, error() {} };
 
 describe('stand-in etcd v3 client (JSON gateway)', () => {
+  it('watch: POST /v3/watch with the prefix range and start revision; PUT events (no "type" in proto3 JSON), DELETEs, cancellation', async () => {
+    const hdr = { header: { revision: '9' } };
+    const http = fakeHttp(() => ({
+      status: 200,
+      body: [
+        { result: { ...hdr, created: true } },
+        { result: { ...hdr, events: [{ kv: { key: b64('/p/subnets/10.1.2.0-24'), value: b64('{"PublicIP":"10.0.0.2"}'), mod_revision: '8' } }, { type: 'DELETE', kv: { key: b64('/p/subnets/10.1.3.0-24'), mod_revision: '9' } }] } },
+        { result: { ...hdr, canceled: true, compact_revision: '5' } },
+      ],
+    }));
+    const responses: unknown[] = [];
+    const errors: Array<[string, number | undefined]> = [];
+    const w = etcdV3(http).watch!('/p/subnets', 7, { response: (ev) => responses.push(ev), error: (e, c) => errors.push([e.message, c]) });
+    await vi.waitFor(() => expect(errors).toHaveLength(1));
+    w.close();
+    expect(JSON.parse(http.calls[0].body!)).toEqual({ create_request: { key: b64('/p/subnets/'), range_end: b64('/p/subnets0'), start_revision: '7' } });
+    expect(responses).toEqual([[
+      { type: 'put', key: '/p/subnets/10.1.2.0-24', value: '{"PublicIP":"10.0.0.2"}', revision: 8 },
+      { type: 'delete', key: '/p/subnets/10.1.3.0-24', value: '', revision: 9 },
+    ]]);
+    expect(errors[0][1]).toBe(5);
+    // From "now" (no start_revision), one exact key (no range_end).
+    const own = etcdV3(http).watch!('/p/subnets/10.1.2.0-24', undefined, { response() {}, error() {} }, true);
+    await vi.waitFor(() => expect(http.calls).toHaveLength(2));
+    own.close();
+    expect(JSON.parse(http.calls[1].body!)).toEqual({ create_request: { key: b64('/p/subnets/10.1.2.0-24') } });
+  });
+
   it('creates with Grant(86400) then a txn "Version(key)==0 → Put with lease"', async () => {
     const http = fakeHttp((c) =>
       c.path === '/v3/lease/grant' ? { status: 200, body: { ID: '7587869254413516815', TTL: '86400' } } : { status: 200, body: { succeeded: true } },
@@ -74,6 +115,57 @@ describe('stand-in etcd v3 client (JSON gateway)', () => {
 });
 
 describe('stand-in etcd v2 client', () => {
+  it('watch: one long poll per event, each from the last modifiedIndex + 1; delete/expire are deletions; 401 asks for a list', async () => {
+    const answers = [
+      { action: 'set', node: { key: '/p/subnets/10.1.2.0-24', value: '{"PublicIP":"10.0.0.2"}', modifiedIndex: 8 } },
+      { action: 'expire', node: { key: '/p/subnets/10.1.3.0-24', modifiedIndex: 9 } },
+      { errorCode: 401, message: 'The event in requested index is outdated and cleared', index: 2000 },
+    ];
+    const paths: string[] = [];
+    const http: HttpClient = {
+      request: async () => ({ status: 500, body: '' }),
+      stream(path, _body, _headers, h, method) {
+        paths.push(`${method} ${path}`);
+        const a = answers.shift();
+        queueMicrotask(() => {
+          if (a) h.line(JSON.stringify(a));
+          h.end();
+        });
+        return { close() {} };
+      },
+      close() {},
+    };
+    const responses: unknown[] = [];
+    const errors: Array<[string, number | undefined]> = [];
+    const w = etcdV2(http).watch!('/p/subnets', 7, { response: (ev) => responses.push(...ev), error: (e, c) => errors.push([e.message, c]) });
+    await vi.waitFor(() => expect(errors).toHaveLength(1));
+    w.close();
+    expect(paths).toEqual([
+      'GET /v2/keys/p/subnets?wait=true&recursive=true&waitIndex=7',
+      'GET /v2/keys/p/subnets?wait=true&recursive=true&waitIndex=9',
+      'GET /v2/keys/p/subnets?wait=true&recursive=true&waitIndex=10',
+    ]);
+    expect(responses).toEqual([
+      { type: 'put', key: '/p/subnets/10.1.2.0-24', value: '{"PublicIP":"10.0.0.2"}', revision: 8 },
+      { type: 'delete', key: '/p/subnets/10.1.3.0-24', value: '', revision: 9 },
+    ]);
+    expect(errors[0]).toEqual(['401: The event in requested index is outdated and cleared (watch)', 2000]);
+  });
+
+  it('listAt: the entries and X-Etcd-Index (also for a missing directory)', async () => {
+    const http: HttpClient = {
+      async request(_m, path) {
+        return path.includes('none')
+          ? { status: 404, body: JSON.stringify({ errorCode: 100, message: 'Key not found', index: 12 }), headers: { 'x-etcd-index': '12' } }
+          : { status: 200, body: JSON.stringify({ node: { dir: true, nodes: [{ key: '/p/subnets/10.1.2.0-24', value: 'v', modifiedIndex: 5 }] } }), headers: { 'x-etcd-index': '11' } };
+      },
+      stream: () => ({ close() {} }),
+      close() {},
+    };
+    expect(await etcdV2(http).listAt!('/p/subnets')).toEqual({ entries: [{ key: '/p/subnets/10.1.2.0-24', value: 'v', revision: 5 }], revision: 11 });
+    expect(await etcdV2(http).listAt!('/p/none')).toEqual({ entries: [], revision: 12 });
+  });
+
   it('creates with prevExist=false and ttl=86400, 105 means taken', async () => {
     let n = 0;
     const http = fakeHttp(() => (n++ === 0 ? { status: 201, body: { node: {} } } : { status: 412, body: { errorCode: 105, message: 'Key already exists' } }));

@@ -6,7 +6,7 @@
 import { fakeConnector, type FakeConnector } from '../../src/connector/fake.js';
 import { parseInventory, type Inventory } from '../../src/model/inventory.js';
 import { memoryKv, type MemoryKv } from '../../src/kv/memory.js';
-import { PING_SCRIPT } from '../../src/verify/probes.js';
+import { PING_SCRIPT, PROBE_ADD_SCRIPT } from '../../src/verify/probes.js';
 import { HEALTHZ_SCRIPT } from '../../src/steps/service.js';
 
 export interface SimNode {
@@ -172,16 +172,13 @@ ${Array.from({ length: n }, (_, i) => `  - { name: node${i + 1}, host: 10.77.1.$
         });
         return { stdout: out.join('') };
       })
-      .on(['ip', 'link', 'add', 'flanctl-probe', 'type'], (argv) => {
-        if (argv[5] === 'dummy' && !opts.dummy) return { code: 2, stderr: 'Error: Unknown device type.\n' };
-        s.probe = 'noaddr';
-        return {};
+      // PROBE_ADD_SCRIPT: dummy where the fake kernel has it, else bridge; then the /32 and up.
+      .on(['sh', '-c', PROBE_ADD_SCRIPT], (argv) => {
+        const out = opts.dummy ? [] : ['@fail ip link add flanctl-probe type dummy: Error: Unknown device type.'];
+        s.probe = argv[5];
+        out.push(`@created ${opts.dummy ? 'dummy' : 'bridge'}`, '@ok');
+        return { stdout: out.join('\n') + '\n' };
       })
-      .on(['ip', 'addr', 'add'], (argv) => {
-        s.probe = argv[3].replace(/\/32$/, '');
-        return {};
-      })
-      .on(['ip', 'link', 'set', 'flanctl-probe', 'up'], {})
       .on(['ip', 'link', 'del', 'flanctl-probe'], () => {
         if (!s.probe) return { code: 1, stderr: 'Cannot find device "flanctl-probe"\n' };
         s.probe = undefined;

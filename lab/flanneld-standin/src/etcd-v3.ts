@@ -4,7 +4,7 @@
  * a new Grant + plain Put to renew (no KeepAlive).
  */
 import type { HttpClient } from './http.js';
-import { EtcdError, type RawEntry, type Registry } from './registry.js';
+import { EtcdError, type RawEntry, type Registry, type WatchCallbacks, type WatchEvent } from './registry.js';
 
 const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64');
 const unb64 = (s: string | undefined) => (s ? Buffer.from(s, 'base64').toString('utf8') : '');
@@ -30,14 +30,17 @@ interface Auth {
 export function etcdV3(client: HttpClient, auth?: Auth): Registry {
   let token: string | undefined;
 
-  const call = async (path: string, body: unknown): Promise<Record<string, any>> => {
+  const authHeaders = async (): Promise<Record<string, string>> => {
     if (auth?.username && token === undefined) {
       const r = await client.request('POST', '/v3/auth/authenticate', JSON.stringify({ name: auth.username, password: auth.password }));
       if (r.status !== 200) throw new EtcdError(`etcd authentication failed (HTTP ${r.status})`);
       token = JSON.parse(r.body).token as string;
     }
-    const headers: Record<string, string> = { 'content-type': 'application/json' };
-    if (token) headers.authorization = token;
+    return token ? { authorization: token } : {};
+  };
+
+  const call = async (path: string, body: unknown): Promise<Record<string, any>> => {
+    const headers: Record<string, string> = { 'content-type': 'application/json', ...(await authHeaders()) };
     const r = await client.request('POST', path, JSON.stringify(body), headers);
     let parsed: Record<string, any> = {};
     try {
@@ -49,6 +52,18 @@ export function etcdV3(client: HttpClient, auth?: Auth): Registry {
       throw new EtcdError(`etcd ${path}: ${parsed.message ?? parsed.error ?? `HTTP ${r.status}`}`);
     }
     return parsed;
+  };
+
+  const listAt = async (dir: string) => {
+    const prefix = dir.endsWith('/') ? dir : dir + '/';
+    const r = await call('/v3/kv/range', { key: b64(prefix), range_end: prefixEnd(prefix) });
+    const kvs = (r.kvs as { key: string; value?: string; mod_revision?: string }[] | undefined) ?? [];
+    const entries = kvs.map((kv): RawEntry => ({
+      key: unb64(kv.key),
+      value: unb64(kv.value),
+      ...(kv.mod_revision !== undefined ? { revision: Number(kv.mod_revision) } : {}),
+    }));
+    return { entries, revision: Number(r.header?.revision ?? 0) };
   };
 
   const grant = async (ttl: number): Promise<string> => {
@@ -64,14 +79,11 @@ export function etcdV3(client: HttpClient, auth?: Auth): Registry {
       return kv ? unb64(kv.value) : undefined;
     },
     async list(dir) {
-      const prefix = dir.endsWith('/') ? dir : dir + '/';
-      const r = await call('/v3/kv/range', { key: b64(prefix), range_end: prefixEnd(prefix) });
-      const kvs = (r.kvs as { key: string; value?: string; mod_revision?: string }[] | undefined) ?? [];
-      return kvs.map((kv): RawEntry => ({
-        key: unb64(kv.key),
-        value: unb64(kv.value),
-        ...(kv.mod_revision !== undefined ? { revision: Number(kv.mod_revision) } : {}),
-      }));
+      return (await listAt(dir)).entries;
+    },
+    listAt,
+    watch(dir, fromRevision, cb, exact) {
+      return watchV3(client, authHeaders, dir, fromRevision, cb, exact);
     },
     async create(key, value, ttl) {
       const lease = await grant(ttl);
@@ -88,6 +100,63 @@ export function etcdV3(client: HttpClient, auth?: Auth): Registry {
     },
     async delete(key) {
       await call('/v3/kv/deleterange', { key: b64(key) });
+    },
+  };
+}
+
+/**
+ * POST /v3/watch on the gateway: a stream of `{"result": WatchResponse}` lines. The first answers
+ * the create request; proto3 JSON leaves out defaults (a PUT event has no "type").
+ */
+function watchV3(client: HttpClient, authHeaders: () => Promise<Record<string, string>>, dir: string, fromRevision: number | undefined, cb: WatchCallbacks, exact = false) {
+  const prefix = exact || dir.endsWith('/') ? dir : dir + '/';
+  const range = exact ? { key: b64(dir) } : { key: b64(prefix), range_end: prefixEnd(prefix) };
+  const create = { ...range, ...(fromRevision !== undefined ? { start_revision: String(fromRevision) } : {}) };
+  let closed = false;
+  let failed = false;
+  let stream: { close(): void } | undefined;
+  const fail = (err: Error, compact?: number) => {
+    if (closed || failed) return;
+    failed = true;
+    cb.error(err, compact);
+  };
+  const onLine = (line: string) => {
+    let msg: { result?: Record<string, any>; error?: { message?: string } };
+    try {
+      msg = JSON.parse(line);
+    } catch {
+      return fail(new EtcdError(`etcd /v3/watch: not JSON: ${line.slice(0, 200)}`));
+    }
+    if (msg.error || !msg.result) return fail(new EtcdError(`etcd /v3/watch: ${msg.error?.message ?? line.slice(0, 200)}`));
+    const res = msg.result;
+    if (res.canceled) {
+      const compact = res.compact_revision !== undefined ? Number(res.compact_revision) : undefined;
+      return fail(new EtcdError(`etcd /v3/watch cancelled${res.cancel_reason ? `: ${res.cancel_reason}` : ''}${compact ? ` (compacted at ${compact})` : ''}`), compact);
+    }
+    const events = ((res.events as { type?: string; kv?: { key?: string; value?: string; mod_revision?: string } }[] | undefined) ?? []).map(
+      (e): WatchEvent => ({
+        type: e.type === 'DELETE' ? 'delete' : 'put',
+        key: unb64(e.kv?.key),
+        value: unb64(e.kv?.value),
+        revision: Number(e.kv?.mod_revision ?? res.header?.revision ?? 0),
+      }),
+    );
+    if (events.length && !closed) cb.response(events);
+  };
+  authHeaders().then(
+    (headers) => {
+      if (closed) return;
+      stream = client.stream('/v3/watch', JSON.stringify({ create_request: create }), headers, {
+        line: onLine,
+        end: (err) => fail(err ?? new EtcdError('etcd /v3/watch: the stream ended')),
+      });
+    },
+    (e: Error) => fail(e),
+  );
+  return {
+    close() {
+      closed = true;
+      stream?.close();
     },
   };
 }

@@ -188,7 +188,7 @@ async function run(argv: string[]): Promise<number> {
   return await new Promise<number>((resolve) => {
     const stop = watchLeases(
       reg,
-      { prefix: opts.etcdPrefix, ownKey: own.key, pollMs, log, watchBug, snapshot: own.listed },
+      { prefix: opts.etcdPrefix, ownKey: own.key, pollMs, log, watchBug, snapshot: own.listed, gapMs: Number(settings.FLANNELD_STANDIN_WATCH_GAP_MS) || 0 },
       {
         onAdd: (l) => backend.addPeer(l),
         onAddMany: backend.addPeers ? (ls) => backend.addPeers!(ls) : undefined,

@@ -5,7 +5,10 @@
  * --watch-bug` writes that file into every lab node. FLANNELD_STANDIN_ENV_FILE names another file.
  *
  *   FLANNELD_STANDIN_WATCH_BUG=on|off   emulate v0.20.2's etcd watch bug (only builds of 0.18–0.21.2)
- *   FLANNELD_STANDIN_POLL_MS=<ms>       lease poll period (one poll = one watch response), default 1000
+ *   FLANNELD_STANDIN_WATCH_GAP_MS=<ms>  with the watch bug over etcd v3: wait this long before each new
+ *                                       watch (widens the window in which events are lost), default 0
+ *   FLANNELD_STANDIN_POLL_MS=<ms>       lease poll period of a registry without a watch (none of the
+ *                                       stand-in's own: v3 and v2 watch etcd), default 1000
  *   FLANNELD_STANDIN_ETCD_API=v2|v3     override the release's etcd API
  */
 import { readFileSync } from 'node:fs';

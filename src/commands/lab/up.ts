@@ -1,6 +1,7 @@
 import { Flags } from '@oclif/core';
 import { FlanctlCommand } from '../../command.js';
 import { DEFAULT_NODES, labUp } from '../../lab/lab.js';
+import { labUpSummary } from '../../lab/state.js';
 import { MAX_NODES } from '../../lab/names.js';
 import { dirFlag } from '../../lab/cli-flags.js';
 import { DEFAULT_RELEASE, STANDIN_RELEASES } from '../../lab/standin.js';
@@ -32,6 +33,12 @@ Idempotent: running nodes are kept, stopped ones are started, nodes beyond --nod
       options: [...STANDIN_RELEASES],
     }),
     'watch-bug': Flags.boolean({ summary: "Switch on the stand-in's v0.20.2 etcd watch bug in every node (test equipment; off without this flag)." }),
+    'watch-bug-gap': Flags.integer({
+      summary: 'With --watch-bug: milliseconds the stand-in waits before each new etcd watch, widening the window in which v0.20.2 loses lease events (default 0: as fast as the machine allows).',
+      min: 0,
+      max: 10_000,
+      dependsOn: ['watch-bug'],
+    }),
     fresh: Flags.boolean({ summary: 'Remove an existing lab in DIR first (nodes, etcd data, keys, CA) and start anew.' }),
     'install-deps': Flags.boolean({ summary: 'apt-get install missing Debian packages (without starting their services on this machine).' }),
     init: Flags.string({ summary: 'The nodes\' init: supervisord, or a real systemd booted with systemd-nspawn.', options: ['supervisord', 'systemd'], default: 'supervisord' }),
@@ -47,6 +54,7 @@ Idempotent: running nodes are kept, stopped ones are started, nodes beyond --nod
       flannelTarball: this.flags['flannel-tarball'],
       release: this.flags.release,
       watchBug: this.flags['watch-bug'],
+      watchBugGapMs: this.flags['watch-bug-gap'],
       fresh: this.flags.fresh,
       installDeps: this.flags['install-deps'],
       init: this.flags.init as 'supervisord' | 'systemd',
@@ -58,19 +66,6 @@ Idempotent: running nodes are kept, stopped ones are started, nodes beyond --nod
     this.say(`lab up: ${state.nodes.length} nodes on ${state.bridge} (${state.subnet}), etcd ${state.etcd?.endpoint}, in ${seconds} s`);
     this.say(`inventory: ${state.inventory}`);
     this.say(`next: flanctl lab status -d ${this.flags.dir} · flanctl lab exec node1 -d ${this.flags.dir} -- ip -br addr · flanctl bootstrap -i ${state.inventory}`);
-    return {
-      dir: state.dir,
-      index: state.index,
-      bridge: state.bridge,
-      subnet: state.subnet,
-      etcd: state.etcd?.endpoint,
-      inventory: state.inventory,
-      flannelTarball: state.flannelTarball,
-      init: state.init ?? 'supervisord',
-      rootfs: state.rootfs,
-      nodes: state.nodes.map((n) => ({ name: n.name, ip: n.ip, netns: n.netns, pid: n.init?.pid, init: n.system ?? 'supervisord' })),
-      watchBug: state.watchBug,
-      seconds: Number(seconds),
-    };
+    return labUpSummary(state, Number(seconds));
   }
 }
