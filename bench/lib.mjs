@@ -4,13 +4,19 @@
  * Benchmarks run against the BUILT code in dist/ (`npm run build` first) and never assert timings.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 export const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
 export const BIN = join(ROOT, 'bin', 'run.js');
+/** The node flags of bin/run.js's `#!/usr/bin/env -S node …` line: the bench runs the CLI as its shebang does. */
+export const NODE_FLAGS = (() => {
+  const first = readFileSync(BIN, 'utf8').split('\n', 1)[0];
+  const m = /^#!\/usr\/bin\/env -S node(?: (.*))?$/.exec(first);
+  return m?.[1] ? m[1].split(/\s+/) : [];
+})();
 export const BENCH_DIR = join(ROOT, 'bench');
 
 /** import() a module of the built code: distImport('lab/lab.js'). */
@@ -88,7 +94,7 @@ const RSS_HOOK = `--import=data:text/javascript,process.on('exit',()=>process.st
  * resident memory (the marker line is removed from stderr).
  */
 export async function flanctl(args, opts = {}) {
-  const r = await run([process.execPath, RSS_HOOK, BIN, ...args], opts);
+  const r = await run([process.execPath, ...NODE_FLAGS, RSS_HOOK, BIN, ...args], opts);
   const m = r.stderr.match(/\nflanctl-bench-maxrss-kb=(\d+)\n/);
   return { ...r, stderr: m ? r.stderr.replace(m[0], '') : r.stderr, maxRssKb: m ? Number(m[1]) : undefined };
 }

@@ -5,6 +5,7 @@
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
 const SRC = resolve(new URL('../../src', import.meta.url).pathname);
@@ -90,6 +91,13 @@ describe('source tree architecture', () => {
       .filter(({ mod }) => !graph.has(mod.replace(/\.js$/, '.ts')))
       .map(({ f, mod }) => `bench/${f}: dist/${mod}`);
     expect(missing).toEqual([]);
+  });
+
+  it('bin/run.js starts node with a small young generation, and the bench runs it with the same flags', async () => {
+    const bin = resolve(SRC, '../bin/run.js');
+    expect(readFileSync(bin, 'utf8').split('\n', 1)[0]).toBe('#!/usr/bin/env -S node --max-semi-space-size=1');
+    const { NODE_FLAGS } = (await import(pathToFileURL(resolve(SRC, '../bench/lib.mjs')).href)) as { NODE_FLAGS: string[] };
+    expect(NODE_FLAGS).toEqual(['--max-semi-space-size=1']);
   });
 
   it('keeps files short: src ≤ 300 lines, commands ≤ 80', () => {
