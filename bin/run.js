@@ -6,9 +6,14 @@
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Plugin, execute } from '@oclif/core';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
+
+// On every start oclif checks node against its own engines with semver, whose load alone is ~20 ms of
+// a 0.2 s start-up; flanctl's own floor (package.json engines) is checked here without it.
+if (Number(process.versions.node.split('.')[0]) < 20) process.emitWarning(`flanctl needs Node.js >= 20 (this is ${process.versions.node})`);
+process.env.OCLIF_DISABLE_ENGINE_WARNING ??= '1';
+const { Plugin, execute } = await import('@oclif/core');
 
 /**
  * oclif lists and finds commands from oclif.manifest.json (written by `npm run build`) instead of

@@ -134,6 +134,8 @@ export async function runBootstrap(inv: Inventory, opts: BootstrapOptions): Prom
   const takeLock = (k: Kv) => acquireClusterLock(k, inv.etcd.prefix, opts.command, { waitMs: opts.lockWaitMs, log: note });
   let early: Kv | undefined;
   try {
+    // The SSH connects start first (preflight shares them): dialled while the etcd client loads and the lock is taken (load-order.ts).
+    for (const n of scope.nodes.slice(0, concurrency)) pool.get(n.name).catch(() => {});
     if (opts.mode === 'apply') {
       // The lock comes first, so a second run fails at once; etcd trouble is left to preflight to report.
       try {

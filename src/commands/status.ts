@@ -20,21 +20,20 @@ Then the expiry of the flanneld certificate as installed on each node (read over
   async run(): Promise<StatusReport & { certs?: NodeCert[] }> {
     const inv = await this.inventory();
     const kv = await openKv(inv);
+    const pool = this.flags.certs ? openPool(inv) : undefined;
     try {
-      const report = await readStatus(inv, kv);
-      const busy = await lockNotice(kv, inv.etcd.prefix);
+      // The nodes' certificates are read over SSH while etcd is read (the SSH connects first, so they
+      // are dialled before the etcd client loads: load-order.ts); an etcd failure is still the error.
+      const certsRead = pool ? readNodeCerts(inv, pool) : undefined;
+      const [report, busy] = await Promise.all([readStatus(inv, kv), lockNotice(kv, inv.etcd.prefix)]);
       if (busy) this.logToStderr(busy);
       this.say(renderStatus(report));
-      if (!this.flags.certs) return report;
-      const pool = openPool(inv);
-      try {
-        const certs = await readNodeCerts(inv, pool);
-        for (const l of renderNodeCerts(certs, this.flags['warn-days'])) this.say(l);
-        return { ...report, certs };
-      } finally {
-        await pool.closeAll();
-      }
+      if (!certsRead) return report;
+      const certs = await certsRead;
+      for (const l of renderNodeCerts(certs, this.flags['warn-days'])) this.say(l);
+      return { ...report, certs };
     } finally {
+      await pool?.closeAll();
       await kv.close();
     }
   }

@@ -41,10 +41,9 @@ Exit 0 when everything passes, 3 when any pair or check fails, 1 when verify can
     const only = limitedNames(inv, this.flags.limit);
     const kv = await openKv(inv);
     const pool = openPool(inv);
+    let notice: Promise<void> | undefined;
     try {
-      const busy = await lockNotice(kv, inv.etcd.prefix);
-      if (busy) this.logToStderr(busy);
-      const report = await runVerify(inv, pool, kv, {
+      const running = runVerify(inv, pool, kv, {
         probe: this.flags.probe,
         mtu: this.flags.mtu,
         warnDays: this.flags['warn-days'],
@@ -52,12 +51,19 @@ Exit 0 when everything passes, 3 when any pair or check fails, 1 when verify can
         pods: this.flags.pods,
         only,
       });
+      // The lock is read alongside verify's own reads (lockNotice never throws), noted before the report.
+      notice = lockNotice(kv, inv.etcd.prefix).then((busy) => {
+        if (busy) this.logToStderr(busy);
+      });
+      const report = await running;
+      await notice;
       if (this.flags.junit) writeFileSync(resolve(this.flags.junit), renderJunit(report));
       if (html) writeFileSync(html, renderHtml(report));
       this.say(renderReport(report));
       this.setExitCode(verifyExitCode(report));
       return report;
     } finally {
+      await notice;
       await pool.closeAll();
       await kv.close();
     }

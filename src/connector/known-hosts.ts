@@ -7,6 +7,7 @@
  */
 import { createHash, createHmac } from 'node:crypto';
 import { appendFile, mkdir, open, readFile, rm, stat } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { HostKeyError } from '../errors.js';
 
@@ -116,6 +117,15 @@ export interface HostVerifier {
   recorded(): string | undefined;
 }
 
+function readIfExistsSync(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return '';
+    throw e;
+  }
+}
+
 async function readIfExists(file: string): Promise<string> {
   try {
     return await readFile(file, 'utf8');
@@ -127,7 +137,8 @@ async function readIfExists(file: string): Promise<string> {
 
 export async function hostVerifier(opts: HostTrustOptions): Promise<HostVerifier> {
   const name = knownHostName(opts.host, opts.port);
-  const all = parseKnownHosts(await readIfExists(opts.knownHostsFile)).filter((e) => entryMatchesHost(e, name));
+  // Read at once (a small file): the connect that follows is dialled in the same turn (load-order.ts).
+  const all = parseKnownHosts(readIfExistsSync(opts.knownHostsFile)).filter((e) => entryMatchesHost(e, name));
   const revoked = all.filter((e) => e.marker === 'revoked');
   const known = all.filter((e) => !e.marker);
   const knownAlgs = [...new Set(known.flatMap((e) => algorithmsForKeyType(e.keyType)))].filter((a) => DEFAULT_HOST_KEY_ALGORITHMS.includes(a));

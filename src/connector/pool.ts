@@ -9,6 +9,7 @@
  */
 import { FlanctlError, SshError, UsageError, errorMessage } from '../errors.js';
 import type { Inventory, NodeSpec } from '../model/inventory.js';
+import { setMaxListeners } from 'node:events';
 import { appendFileSync } from 'node:fs';
 import type { Connector } from './connector.js';
 import { cachingConnector, type CachingConnector } from './facts.js';
@@ -32,7 +33,15 @@ export function openPool(inv: Inventory, opts: PoolOptions = {}): Pool {
     jump ??= openJump(inv, !!opts.trustNewHosts).then((ssh) => ({ client: ssh.connection as unknown as Client, dispose: () => ssh.dispose() }));
     return (await jump).client;
   };
-  const connect = opts.connect ?? ((node: NodeSpec) => connectSsh(inv, node, { trustNewHosts: opts.trustNewHosts, jump: sharedJump }));
+  // closeAll drops the connects still under way instead of waiting for them (up to ssh.connectTimeoutMs
+  // for a host that does not answer): a command that failed on etcd while connecting ends at once.
+  const controller = () => {
+    const c = new AbortController();
+    setMaxListeners(0, c.signal); // one listener per connect under way: not a leak
+    return c;
+  };
+  let ending = controller();
+  const connect = opts.connect ?? ((node: NodeSpec) => connectSsh(inv, node, { trustNewHosts: opts.trustNewHosts, jump: sharedJump, signal: ending.signal }));
 
   return {
     get(nodeName) {
@@ -52,6 +61,8 @@ export function openPool(inv: Inventory, opts: PoolOptions = {}): Pool {
     async closeAll() {
       const all = [...conns.values()];
       conns.clear();
+      ending.abort();
+      ending = controller();
       await Promise.all(all.map((p) => p.then((c) => c.close(), () => {})));
       const statsFile = process.env.FLANCTL_EXEC_STATS;
       if (statsFile) {

@@ -10,6 +10,10 @@ import type { Duplex } from 'node:stream';
 import { HostKeyError, SshError, errorMessage } from '../errors.js';
 import type { Inventory } from '../model/inventory.js';
 import { hostVerifier } from './known-hosts.js';
+import { loadOnce } from '../load-order.js';
+
+/** node-ssh (and ssh2 under it) load only when a connection is made, before a later-asked etcd3 (load-order.ts). */
+const loadSsh = loadOnce(() => import('node-ssh'));
 
 export const KEEPALIVE_MS = 5_000;
 export const KEEPALIVE_COUNT = 2;
@@ -62,15 +66,23 @@ function describeConnectError(ep: Endpoint, e: unknown): SshError {
   return new SshError(`${where}: ${msg}`, { cause: e });
 }
 
-export async function openClient(inv: Inventory, ep: Endpoint, trustNewHosts: boolean, sock?: Duplex): Promise<NodeSSH> {
+/**
+ * `signal`: aborted when the command ends while this connect is still under way (the pool's closeAll,
+ * e.g. etcd failed first): the half-open connection is dropped at once instead of being waited for.
+ */
+export async function openClient(inv: Inventory, ep: Endpoint, trustNewHosts: boolean, sock?: Duplex, signal?: AbortSignal): Promise<NodeSSH> {
+  const lib = loadSsh(); // asked for before any await: ahead of an etcd3 load asked for after this call
+  lib.catch(() => {});
   const verifier = await hostVerifier({
     label: ep.label, host: ep.host, port: ep.port, knownHostsFile: inv.ssh.knownHostsFile,
     pinnedFingerprint: ep.pinnedFingerprint, trustNewHosts,
   });
-  // node-ssh (and ssh2 under it) load only when a connection is made.
-  const { NodeSSH } = await import('node-ssh');
+  const { NodeSSH } = await lib;
   const ssh = new NodeSSH();
+  const abandon = () => (ssh.connection as unknown as { destroy(): void } | null)?.destroy();
+  signal?.addEventListener('abort', abandon, { once: true });
   try {
+    if (signal?.aborted) throw new Error('abandoned');
     await ssh.connect({
       host: ep.host,
       port: ep.port,
@@ -86,10 +98,13 @@ export async function openClient(inv: Inventory, ep: Endpoint, trustNewHosts: bo
     });
   } catch (e) {
     ssh.dispose();
+    if (signal?.aborted) throw new SshError(`${ep.label} (${ep.host}:${ep.port}): connect abandoned (the command ended first)`, { cause: e });
     const problem = verifier.problem();
     if (problem) throw problem;
     if (e instanceof SshError || e instanceof HostKeyError) throw e;
     throw describeConnectError(ep, e);
+  } finally {
+    signal?.removeEventListener('abort', abandon);
   }
   // node-ssh removes its error listener once ready: keep one so a dropped link cannot crash us.
   ssh.connection!.on('error', () => {});

@@ -25,6 +25,8 @@ export interface SshConnectOptions {
   trustNewHosts?: boolean;
   /** A shared, already-connected jump host client (the pool passes one); else connectSsh opens its own. */
   jump?: () => Promise<Client>;
+  /** Aborted: a connect still under way is dropped (ssh-auth.ts openClient). */
+  signal?: AbortSignal;
 }
 
 
@@ -53,7 +55,7 @@ export async function connectSsh(inv: Inventory, node: NodeSpec, opts: SshConnec
   }
   let ssh: NodeSSH;
   try {
-    ssh = await openClient(inv, ep, !!opts.trustNewHosts, sock);
+    ssh = await openClient(inv, ep, !!opts.trustNewHosts, sock, opts.signal);
   } catch (e) {
     ownJump?.dispose();
     throw e;

@@ -1,12 +1,16 @@
 /**
  * Kv over the etcd v3 API (flannel >= 0.18) with the etcd3 package, TLS client certificates.
  * Calls fail fast: a per-call deadline, one attempt per endpoint, no open-ended retries.
- * The etcd3 package (gRPC, ~0.5 s CPU to load) is imported when a v3 Kv is opened, not when
- * this module is: most CLI runs never talk to etcd v3.
+ * The etcd3 package (gRPC and its .proto parsing, ~150 ms of CPU to load) is imported on a v3 Kv's
+ * first call, not when this module is or a Kv is opened: most CLI runs never talk to etcd v3, and
+ * those that do start their SSH connections first (load-order.ts).
  */
 import type { Etcd3, IOptions } from 'etcd3';
 import type { Kv, KvEntry, KvLease } from './kv.js';
 import { etcdFailure, type KvTls } from './errors.js';
+import { loadOnce } from '../load-order.js';
+
+const loadEtcd3 = loadOnce(() => import('etcd3'));
 
 export interface Etcd3Options {
   endpoints: string[];
@@ -50,7 +54,7 @@ function attemptPerEndpoint(attempts: number, isRecoverableError: (err: Error) =
 }
 
 async function openClient(opts: Etcd3Options): Promise<Etcd3> {
-  const { Etcd3, isRecoverableError } = await import('etcd3');
+  const { Etcd3, isRecoverableError } = await loadEtcd3();
   const timeoutMs = opts.timeoutMs ?? 5000;
   const options: IOptions = {
     hosts: opts.endpoints,
@@ -64,9 +68,10 @@ async function openClient(opts: Etcd3Options): Promise<Etcd3> {
 }
 
 export function etcd3Kv(opts: Etcd3Options): Kv {
-  // Start loading etcd3 now; every call awaits it (a load failure surfaces as that call's EtcdError).
-  const opened = openClient(opts);
-  opened.catch(() => {});
+  // etcd3 loads on the first call (a load failure surfaces as that call's EtcdError): a command that
+  // opens its SSH connections first gets them going before this process spends its CPU on gRPC.
+  let client: Promise<Etcd3> | undefined;
+  const open = () => (client ??= openClient(opts));
   let closed = false;
   const fail = (op: string, err: unknown) => etcdFailure('v3', opts.endpoints, op, err, opts.tlsFiles);
 
@@ -81,7 +86,7 @@ export function etcd3Kv(opts: Etcd3Options): Kv {
     api: 'v3',
     async get(key) {
       try {
-        const client = await opened;
+        const client = await open();
         return (await client.get(key).string()) ?? undefined;
       } catch (err) {
         throw fail(`get ${key}`, err);
@@ -89,7 +94,7 @@ export function etcd3Kv(opts: Etcd3Options): Kv {
     },
     async put(key, value) {
       try {
-        const client = await opened;
+        const client = await open();
         await client.put(key).value(value).exec();
       } catch (err) {
         throw fail(`put ${key}`, err);
@@ -97,7 +102,7 @@ export function etcd3Kv(opts: Etcd3Options): Kv {
     },
     async delete(key) {
       try {
-        const client = await opened;
+        const client = await open();
         const res = await client.delete().key(key).exec();
         return Number(res.deleted) > 0;
       } catch (err) {
@@ -106,7 +111,7 @@ export function etcd3Kv(opts: Etcd3Options): Kv {
     },
     async list(prefix, opts) {
       try {
-        const client = await opened;
+        const client = await open();
         const res = await client.getAll().prefix(prefix).exec();
         const ttls = new Map<string, number | undefined>();
         if (opts?.ttl) {
@@ -126,7 +131,7 @@ export function etcd3Kv(opts: Etcd3Options): Kv {
     },
     async createLeased(key, value, ttlSeconds): Promise<KvLease | undefined> {
       try {
-        const client = await opened;
+        const client = await open();
         const lease = client.lease(ttlSeconds, { autoKeepAlive: false });
         lease.on('lost', () => {}); // the holder notices through renew()
         const id = await lease.grant();
@@ -152,8 +157,8 @@ export function etcd3Kv(opts: Etcd3Options): Kv {
       if (closed) return;
       closed = true;
       // A client that never loaded has nothing to close.
-      const client = await opened.catch(() => undefined);
-      client?.close();
+      const c = await client?.catch(() => undefined);
+      c?.close();
     },
   };
 }

@@ -90,7 +90,8 @@ export function peerStateMismatches(i: PeerStateInput): PeerMismatch[] {
   peers.forEach((p, k) => {
     const e = expected[k];
     const base = { node: i.node, peer: p.name, subnet: p.lease.subnet };
-    const have = i.routes.filter((r) => r.dst === normaliseCidr(e.dst));
+    const dst = normaliseCidr(e.dst);
+    const have = i.routes.filter((r) => r.dst === dst);
     if (!have.some((r) => routeMatches(e, r))) {
       out.push({ ...base, item: 'route', kernel: have.length ? formatRoute(have[0]) : 'no route', lease: formatRoute(e) });
     }

@@ -4,7 +4,8 @@
  * shared with the service step) and below; it never changes a node beyond temporary probe links.
  *
  * runVerify: the reachability matrix over the overlay plus per-node health checks (issue 5).
- * Phases: leases from etcd → connect to every node → start the remote checks (service, iptables,
+ * Phases: leases from etcd, while connecting to every node (each node's reads fetched in one round
+ * trip once it is connected and the leases are known) → start the remote checks (service, iptables,
  * healthz, cert) and, alongside them, read facts (links, routes, subnet.env) → add probe interfaces
  * (host-gw --probe) → one ping command per node, all nodes at once → always remove the probe
  * interfaces → collect the remote checks → judge. Read-only apart from the probe interfaces.
@@ -99,10 +100,26 @@ async function readLeases(kv: Kv, inv: Inventory): Promise<Lease[]> {
   }
 }
 
-async function connectAll(inv: Inventory, pool: ConnectorSource, limit: number): Promise<Connector[]> {
-  const results = await mapLimit(inv.nodes, limit, (n) => pool.get(n.name));
+/**
+ * Connect to every node and, as soon as a node is connected and the leases are read, fetch its reads
+ * in one round trip (verify-reads.ts). The SSH handshakes are started before the lease read: sshd's
+ * side of them runs on other cores while this process loads the etcd client (load-order.ts).
+ * Nothing runs on a node when the lease read fails.
+ */
+async function connectAndRead(inv: Inventory, pool: ConnectorSource, limit: number, leasesRead: () => Promise<Lease[]>, reads: (node: NodeSpec, leases: Lease[]) => string[][]) {
+  return mapLimit(inv.nodes, limit, async (node) => {
+    const conn = await pool.get(node.name);
+    const leases = await leasesRead().catch(() => undefined);
+    if (leases && isFactSource(conn)) await conn.prefetch(reads(node, leases)).catch(() => {});
+    return conn;
+  });
+}
+
+function connectedOrThrow(inv: Inventory, results: Awaited<ReturnType<typeof connectAndRead>>): Connector[] {
   const failed = results.flatMap((r, i) => (r.ok ? [] : [`${inv.nodes[i].name}: ${errorMessage(r.error)}`]));
   if (failed.length) {
+    // What was prefetched on the nodes that did connect is dropped.
+    for (const r of results) if (r.ok && isFactSource(r.value)) r.value.forget();
     throw new SshError(`verify cannot reach ${failed.length} node${failed.length === 1 ? '' : 's'}:\n  ${failed.join('\n  ')}`, {
       hint: 'Check SSH access (ssh section of the inventory) and that the nodes are up.',
     });
@@ -145,17 +162,17 @@ export async function runVerify(inv: Inventory, pool: ConnectorSource, kv: Kv, o
   const started = Date.now();
   const opts = { warnDays: 30, ...options };
   const limit = opts.concurrency ?? inv.ssh.concurrency;
-  const leases = await readLeases(kv, inv);
-  const conns = await connectAll(inv, pool, limit);
-
-  // The remote checks run alongside facts and pings; their results are collected at the end.
   const wanted = (name: string) => !opts.only || opts.only.has(name);
   const vxlanDev = inv.network.backend.type === 'vxlan' ? `flannel.${inv.network.backend.vni}` : undefined;
-  // One round trip per node for every read below (verify-reads.ts); what is left afterwards is dropped.
-  await mapLimit(inv.nodes, limit, async (node, i) => {
-    const c = conns[i];
-    if (isFactSource(c)) await c.prefetch(verifyReads(inv, node, ownLease(leases, node), vxlanDev, wanted(node.name))).catch(() => {});
-  });
+  // SSH first, then etcd: the connects are dialled before the etcd client loads (load-order.ts).
+  let leasesRead: Promise<Lease[]> | undefined;
+  const connecting = connectAndRead(inv, pool, limit, () => leasesRead!, (node, leases) => verifyReads(inv, node, ownLease(leases, node), vxlanDev, wanted(node.name)));
+  leasesRead = readLeases(kv, inv);
+  leasesRead.catch(() => {});
+  // An etcd failure is the one reported (exit 1), whether or not SSH fails too: nothing has run on any
+  // node then, and the connects still under way are dropped by the pool's closeAll. Then SSH failures.
+  const leases = await leasesRead;
+  const conns = connectedOrThrow(inv, await connecting);
   try {
     return await verifyWith();
   } finally {

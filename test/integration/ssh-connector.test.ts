@@ -149,6 +149,23 @@ describeRoot('SSH connector against a real sshd', () => {
     );
   });
 
+  it("the pool's closeAll drops a connect still under way (a host that accepts and never speaks SSH) instead of waiting for its timeout", async () => {
+    const held: import('node:net').Socket[] = [];
+    const silent = createServer((sock) => held.push(sock));
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    try {
+      const pool = openPool(inv({ port: (silent.address() as { port: number }).port, connectTimeoutMs: 600_000 }));
+      const pending = pool.get('node1');
+      pending.catch(() => {});
+      while (!held.length) await new Promise((r) => setTimeout(r, 20)); // the TCP connection is up, the SSH handshake is not
+      await pool.closeAll();
+      await expect(pending).rejects.toSatisfy((e: unknown) => e instanceof SshError && /node1.*connect abandoned/.test((e as Error).message));
+    } finally {
+      for (const sock of held) sock.destroy();
+      await new Promise((r) => silent.close(r));
+    }
+  });
+
   it('exec round-trips awkward argv exactly (quoting), with exit codes, stderr and stdin', async () => {
     await writeFile(join(dir, 'known_hosts'), knownLine(hostPub));
     const c = await connectSsh(inv(), node());

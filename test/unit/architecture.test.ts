@@ -31,7 +31,7 @@ function importsOf(file: string): string[] {
 function layer(path: string): { rank: number; group: string } {
   const top = path.includes('/') ? path.split('/')[0] : path;
   const ranks: Record<string, number> = {
-    'errors.ts': 0, model: 0,
+    'errors.ts': 0, 'load-order.ts': 0, model: 0,
     pki: 1, connector: 1, kv: 1,
     engine: 2,
     steps: 3,

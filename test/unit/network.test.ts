@@ -30,6 +30,15 @@ describe('CIDR helpers', () => {
     expect(isAligned('10.244.8.0', 21)).toBe(true);
     expect(isAligned('10.244.9.0', 21)).toBe(false);
   });
+
+  it('a CIDR parsed again (from the cache) gives the same answer, and callers cannot change the cached one', () => {
+    for (const text of ['10.244.1.0/16', '10.300.0.0/16', '10.244.3.0/24']) expect(parseCidr(text)).toEqual(parseCidr(text));
+    const c = parseCidr('10.244.3.0/24')!;
+    expect(Object.isFrozen(c)).toBe(true);
+    expect(() => Object.assign(c, { prefix: 8 })).toThrow();
+    expect(parseCidr('10.244.3.0/24')).toEqual({ network: '10.244.3.0', prefix: 24, address: '10.244.3.0' });
+    expect(parseCidr('10.300.0.0/16')).toBeUndefined();
+  });
 });
 
 describe("flannel's SubnetLen default", () => {

@@ -52,13 +52,58 @@ describe('runVerify on a simulated cluster', () => {
     expect(report.pairs.every((p) => p.ok)).toBe(true);
   });
 
-  it('etcd unreachable: EtcdError (exit 1) before any node is touched', async () => {
+  it('etcd unreachable: EtcdError (exit 1), and no command runs on any node', async () => {
     const sim = await simCluster({ nodes: 2 });
     sim.kv.failWith(new Error('14 UNAVAILABLE: connect ECONNREFUSED 127.0.0.1:2379'));
     const err = await runVerify(sim.inv, sim.pool, sim.kv, {}).catch((e) => e);
     expect(err).toBeInstanceOf(EtcdError);
     expect(exitCodeOf(err)).toBe(ExitCode.failure);
-    expect(sim.nodes[0].conn.calls).toEqual([]);
+    expect(sim.nodes.flatMap((n) => n.conn.calls)).toEqual([]);
+  });
+
+  it('the SSH connects start before the lease read ends: a lease read that waits for every node to be asked for still completes', async () => {
+    const sim = await simCluster({ nodes: 4 });
+    const asked = new Set<string>();
+    let allAsked!: () => void;
+    const everyNode = new Promise<void>((r) => (allAsked = r));
+    const pool = {
+      get: (name: string) => {
+        asked.add(name);
+        if (asked.size === sim.nodes.length) allAsked();
+        return sim.pool.get(name);
+      },
+    };
+    const kv = { ...sim.kv, list: async (prefix: string, o?: { ttl?: boolean }) => (await everyNode, sim.kv.list(prefix, o)) };
+    const report = await runVerify(sim.inv, pool, kv, {});
+    expect(report.ok).toBe(true);
+    expect(report.pairs).toHaveLength(12);
+  });
+
+  it('etcd and SSH both failing: the etcd error is the one reported, whichever fails first', async () => {
+    for (const sshFirst of [true, false]) {
+      const sim = await simCluster({ nodes: 3 });
+      let sshFailed!: () => void;
+      const sshDone = new Promise<void>((r) => (sshFailed = r));
+      const pool = {
+        get: async (name: string) => {
+          if (name !== 'node2') return sim.pool.get(name);
+          if (!sshFirst) await new Promise((r) => setTimeout(r, 20));
+          sshFailed();
+          throw new Error('connect ECONNREFUSED 10.77.1.12:22');
+        },
+      };
+      const kv = {
+        ...sim.kv,
+        list: async () => {
+          if (sshFirst) await sshDone;
+          throw new Error('14 UNAVAILABLE: connect ECONNREFUSED 127.0.0.1:2379');
+        },
+      };
+      const err = await runVerify(sim.inv, pool, kv, {}).catch((e) => e);
+      expect(err, `ssh fails ${sshFirst ? 'first' : 'last'}`).toBeInstanceOf(EtcdError);
+      expect(exitCodeOf(err)).toBe(ExitCode.failure);
+      expect(sim.nodes.flatMap((n) => n.conn.calls)).toEqual([]);
+    }
   });
 
   it('SSH unreachable: SshError (exit 1) naming the node, and no pings run', async () => {
@@ -68,6 +113,34 @@ describe('runVerify on a simulated cluster', () => {
     expect(err).toBeInstanceOf(SshError);
     expect(exitCodeOf(err)).toBe(ExitCode.failure);
     expect(err.message).toContain('node3: connect ETIMEDOUT');
+    expect(sim.nodes.flatMap(pingCalls)).toEqual([]);
+  });
+
+  it('etcd failing while a node is still connecting: the etcd error at once, not after that connect', async () => {
+    const sim = await simCluster({ nodes: 2 });
+    sim.kv.failWith(new Error('14 UNAVAILABLE: connect ECONNREFUSED 127.0.0.1:2379'));
+    const pool = { get: (name: string) => (name === 'node2' ? new Promise<never>(() => {}) : sim.pool.get(name)) };
+    const err = await runVerify(sim.inv, pool, sim.kv, {}).catch((e) => e);
+    expect(err).toBeInstanceOf(EtcdError);
+    expect(sim.nodes.flatMap((n) => n.conn.calls)).toEqual([]);
+  });
+
+  it('SSH failing on one node while the leases are still being read: SshError once they are read, no pings', async () => {
+    const sim = await simCluster({ nodes: 3 });
+    let failed!: () => void;
+    const sshFailed = new Promise<void>((r) => (failed = r));
+    const pool = {
+      get: async (name: string) => {
+        if (name !== 'node1') return sim.pool.get(name);
+        failed();
+        throw new Error('All configured authentication methods failed');
+      },
+    };
+    const kv = { ...sim.kv, list: async (prefix: string, o?: { ttl?: boolean }) => (await sshFailed, sim.kv.list(prefix, o)) };
+    const err = await runVerify(sim.inv, pool, kv, {}).catch((e) => e);
+    expect(err).toBeInstanceOf(SshError);
+    expect(exitCodeOf(err)).toBe(ExitCode.failure);
+    expect(err.message).toMatch(/verify cannot reach 1 node:\n {2}node1: All configured authentication methods failed/);
     expect(sim.nodes.flatMap(pingCalls)).toEqual([]);
   });
 
