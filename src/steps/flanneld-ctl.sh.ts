@@ -24,23 +24,28 @@ export const CTL_MARKER = 'flanneld-ctl';
 
 /**
  * POSIX sh that sets $sock to supervisord's unix socket when supervisorctl's own config (the files it
- * searches, first found) names one without credentials and it answers XML-RPC, and defines
- * `rpc METHOD NAME [PARAMS]` (curl) and `fault RESPONSE`. Empty $sock: use supervisorctl.
+ * searches, first found) names one without credentials (one awk reads serverurl and username of its
+ * [supervisorctl] section), and defines `rpc METHOD NAME [PARAMS]` (curl) and `fault RESPONSE`.
+ * Empty $sock: use supervisorctl. Whether the socket speaks XML-RPC is left to the caller: a script
+ * that judges every answer itself (the status read, update) falls back on a bad one; the others add
+ * SUPERVISOR_PROBE_SH.
  */
 export const SUPERVISOR_SOCK_SH = String.raw`sock=
 if command -v curl >/dev/null 2>&1; then
   for c in /usr/etc/supervisord.conf /usr/supervisord.conf /etc/supervisord.conf /etc/supervisor/supervisord.conf; do
     [ -f "$c" ] || continue
-    sec() { awk -v k="$1" '/^[ \t]*\[/{s=($0 ~ /^[ \t]*\[supervisorctl\]/)} s && $0 ~ "^[ \t]*"k"[ \t]*=" {sub(/^[^=]*=[ \t]*/,""); sub(/[ \t]+;.*$/,""); print; exit}' "$c"; }
-    url=$(sec serverurl); user=$(sec username)
-    case "$url" in unix://*%\(*) ;; unix://*) [ -z "$user" ] && sock=$(printf '%s' "$url" | sed 's|^unix://||') ;; esac
+    sock=$(awk '/^[ \t]*\[/ {s = ($0 ~ /^[ \t]*\[supervisorctl\]/); next}
+      s && !hu && /^[ \t]*serverurl[ \t]*=/ {hu = 1; u = $0; sub(/^[^=]*=[ \t]*/, "", u); sub(/[ \t]+;.*$/, "", u)}
+      s && !hn && /^[ \t]*username[ \t]*=/ {hn = 1; n = $0; sub(/^[^=]*=[ \t]*/, "", n); sub(/[ \t]+;.*$/, "", n)}
+      END {if (u ~ /^unix:\/\// && u !~ /%\(/ && n == "") print substr(u, 8)}' "$c")
     break
   done
 fi
 rpc() { curl -s -m 60 --unix-socket "$sock" -H 'Content-Type: text/xml' --data-binary "<?xml version='1.0'?><methodCall><methodName>supervisor.$1</methodName><params><param><value><string>$2</string></value></param>$3</params></methodCall>" http://localhost/RPC2 | tr -d '\n'; }
-fault() { case "$1" in *'<fault>'*) printf '%s' "$1" | sed 's/.*<name>faultString<\/name><value><string>\([^<]*\)<.*/\1/';; *) return 1;; esac; }
-# Any XML-RPC answer (even a fault) shows the socket speaks it.
-if [ -n "$sock" ]; then
+fault() { case "$1" in *'<fault>'*) printf '%s' "$1" | sed 's/.*<name>faultString<\/name><value><string>\([^<]*\)<.*/\1/';; *) return 1;; esac; }`;
+
+/** After SUPERVISOR_SOCK_SH: keep $sock only when it answers XML-RPC (any answer, even a fault, shows it does). */
+export const SUPERVISOR_PROBE_SH = String.raw`if [ -n "$sock" ]; then
   case "$(rpc getProcessInfo flanctl-probe)" in *'<methodResponse>'*) ;; *) sock= ;; esac
 fi`;
 
@@ -59,6 +64,7 @@ nap() {
 }
 t0=$(now_ms)
 ${SUPERVISOR_SOCK_SH}
+${SUPERVISOR_PROBE_SH}
 [ "$mgr" = supervisord ] || sock=
 state() {
   case "$mgr" in

@@ -44,8 +44,9 @@ for n in "$@"; do
   case "$r" in
   *BAD_NAME*) echo "$n: ERROR (no such process)" ;;
   *'<fault>'*|'') exit 3 ;;
-  *) st=$(printf '%s' "$r" | sed -n 's/.*<name>statename<\/name><value><string>\([A-Z]*\)<.*/\1/p')
-     pid=$(printf '%s' "$r" | sed -n 's/.*<name>pid<\/name><value><int>\([0-9]*\)<.*/\1/p')
+  *) # One sed: "STATE PID" (supervisord sends pid after statename), else "STATE".
+     two() { st=$1 pid=$2; }
+     two $(printf '%s' "$r" | sed -n 's/.*<name>statename<\/name><value><string>\([A-Z]*\)<.*<name>pid<\/name><value><int>\([0-9]*\)<.*/\1 \2/p; t; s/.*<name>statename<\/name><value><string>\([A-Z]*\)<.*/\1/p')
      [ -n "$st" ] || exit 3
      if [ "$st" = RUNNING ]; then echo "$n $st pid $pid"; else echo "$n $st"; fi ;;
   esac

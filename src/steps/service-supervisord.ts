@@ -16,7 +16,7 @@ import { FlanctlError } from '../errors.js';
 import type { Inventory } from '../model/inventory.js';
 import type { Change, Step, StepContext } from '../engine/step.js';
 import { SUPERVISORD_PROGRAMS, flanctlManagesIptables } from '../model/templates.js';
-import { SUPERVISOR_SOCK_SH } from './flanneld-ctl.sh.js';
+import { SUPERVISOR_PROBE_SH, SUPERVISOR_SOCK_SH } from './flanneld-ctl.sh.js';
 import { flanneldLogTail, restartFlanneld, startFlanneld, waitFlanneldReady, type ReadyOptions } from './flanneld-ready.js';
 import { isUp, settledSupervisorStatus, supervisorStatusArgv, waitSupervisorSettled, type ProgramStatus } from './service-state.js';
 import { onNode } from './util.js';
@@ -80,6 +80,7 @@ async function updateWithToken(inv: Inventory, conn: Connector, names: string[])
  */
 const START_SCRIPT = String.raw`act=$1; shift
 ${SUPERVISOR_SOCK_SH}
+${SUPERVISOR_PROBE_SH}
 [ -n "$sock" ] || exec supervisorctl "$act" "$@"
 rc=0
 for n in "$@"; do
