@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { fakeConnector } from '../../src/connector/fake.js';
 import { localConnector } from '../../src/connector/local.js';
 import { cachingConnector, factsArgv, FactsFormatError, parseFacts } from '../../src/connector/facts.js';
+import { execFileSync } from 'node:child_process';
 import { readArgv, statArgv } from '../../src/connector/remote-scripts.js';
 import { groupablePath, splitStatMany, statManyArgv } from '../../src/connector/stat-group.js';
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -52,6 +53,36 @@ describe('the facts script (real sh)', () => {
       for (const p of paths) {
         const own = await local.exec(statArgv(p));
         expect({ path: p, stdout: split.get(p)!.stdout.toString(), ok: split.get(p)!.code === 0 }).toEqual({ path: p, stdout: own.stdout, ok: own.code === 0 });
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('statArgv prints the same with openssl (SHA instructions) as with sha256sum alone, and so does the grouped read (real sh)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'flanctl-sha-'));
+    try {
+      const bin = join(dir, 'bin');
+      mkdirSync(bin);
+      for (const tool of ['sh', 'stat', 'sha256sum', 'mktemp', 'cat', 'rm']) symlinkSync(execFileSync('sh', ['-c', `command -v ${tool}`]).toString().trim(), join(bin, tool));
+      writeFileSync(join(dir, 'big'), Buffer.alloc(3 << 20, 7), { mode: 0o755 });
+      writeFileSync(join(dir, 'a b'), 'A\n', { mode: 0o640 });
+      writeFileSync(join(dir, 'back\\slash'), 'B', { mode: 0o600 });
+      writeFileSync(join(dir, 'empty'), '');
+      symlinkSync(join(dir, 'big'), join(dir, 'link'));
+      const paths = ['big', 'a b', 'back\\slash', 'empty', 'link', 'bin', 'missing'].map((p) => join(dir, p));
+      const withOpenssl = localConnector({ name: 'local' });
+      const shaOnly = localConnector({ name: 'local', prefix: ['env', `PATH=${bin}`] });
+      expect((await withOpenssl.exec(['sh', '-c', 'command -v openssl'])).code, 'openssl on this machine').toBe(0);
+      expect((await shaOnly.exec(['sh', '-c', 'command -v openssl'])).code).not.toBe(0);
+      for (const p of paths) {
+        const [a, b] = [await withOpenssl.exec(statArgv(p)), await shaOnly.exec(statArgv(p))];
+        expect({ p, out: a.stdout, ok: a.code === 0 }).toEqual({ p, out: b.stdout, ok: b.code === 0 });
+      }
+      const grouped = paths.filter((p) => groupablePath(statArgv(p)));
+      for (const conn of [withOpenssl, shaOnly]) {
+        const split = splitStatMany(grouped, parseFacts((await conn.exec(factsArgv([statManyArgv(grouped)]))).stdout, 1)[0])!;
+        for (const p of grouped) expect(split.get(p)!.stdout.toString()).toBe((await shaOnly.exec(statArgv(p))).stdout);
       }
     } finally {
       rmSync(dir, { recursive: true, force: true });
