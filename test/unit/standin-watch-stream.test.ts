@@ -70,10 +70,10 @@ function watchingRegistry() {
   return reg;
 }
 
-function node(reg: Registry, own: PeerLease, o: { watchBug?: boolean; gapMs?: number } = {}) {
+function node(reg: Registry, own: PeerLease, o: { watchBug?: boolean; gapMs?: number; snapshot?: PeerLease[] } = {}) {
   const programmed = new Map<string, string>();
   let revoked = false;
-  const stop = watchLeases(reg, { prefix: PREFIX, ownKey: own.key, pollMs: 1000, log: quiet, watchBug: o.watchBug, gapMs: o.gapMs }, {
+  const stop = watchLeases(reg, { prefix: PREFIX, ownKey: own.key, pollMs: 1000, log: quiet, watchBug: o.watchBug, gapMs: o.gapMs, snapshot: o.snapshot }, {
     onAdd: async (l) => void programmed.set(l.publicIp, l.vtepMac!),
     onRemove: async (l) => void programmed.delete(l.publicIp),
     onRevoked: () => void (revoked = true),
@@ -152,6 +152,26 @@ describe('stand-in: streaming lease watch (etcd v3)', () => {
     reg.del(a); // our own lease going is never lost
     await vi.waitFor(() => expect(n.revoked()).toBe(true));
     n.stop();
+  });
+
+  it('v0.20.2 with a gap (test equipment): it starts from the list taken before its own lease was written, so peers restarting with it are lost for certain', async () => {
+    const reg = watchingRegistry();
+    reg.put(a, b, c);
+    // What node a listed right before writing its lease (acquireLease), with etcd's revisions.
+    const { entries } = await reg.listAt!(`${PREFIX}/subnets`);
+    const snapshot = [a, b, c].map((l) => ({ ...l, revision: entries.find((e) => e.key === l.key)!.revision }));
+    reg.put(lease(1, '02:00:00:00:00:a2'));
+    reg.put(lease(2, '02:00:00:00:00:b2')); // b and c restart together with a, before a lists
+    reg.put(lease(3, '02:00:00:00:00:c2'));
+    const n = node(reg, a, { watchBug: true, gapMs: 20, snapshot });
+    await vi.waitFor(() => expect(reg.watchesOpened).toBeGreaterThanOrEqual(2));
+    await settle();
+    expect(Object.fromEntries(n.programmed)).toEqual({ '10.77.0.2': '02:00:00:00:00:b1', '10.77.0.3': '02:00:00:00:00:c1' });
+    n.stop();
+    // Without the gap the node lists after its own write, as v0.20.2 does, and sees both.
+    const m = node(reg, a, { watchBug: true, snapshot });
+    await vi.waitFor(() => expect(Object.fromEntries(m.programmed)).toEqual({ '10.77.0.2': '02:00:00:00:00:b2', '10.77.0.3': '02:00:00:00:00:c2' }));
+    m.stop();
   });
 
   it('the same without the bug: every lease written before the watch opened arrives', async () => {

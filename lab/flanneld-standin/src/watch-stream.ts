@@ -13,7 +13,8 @@
  * written in the same instant, or between the list and the first watch) and anything written between
  * one response and the next watch. Our own key's deletion is never lost (flanneld watches its own
  * lease separately). `gapMs` (FLANNELD_STANDIN_WATCH_GAP_MS, test equipment, default 0) waits that
- * long before each new watch: it widens the window so a test can make the loss certain.
+ * long before each new watch, and the first watch then starts from the list taken before the node
+ * wrote its own lease (fromSnapshot): together they make the loss certain for a test.
  */
 import type { PeerLease } from './lease-format.js';
 import { parsePeerLease, subnetsDir } from './lease-format.js';
@@ -37,6 +38,7 @@ export function streamLeases(reg: StreamingRegistry, o: WatchOptions, h: WatchHa
   const timers = new Set<NodeJS.Timeout>();
   let queue: Promise<void> = Promise.resolve();
   let failing = false;
+  let started = false;
 
   const later = (ms: number, fn: () => void) => {
     if (stopped) return;
@@ -163,11 +165,24 @@ export function streamLeases(reg: StreamingRegistry, o: WatchOptions, h: WatchHa
     else open();
   };
 
+  /**
+   * Test equipment (the bug with a gap): start from the list the node took before writing its own
+   * lease (`snapshot`), as if its watch list had been that early, and watch from that list's newest
+   * revision. Peers that wrote while this node started are then lost for certain, not only when the
+   * timing happens to fall so (on a quiet machine nodes started together all write before any lists).
+   */
+  const fromSnapshot = async (snapshot: PeerLease[]): Promise<number> => {
+    for (const l of snapshot) known.set(l.key, l);
+    await applyEvents(leaseEvents(applied, snapshot));
+    return Math.max(1, ...snapshot.map((l) => l.revision ?? 1));
+  };
+
   const start = () =>
     serial(async () => {
       let rev: number | undefined;
       try {
-        rev = await reset();
+        rev = o.watchBug && o.gapMs && o.snapshot && !started ? await fromSnapshot(o.snapshot) : await reset();
+        started = true;
       } catch (e) {
         failed(e as Error);
         later(RETRY_MS, start);
