@@ -37,7 +37,8 @@ export function limiter(n: number) {
 }
 
 
-export function execRaw(client: Client, command: string, opts: ExecOptions = {}): Promise<{ code: number; stdout: Buffer; stderr: string }> {
+/** `noStatus`: the channel closed without an exit status (the connection may be dying: see ssh.ts). */
+export function execRaw(client: Client, command: string, opts: ExecOptions = {}): Promise<{ code: number; stdout: Buffer; stderr: string; noStatus: boolean }> {
   return new Promise((resolve, reject) => {
     client.exec(command, (err: Error | undefined, stream: ClientChannel) => {
       if (err) return reject(err);
@@ -64,7 +65,7 @@ export function execRaw(client: Client, command: string, opts: ExecOptions = {})
         let stderr = Buffer.concat(errs).toString('utf8');
         if (timedOut) stderr += `\n(timed out after ${opts.timeoutMs} ms)`;
         else if (signal) stderr += `\n(killed by SIG${signal})`;
-        resolve({ code: timedOut ? 124 : code ?? 255, stdout: Buffer.concat(out), stderr });
+        resolve({ code: timedOut ? 124 : code ?? 255, stdout: Buffer.concat(out), stderr, noStatus: code === null && !timedOut && !signal });
       });
       stream.end(opts.stdin ?? undefined);
     });

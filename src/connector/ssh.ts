@@ -80,6 +80,7 @@ export async function connectSsh(inv: Inventory, node: NodeSpec, opts: SshConnec
     if (gone) throw gone;
   };
   const guard = <T>(p: Promise<T>): Promise<T> => Promise.race([p, death]);
+  const NO_STATUS_GRACE_MS = 200;
   const asRoot = inv.ssh.user === 'root';
   const wrap = (argv: string[]) => shellQuote(asRoot ? argv : ['sudo', '-n', '--', ...argv]);
   const channel = limiter(8);
@@ -93,13 +94,18 @@ export async function connectSsh(inv: Inventory, node: NodeSpec, opts: SshConnec
       throw fail('could not open SFTP', e);
     });
 
+  /** One exec on an open channel slot; throws the connection's own error when it died under the command. */
+  const execAlive = async (argv: string[], o?: ExecOptions) => {
+    alive();
+    const r = await guard(execRaw(client, wrap(argv), o));
+    // A channel closed without an exit status: when the connection is dying (e.g. unanswered
+    // keepalives), its close can come a moment after the channel's; report that, not "exited 255".
+    if (r.noStatus) await Promise.race([death, new Promise((res) => setTimeout(res, NO_STATUS_GRACE_MS))]).catch(() => {});
+    alive(); // the channel was closed because the connection died, not because the command ended
+    return r;
+  };
   const raw = (argv: string[], o?: ExecOptions) =>
-    channel(async () => {
-      alive();
-      const r = await guard(execRaw(client, wrap(argv), o));
-      alive(); // the channel was closed because the connection died, not because the command ended
-      return r;
-    }).catch((e) => {
+    channel(() => execAlive(argv, o)).catch((e) => {
       throw fail(`could not run ${argv[0]}`, e);
     });
 
@@ -148,7 +154,7 @@ export async function connectSsh(inv: Inventory, node: NodeSpec, opts: SshConnec
             await guard(sftpWriteFile(s, tmp, buf, mode));
           } catch (e) {
             if ((e as { code?: number }).code !== 2) throw e; // 2 = SSH_FX_NO_SUCH_FILE: parent missing
-            const r = await execRaw(client, wrap(['mkdir', '-p', '-m', '0755', '--', dir]));
+            const r = await execAlive(['mkdir', '-p', '-m', '0755', '--', dir]);
             if (r.code !== 0) throw new ExecError(node.name, ['mkdir', '-p', dir], r.code, r.stderr);
             await guard(sftpWriteFile(s, tmp, buf, mode));
           }
