@@ -107,8 +107,8 @@ export function standinDriver(getLab: () => TestLab) {
       if ((await cat(node, '/run/standin.rc')) !== undefined) throw new GiveUp(`${node}: the stand-in exited:\n${await cat(node, '/var/log/standin.log')}`);
       return (await cat(node, '/var/log/standin.log'))?.includes('Running backend.') || undefined;
     });
-  /** The stand-in's exit status once it has exited. */
-  const exitStatus = (node: string, ms = 20_000) => waitFor(`${node} stand-in exit`, async () => (await cat(node, '/run/standin.rc'))?.trim(), ms);
+  /** The stand-in's exit status once it has exited (the file exists, empty, a moment before echo writes it). */
+  const exitStatus = (node: string, ms = 20_000) => waitFor(`${node} stand-in exit`, async () => (await cat(node, '/run/standin.rc'))?.trim() || undefined, ms);
   const stop = async (node: string) => {
     await exec(node, ['sh', '-c', 'kill -TERM "$(cat /run/standin.pid)"']);
     const rc = await exitStatus(node);
