@@ -64,8 +64,8 @@ nap() {
 }
 t0=$(now_ms)
 ${SUPERVISOR_SOCK_SH}
-${SUPERVISOR_PROBE_SH}
 [ "$mgr" = supervisord ] || sock=
+${SUPERVISOR_PROBE_SH}
 state() {
   case "$mgr" in
   systemd) s=$(systemctl is-active "$prog" 2>/dev/null); [ -n "$s" ] || s=unknown; echo "$s" ;;

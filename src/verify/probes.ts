@@ -144,15 +144,15 @@ export async function addProbeInterface(conn: Connector, node: string, address: 
     return { ...probe, error: `adding ${PROBE_IFACE}: ${err instanceof Error ? err.message : String(err)}` };
   }
   const lines = out.split('\n');
-  const created = lines.find((l) => l.startsWith('@created '))?.slice('@created '.length).trim();
+  const at = lines.findIndex((l) => l.startsWith('@created '));
+  const created = at >= 0 ? lines[at].slice('@created '.length).trim() : undefined;
   if (created === 'dummy' || created === 'bridge') {
     probe.linkType = created;
     probe.created = true;
   }
-  const fails = lines.filter((l) => l.startsWith('@fail ')).map((l) => l.slice('@fail '.length));
   // Before the link exists the last failure says why; afterwards only a failure after it counts.
-  const after = probe.created ? lines.slice(lines.findIndex((l) => l.startsWith('@created '))).filter((l) => l.startsWith('@fail ')).map((l) => l.slice(6)) : fails;
-  if (after.length) probe.error = after[after.length - 1];
+  const fails = lines.slice(probe.created ? at : 0).filter((l) => l.startsWith('@fail ')).map((l) => l.slice('@fail '.length));
+  if (fails.length) probe.error = fails[fails.length - 1];
   else if (!probe.created) probe.error = `${PROBE_IFACE}: not created (${lastLine(out) || 'no output'})`;
   return probe;
 }

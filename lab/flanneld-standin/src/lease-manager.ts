@@ -7,7 +7,7 @@ import type { NetworkConfig } from './config.js';
 import { formatNet4, type Net4 } from './ip4.js';
 import { leaseKeyOf, leaseValue, parsePeerLease, subnetsDir, type LeaseAttrs, type PeerLease } from './lease-format.js';
 import type { Logger } from './log.js';
-import type { Registry } from './registry.js';
+import type { RawEntry, Registry } from './registry.js';
 import { chooseSubnet } from './subnet-choice.js';
 import type { Flavour } from './version.js';
 
@@ -25,12 +25,16 @@ export interface OwnLease {
 
 export class LeaseError extends Error {}
 
-export async function listPeerLeases(reg: Registry, prefix: string): Promise<PeerLease[]> {
-  const entries = await reg.list(subnetsDir(prefix));
+/** The leases among registry entries (other keys skipped), with their etcd revision when known. */
+export function peerLeasesOf(prefix: string, entries: RawEntry[]): PeerLease[] {
   return entries.flatMap((e) => {
     const l = parsePeerLease(prefix, e.key, e.value);
     return l ? [e.revision !== undefined ? { ...l, revision: e.revision } : l] : [];
   });
+}
+
+export async function listPeerLeases(reg: Registry, prefix: string): Promise<PeerLease[]> {
+  return peerLeasesOf(prefix, await reg.list(subnetsDir(prefix)));
 }
 
 export async function acquireLease(

@@ -23,9 +23,12 @@ export interface WatchOptions {
   log: Logger;
   /** Emulate the v0.20.2 watch bug (see the file header). */
   watchBug?: boolean;
-  /** Polling with watchBug: the leases listed right before our own lease was written. */
+  /**
+   * With watchBug: the leases listed right before our own lease was written (polling: the first
+   * response's base; streaming: the start when gapMs is set, watch-stream.ts fromSnapshot).
+   */
   snapshot?: PeerLease[];
-  /** Streaming with watchBug: extra milliseconds before each new watch (FLANNELD_STANDIN_WATCH_GAP_MS, default 0). */
+  /** Streaming with watchBug: milliseconds before each new watch (FLANNELD_STANDIN_WATCH_GAP_MS, default 0; test equipment). */
   gapMs?: number;
 }
 
@@ -99,6 +102,6 @@ export function leaseApplier(o: Pick<WatchOptions, 'ownKey' | 'log'>, h: WatchHa
       i++;
     }
   };
-  return { apply, applyAll, applied };
+  return { applyAll, applied };
 }
 

@@ -18,6 +18,7 @@
  */
 import type { PeerLease } from './lease-format.js';
 import { parsePeerLease, subnetsDir } from './lease-format.js';
+import { peerLeasesOf } from './lease-manager.js';
 import type { Registry, WatchEvent } from './registry.js';
 import { contentOf, describeEvent, leaseApplier, leaseEvents, type LeaseEvent, type WatchHandlers, type WatchOptions } from './watch-apply.js';
 
@@ -77,21 +78,23 @@ export function streamLeases(reg: StreamingRegistry, o: WatchOptions, h: WatchHa
   const applyEvents = (events: LeaseEvent[]) =>
     applyAll(events.filter((e) => e.type === 'removed' || !applied.has(e.lease.key) || contentOf(applied.get(e.lease.key)!) !== contentOf(e.lease)));
 
-  /** List and apply the difference (flanneld's leasesWatchReset); the revision listed at, or undefined when revoked. */
-  const reset = async (): Promise<number | undefined> => {
-    const { entries, revision } = await reg.listAt(dir);
-    const leases = entries.flatMap((e) => {
-      const l = parsePeerLease(o.prefix, e.key, e.value);
-      return l ? [{ ...l, revision: e.revision }] : [];
-    });
-    if (!leases.some((l) => l.key === o.ownKey)) {
-      revoke();
-      return undefined;
-    }
+  /** Take `leases` as the whole of etcd's subnets: known from now on, the node programmed to match. */
+  const adopt = async (leases: PeerLease[]) => {
     const events = leaseEvents(applied, leases);
     known.clear();
     for (const l of leases) known.set(l.key, l);
     await applyEvents(events);
+  };
+
+  /** List and apply the difference (flanneld's leasesWatchReset); the revision listed at, or undefined when revoked. */
+  const reset = async (): Promise<number | undefined> => {
+    const { entries, revision } = await reg.listAt(dir);
+    const leases = peerLeasesOf(o.prefix, entries);
+    if (!leases.some((l) => l.key === o.ownKey)) {
+      revoke();
+      return undefined;
+    }
+    await adopt(leases);
     failing = false;
     return revision;
   };
@@ -172,8 +175,7 @@ export function streamLeases(reg: StreamingRegistry, o: WatchOptions, h: WatchHa
    * timing happens to fall so (on a quiet machine nodes started together all write before any lists).
    */
   const fromSnapshot = async (snapshot: PeerLease[]): Promise<number> => {
-    for (const l of snapshot) known.set(l.key, l);
-    await applyEvents(leaseEvents(applied, snapshot));
+    await adopt(snapshot);
     return Math.max(1, ...snapshot.map((l) => l.revision ?? 1));
   };
 
