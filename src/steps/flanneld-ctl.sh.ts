@@ -23,6 +23,28 @@
 export const CTL_MARKER = 'flanneld-ctl';
 
 /**
+ * POSIX sh, builtins only (no process per call: at 20 nodes polling together, every tr or sed in a
+ * loop is a fork and an exec on each node). `member XML NAME` sets $v to the value of the first
+ * `<member>` called NAME in an XML-RPC answer (`<string>`, `<int>`/`<i4>` or a bare value; newlines
+ * between the tags as supervisord sends them); returns 1 when there is none. `flat TEXT` sets $v to
+ * TEXT with its newlines turned into spaces.
+ */
+export const XML_SH = `member() {
+  v=\${1#*<name>$2</name>}
+  [ "$v" = "$1" ] && { v=; return 1; }
+  v=\${v#*<value>}; v=\${v#<string>}; v=\${v#<int>}; v=\${v#<i4>}; v=\${v%%<*}
+}
+NL='
+'
+flat() {
+  v= _f=$1
+  while :; do
+    case "$_f" in *"$NL"*) v="$v\${_f%%"$NL"*} "; _f=\${_f#*"$NL"} ;; *) break ;; esac
+  done
+  v=$v$_f
+}`;
+
+/**
  * POSIX sh that sets $sock to supervisord's unix socket when supervisorctl's own config (the files it
  * searches, first found) names one without credentials (one awk reads serverurl and username of its
  * [supervisorctl] section), and defines `rpc METHOD NAME [PARAMS]` (curl) and `fault RESPONSE`.
@@ -41,8 +63,9 @@ if command -v curl >/dev/null 2>&1; then
     break
   done
 fi
-rpc() { curl -s -m 60 --unix-socket "$sock" -H 'Content-Type: text/xml' --data-binary "<?xml version='1.0'?><methodCall><methodName>supervisor.$1</methodName><params><param><value><string>$2</string></value></param>$3</params></methodCall>" http://localhost/RPC2 | tr -d '\n'; }
-fault() { case "$1" in *'<fault>'*) printf '%s' "$1" | sed 's/.*<name>faultString<\/name><value><string>\([^<]*\)<.*/\1/';; *) return 1;; esac; }`;
+rpc() { curl -s -m 60 --unix-socket "$sock" -H 'Content-Type: text/xml' --data-binary "<?xml version='1.0'?><methodCall><methodName>supervisor.$1</methodName><params><param><value><string>$2</string></value></param>$3</params></methodCall>" http://localhost/RPC2; }
+${XML_SH}
+fault() { case "$1" in *'<fault>'*) member "$1" faultString; printf '%s' "$v";; *) return 1;; esac; }`;
 
 /** After SUPERVISOR_SOCK_SH: keep $sock only when it answers XML-RPC (any answer, even a fault, shows it does). */
 export const SUPERVISOR_PROBE_SH = String.raw`if [ -n "$sock" ]; then
@@ -73,13 +96,13 @@ state() {
     if [ -n "$sock" ]; then
       r=$(rpc getProcessInfo "$prog")
       case "$r" in *'<fault>'*) echo MISSING; return;; esac
-      printf '%s' "$r" | sed -n 's/.*<name>statename<\/name><value><string>\([A-Z]*\)<.*/\1/p'
+      member "$r" statename && printf '%s\n' "$v"
     else
       supervisorctl status "$prog" 2>/dev/null | awk -v p="$prog" '$1==p {print $2; f=1} END {if (!f) print "MISSING"}'
     fi ;;
   esac
 }
-out() { printf '@%s %s\n' "$1" "$(printf '%s' "$2" | tr '\n' ' ')"; }
+out() { flat "$2"; printf '@%s %s\n' "$1" "$v"; }
 finish() {
   via=$mgr; [ "$mgr" = supervisord ] && { [ -n "$sock" ] && via=xmlrpc || via=supervisorctl; }
   out result "$1"; out why "$2"; out via "$via"; out state "$(state)"; out token "$(tok)"; out healthz "$hzs"; out backoffs "$bo"
@@ -92,7 +115,7 @@ finish() {
   fi
   exit 0
 }
-act_() { e=$("$@" 2>&1 >/dev/null); printf '@action %s %s\n' "$?" "$(printf '%s' "$e" | tr '\n' ' ')"; }
+act_() { e=$("$@" 2>&1 >/dev/null); rc=$?; flat "$e"; printf '@action %s %s\n' "$rc" "$v"; }
 hzs=none bo=0
 do_stop() {
   case "$mgr" in

@@ -24,9 +24,12 @@ export function managedDirs(inv: Inventory): string[] {
   return [...new Set([...files.map((f) => posix.dirname(f)), inv.flannel.logDir])].sort();
 }
 
-/** find prints the temp files flanctl's writes leave (missing directories are skipped). */
+/**
+ * The temp files flanctl's writes leave, one per line (missing directories are skipped): regular
+ * files, not symlinks, matched by shell globs (no process; `find` was one per directory).
+ */
 export const litterArgv = (dirs: string[]) => [
-  'sh', '-c', 'for d in "$@"; do [ -d "$d" ] && find "$d" -maxdepth 1 -type f \\( -name ".*.flanctl-*" -o -name ".flanctl.*" \\) -print; done; exit 0', 'flanctl-litter', ...dirs,
+  'sh', '-c', 'for d in "$@"; do [ -d "$d" ] || continue; for f in "$d"/.*.flanctl-* "$d"/.flanctl.*; do [ -f "$f" ] && [ ! -L "$f" ] && printf \'%s\\n\' "$f"; done; done; exit 0', 'flanctl-litter', ...dirs,
 ];
 
 export function litterStep(inv: Inventory): Step {

@@ -34,22 +34,27 @@ export const supervisordUnreachable = (r: { stdout: string; stderr: string }) =>
  * node allows it (a few ms, where supervisorctl costs a Python start-up, ~0.2 s CPU per node: no curl,
  * no unix socket in supervisorctl's config, or credentials fall back to `supervisorctl status` in the
  * same round trip, with its output and exit code). One argv, so the facts batch (Step.reads) and a
- * direct read are the same command.
+ * direct read are the same command. One getAllProcessInfo call answers every name, and the answer is
+ * taken apart with shell builtins (XML_SH): one curl and no other process, however many names.
  */
 const STATUS_SCRIPT = String.raw`out=$(
 ${SUPERVISOR_SOCK_SH}
 [ -n "$sock" ] || exit 3
+all=$(curl -s -m 60 --unix-socket "$sock" -H 'Content-Type: text/xml' --data-binary "<?xml version='1.0'?><methodCall><methodName>supervisor.getAllProcessInfo</methodName><params></params></methodCall>" http://localhost/RPC2)
+case "$all" in *'<fault>'*|'') exit 3 ;; *'<methodResponse>'*) ;; *) exit 3 ;; esac
 for n in "$@"; do
-  r=$(rpc getProcessInfo "$n")
-  case "$r" in
-  *BAD_NAME*) echo "$n: ERROR (no such process)" ;;
-  *'<fault>'*|'') exit 3 ;;
-  *) # One sed: "STATE PID" (supervisord sends pid after statename), else "STATE".
-     two() { st=$1 pid=$2; }
-     two $(printf '%s' "$r" | sed -n 's/.*<name>statename<\/name><value><string>\([A-Z]*\)<.*<name>pid<\/name><value><int>\([0-9]*\)<.*/\1 \2/p; t; s/.*<name>statename<\/name><value><string>\([A-Z]*\)<.*/\1/p')
-     [ -n "$st" ] || exit 3
-     if [ "$st" = RUNNING ]; then echo "$n $st pid $pid"; else echo "$n $st"; fi ;;
-  esac
+  rest=$all found=
+  while :; do
+    case "$rest" in *'</struct>'*) ;; *) break ;; esac
+    s=${'${'}rest%%'</struct>'*}; rest=${'${'}rest#*'</struct>'}
+    member "$s" name || continue; nm=$v
+    member "$s" group; [ "$n" = "$nm" ] || [ "$n" = "$v:$nm" ] || continue
+    member "$s" statename; st=$v
+    [ -n "$st" ] || exit 3
+    if [ "$st" = RUNNING ]; then member "$s" pid; echo "$n $st pid $v"; else echo "$n $st"; fi
+    found=1; break
+  done
+  [ -n "$found" ] || echo "$n: ERROR (no such process)"
 done
 ) && [ -n "$out" ] && { printf '%s\n' "$out"; exit 0; }
 exec supervisorctl status "$@"`;
@@ -107,8 +112,9 @@ function statusOf(conn: Connector, r: { code: number; stdout: string; stderr: st
  * Read-only. The first read is the plain status argv (a facts batch may answer it); only a
  * transient state costs one more round trip, which waits on the node.
  */
-export async function settledSupervisorStatus(conn: Connector, names: string[], timeoutMs = 30_000): Promise<Record<string, ProgramStatus>> {
-  const first = await supervisorStatus(conn, names);
+export async function settledSupervisorStatus(conn: Connector, names: string[], timeoutMs = 30_000, opts: { read?: string[] } = {}): Promise<Record<string, ProgramStatus>> {
+  // opts.read: the first read names these (a superset of names), so it is the same argv as another step's.
+  const first = await supervisorStatus(conn, opts.read ?? names);
   if (!names.some((n) => TRANSIENT.has(first[n].state))) return first;
   return waitSupervisorSettled(conn, names, timeoutMs);
 }

@@ -50,7 +50,7 @@ ${SUPERVISOR_SOCK_SH}
 [ -n "$sock" ] || exec supervisorctl update "$@"
 r=$(curl -s -m 60 --unix-socket "$sock" -H 'Content-Type: text/xml' --data-binary "<?xml version='1.0'?><methodCall><methodName>supervisor.reloadConfig</methodName><params></params></methodCall>" http://localhost/RPC2)
 case "$r" in *'<methodResponse>'*) ;; *) exec supervisorctl update "$@" ;; esac
-if f=$(fault "$(printf '%s' "$r" | tr -d '\n')"); then echo "ERROR: reloadConfig: $f"; exit 1; fi
+if f=$(fault "$r"); then echo "ERROR: reloadConfig: $f"; exit 1; fi
 # [[added], [changed], [removed]] → "1|2|3 NAME" lines
 lists=$(printf '%s' "$r" | tr -d '\n' | sed 's/<value>/\n<value>/g' | awk '/^<value><array><data>/ {n++} /^<value><string>/ {gsub(/^<value><string>|<\/string>.*$/, ""); print n - 2, $0}')
 rc=0
@@ -124,14 +124,16 @@ export interface SupervisordInputs {
  */
 export function watcherUpStep(): Step {
   const id = 'service:iptables-watcher';
+  const F = SUPERVISORD_PROGRAMS.flanneld;
   const W = SUPERVISORD_PROGRAMS.iptables;
   return {
     id,
     title: `${W} running`,
-    reads: () => [supervisorStatusArgv([W])],
+    // The service step's read (both programs: one curl either way), so a facts batch holds it once.
+    reads: () => [supervisorStatusArgv([F, W])],
     async check(ctx): Promise<Change | undefined> {
       const { conn } = onNode(ctx, id);
-      const s = (await settledSupervisorStatus(conn, [W]))[W];
+      const s = (await settledSupervisorStatus(conn, [W], 30_000, { read: [F, W] }))[W];
       if (isUp(s)) return undefined;
       // Not there or stopped: the service step's own change covers it when it ran (plan: it will start it).
       if ((s.state === 'MISSING' || s.state === 'STOPPED') && ctx.touched.has(SERVICE_ID)) return undefined;

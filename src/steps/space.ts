@@ -11,12 +11,23 @@ export interface SpaceNeed {
   bytes: number;
 }
 
-/** Prints "<size now or -1> <free kB> <mount point>" per path given as arguments. */
-const SPACE_SCRIPT = `for p in "$@"; do
-  c=$(stat -c %s -- "$p" 2>/dev/null || echo -1)
-  d=$(dirname -- "$p"); while [ ! -d "$d" ]; do d=$(dirname -- "$d"); done
-  df -P -k -- "$d" | awk -v c="$c" 'NR==2 { print c, $4, $6 }'
-done`;
+/**
+ * Prints "<size now or -1> <free kB> <mount point>" per path given as arguments. Three processes
+ * however many paths: one `stat` (sizes, keyed by name), one `df -P -k` over each path's nearest
+ * existing directory (found with shell builtins; df prints a line per argument, in order) and one awk
+ * that pairs them up (it takes the paths from its arguments, then reads its input).
+ */
+const SPACE_SCRIPT = `n=$#
+for p in "$@"; do
+  case "$p" in */*) d=\${p%/*} ;; *) d=. ;; esac
+  while [ -n "$d" ] && [ ! -d "$d" ]; do case "$d" in */*) d=\${d%/*} ;; *) d=. ;; esac; done
+  set -- "$@" "\${d:-/}"
+done
+{ stat -c '%s %n' -- "$@" 2>/dev/null; echo @@flanctl-df; shift $n; df -P -k -- "$@"; } | awk -v n=$n '
+  BEGIN { for (i = 1; i <= n; i++) p[i] = ARGV[i]; for (i = 1; i < ARGC; i++) delete ARGV[i] }
+  !d && $0 == "@@flanctl-df" { d = 1; next }
+  !d { s = $1; sub(/^[^ ]* /, ""); size[$0] = s; next }
+  ++k > 1 && k - 1 <= n { i = k - 1; print ((p[i] in size) ? size[p[i]] : -1), $4, $6 }' "$@"`;
 
 export const spaceArgv = (paths: string[]) => ['sh', '-c', SPACE_SCRIPT, 'flanctl-space', ...paths];
 

@@ -16,8 +16,9 @@ describe('flanneld-ctl', () => {
     const s = ctlScript([['ip', 'route', 'del', '10.244.3.0/24', 'via', '10.77.0.13'], ['ip', 'link', 'del', "x'; reboot; '"]]);
     expect(s.startsWith("after_stop() {\n  act_ ip route del 10.244.3.0/24 via 10.77.0.13\n  act_ ip link del 'x'\\''; reboot; '\\'''\n}\n")).toBe(true);
     expect(ctlScript([])).toBe(FLANNELD_CTL_SCRIPT);
-    // The script is plain POSIX sh: nothing a JavaScript template would have expanded.
-    expect(FLANNELD_CTL_SCRIPT).not.toMatch(/\$\{/);
+    // Every piece interpolated (upper-case constants); what is left of \${ is the shell's own expansion.
+    expect(FLANNELD_CTL_SCRIPT).not.toMatch(/\$\{[A-Z]|undefined|\[object /);
+    expect(FLANNELD_CTL_SCRIPT).toContain('member() {');
   });
 
   it('parses a stop with its cleanup results and the state after them', () => {
