@@ -79,9 +79,12 @@ else
 fi
 `;
 
+/** The argv of HEALTHZ_SCRIPT (no stdin: verify's facts batch may answer it). */
+export const healthzArgv = (host: string, port: number) => ['sh', '-c', HEALTHZ_SCRIPT, 'flanctl-healthz', host, String(port)];
+
 /** Ask flanneld's /healthz from the node itself; client 'none' when the node has neither curl nor wget. */
 export async function probeHealthz(conn: Connector, host: string, port: number): Promise<{ client: string; rc?: string; status?: string; code: number }> {
-  const r = await conn.exec(['sh', '-s', '--', host, String(port)], { stdin: HEALTHZ_SCRIPT, timeoutMs: 10_000 });
+  const r = await conn.exec(healthzArgv(host, port), { timeoutMs: 10_000 });
   const [client, rc, status] = r.stdout.trim().split(/\s+/);
   return { client, rc, status, code: r.code };
 }

@@ -1,7 +1,8 @@
 /**
  * Pings: one remote command per node runs every ping of that node at once (`ping -c1 -W1` per
  * target, in the background), so an N-node check costs one round of exec plus one second at worst.
- * The script is a constant fed on stdin to `sh -s --`; targets and options travel as argv.
+ * The script is a constant run by `sh -c`; targets and options travel as argv (one argv for the same
+ * pings, so verify can send it in the node's facts batch and be answered from there).
  * Also the temporary flanctl-probe interface for host-gw nodes without a bridge holding their `.1`.
  */
 import type { Connector } from '../connector/connector.js';
@@ -49,8 +50,10 @@ export interface PingOptions {
   size?: number;
 }
 
+export const PING_TAG = 'flanctl-ping';
+
 export function pingArgv(targets: string[], opts: PingOptions = {}): string[] {
-  return ['sh', '-s', '--', opts.source ?? '-', String(opts.size ?? 0), ...targets];
+  return ['sh', '-c', PING_SCRIPT, PING_TAG, opts.source ?? '-', String(opts.size ?? 0), ...targets];
 }
 
 /** Why a ping failed, in one line, from its output. */
@@ -84,7 +87,7 @@ export function parsePingOutput(stdout: string, targets: string[]): PingResult[]
 export async function pingAll(conn: Connector, targets: string[], opts: PingOptions = {}): Promise<PingResult[]> {
   if (!targets.length) return [];
   try {
-    const r = await conn.exec(pingArgv(targets, opts), { stdin: PING_SCRIPT, timeoutMs: 20_000 });
+    const r = await conn.exec(pingArgv(targets, opts), { timeoutMs: 20_000 });
     if (r.code !== 0 && !r.stdout.includes('@@flanctl-ping')) {
       const why = (r.stderr || r.stdout).trim().split('\n').pop() || `exit ${r.code}`;
       return targets.map((target) => ({ target, ok: false, error: `ping script failed: ${why}` }));

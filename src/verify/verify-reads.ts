@@ -2,7 +2,8 @@
  * verify's read-only commands on one node, fetched in one round trip (a facts batch,
  * connector/facts.ts) before its checks run: the facts gatherFacts reads, the service state,
  * flanctl's iptables rules, the certificate (read by the cert check and the node info), flanneld's
- * version and the docker probe. /healthz and the pings are not reads of state: they go on their own.
+ * version, the docker probe and flanneld's /healthz. runVerify adds the node's pings when their
+ * targets follow from the leases alone (pingReads in verify.ts), so they run in the same round trip.
  */
 import { readArgv } from '../connector/remote-scripts.js';
 import type { Inventory, NodeSpec } from '../model/inventory.js';
@@ -12,7 +13,8 @@ import { iptablesCheckArgv } from '../steps/iptables.js';
 import { supervisorStatusArgv } from '../steps/service-state.js';
 import { dockerProbeArgv } from './docker-check.js';
 import { gatherReads } from './facts.js';
-import { flanctlIptablesRules, flanneldCertPath } from './node-layout.js';
+import { flanctlIptablesRules, flanneldCertPath, healthzHost } from './node-layout.js';
+import { healthzArgv } from '../steps/service.js';
 
 export function verifyReads(inv: Inventory, node: NodeSpec, lease: Lease | undefined, vxlanDev: string | undefined, checks: boolean): string[][] {
   const facts = gatherReads(inv.flannel.subnetFile, vxlanDev);
@@ -25,6 +27,7 @@ export function verifyReads(inv: Inventory, node: NodeSpec, lease: Lease | undef
     ...(rules ? [...rules.ensure, ...rules.absent].map(iptablesCheckArgv) : []),
     ...(cert ? [readArgv(cert), readArgv(cert)] : []),
     [remotePaths(inv).flanneld, '-version'],
+    ...(inv.flannel.healthzPort > 0 ? [healthzArgv(healthzHost(inv, node), inv.flannel.healthzPort)] : []),
     ...(inv.docker.integration ? [dockerProbeArgv(inv), readArgv(inv.flannel.subnetFile)] : []),
   ];
 }

@@ -20,13 +20,13 @@ import { mapLimit } from '../engine/parallel.js';
 import { expectedMtu, fail, localChecks, ownLease, pass, type Check } from './checks.js';
 import { gatherFacts, interfaceHolding, type NodeFacts } from './facts.js';
 import { flanctlIptablesRules, flanneldCertPath, healthzHost } from './node-layout.js';
-import { addProbeInterface, pingAll, removeProbeInterface, type PingResult, type ProbeInterface } from './probes.js';
+import { addProbeInterface, pingAll, pingArgv, removeProbeInterface, type PingResult, type ProbeInterface } from './probes.js';
 import { checkCert, checkHealthz, checkIptables, checkService } from './remote-checks.js';
 import { checkDocker } from './docker-check.js';
 import { verifyReads } from './verify-reads.js';
 import { isFactSource } from '../connector/facts.js';
 import { readNodeInfo, type NodeInfo } from './node-info.js';
-import { PROBE_IFACE, bridgeAddress, planTargets, type PlannedPair } from './targets.js';
+import { PROBE_IFACE, bridgeAddress, hasFlannelDevice, planTargets, type PlannedPair, type TargetPlan } from './targets.js';
 import { listLeases } from '../kv/flannel-keys.js';
 import type { PodsReport } from './pods/judge.js';
 import { runPods, type PodsCni } from './pods/run.js';
@@ -142,6 +142,25 @@ async function remoteChecks(inv: Inventory, node: NodeSpec, conn: Connector, lea
   return { first: [service], last: [iptables, healthz, cert, docker].filter((c): c is Check => c !== undefined) };
 }
 
+/** The pairs a node pings: those with a target, to or from a node being checked. */
+function pairsFrom(plan: TargetPlan, from: string, wanted: (name: string) => boolean): PlannedPair[] {
+  return plan.pairs.filter((p) => p.from === from && p.target && (wanted(p.from) || wanted(p.to)));
+}
+
+/**
+ * The node's ping command, for its facts batch, when the targets follow from the leases alone (a
+ * backend with a flannel device pings each peer's lease .0; host-gw needs the nodes' bridges, read
+ * from the facts, and maybe probe interfaces first). The pings then run alongside the node's reads
+ * in one round trip; the ping phase's identical command is answered from the batch.
+ */
+function earlyPings(inv: Inventory, leases: Lease[], node: NodeSpec, wanted: (name: string) => boolean): string[][] {
+  const type = inv.network.backend.type;
+  if (!hasFlannelDevice(type)) return [];
+  const plan = planTargets(type, inv.nodes.map((n) => ({ name: n.name, subnet: ownLease(leases, n)?.subnet })), { probe: false });
+  const targets = pairsFrom(plan, node.name, wanted).map((p) => p.target!);
+  return targets.length ? [pingArgv(targets, { source: plan.sources.get(node.name) })] : [];
+}
+
 /** The MTU probe size for a node: FLANNEL_MTU (subnet.env, else computed) − 28 bytes of IP+ICMP headers. */
 function mtuProbeSize(inv: Inventory, s: NodeState): number | undefined {
   const fromEnv = Number(s.facts.subnetEnv?.FLANNEL_MTU);
@@ -166,7 +185,10 @@ export async function runVerify(inv: Inventory, pool: ConnectorSource, kv: Kv, o
   const vxlanDev = inv.network.backend.type === 'vxlan' ? `flannel.${inv.network.backend.vni}` : undefined;
   // SSH first, then etcd: the connects are dialled before the etcd client loads (load-order.ts).
   let leasesRead: Promise<Lease[]> | undefined;
-  const connecting = connectAndRead(inv, pool, limit, () => leasesRead!, (node, leases) => verifyReads(inv, node, ownLease(leases, node), vxlanDev, wanted(node.name)));
+  const connecting = connectAndRead(inv, pool, limit, () => leasesRead!, (node, leases) => [
+    ...verifyReads(inv, node, ownLease(leases, node), vxlanDev, wanted(node.name)),
+    ...earlyPings(inv, leases, node, wanted),
+  ]);
   leasesRead = readLeases(kv, inv);
   leasesRead.catch(() => {});
   // An etcd failure is the one reported (exit 1), whether or not SSH fails too: nothing has run on any
@@ -209,7 +231,7 @@ export async function runVerify(inv: Inventory, pool: ConnectorSource, kv: Kv, o
     try {
       probes = await Promise.all(plan.probes.map((p) => addProbeInterface(byName.get(p.node)!.conn, p.node, p.address)));
       await mapLimit(states, Math.max(limit, 1), async (s) => {
-        const planned = plan.pairs.filter((p) => p.from === s.node.name && p.target && (wanted(p.from) || wanted(p.to)));
+        const planned = pairsFrom(plan, s.node.name, wanted);
         const targets = planned.map((p) => p.target!);
         const source = plan.sources.get(s.node.name);
         const size = opts.mtu ? mtuProbeSize(inv, s) : undefined;

@@ -13,6 +13,7 @@ import { flanctlRules } from '../../src/steps/iptables.js';
 import { leaseSubnetFromEnv, parseEnvFile } from '../../src/steps/util.js';
 import { remotePaths } from '../../src/model/templates.js';
 import { listLeases } from '../../src/kv/flannel-keys.js';
+import { healthzArgv } from '../../src/steps/service.js';
 
 export const inventoryYaml = (opts: { nodes?: number; service?: 'supervisord' | 'systemd'; extra?: string; masquerade?: string } = {}) => `network:
   cidr: 10.244.0.0/16
@@ -274,8 +275,8 @@ export function simCluster(inv: Inventory, opts: { supervisordRunning?: boolean 
       return { stdout: `${argv[2]}: stopped\n${argv[2]}: started\n` };
     });
 
-    // flanneld's /healthz, asked from the node (HEALTHZ_SCRIPT on stdin): answers while flanneld runs.
-    conn.on(['sh', '-s', '--', '127.0.0.1'], () => {
+    // flanneld's /healthz, asked from the node (healthzArgv): answers while flanneld runs.
+    conn.on(healthzArgv('127.0.0.1', 0).slice(0, 5), () => {
       const serving = n.systemd.active || sup('flanneld')?.state === 'RUNNING';
       return { stdout: serving ? 'curl 0 200\n' : 'curl 7 000\n' };
     });
@@ -307,7 +308,7 @@ export function simCluster(inv: Inventory, opts: { supervisordRunning?: boolean 
       if (action === 'wait' && since === token_()) return line('timeout', `flanneld is RUNNING but has not rewritten ${inv.flannel.subnetFile} since it was (re)started`);
       // The script polls /healthz until it answers (here: asks the node's healthz fake up to 10 times).
       for (let i = 0; Number(port) > 0 && i < 10; i++) {
-        if ((await conn.exec(['sh', '-s', '--', '127.0.0.1', port])).stdout.startsWith('curl 0 200')) return line('ready');
+        if ((await conn.exec(healthzArgv('127.0.0.1', Number(port)))).stdout.startsWith('curl 0 200')) return line('ready');
       }
       return Number(port) > 0 ? line('timeout', `flanneld is RUNNING and wrote ${inv.flannel.subnetFile}, but http://127.0.0.1:${port}/healthz does not answer`) : line('ready');
     });

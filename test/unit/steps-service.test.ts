@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseSupervisorStatus, restartFlanneld, serviceDefinitionStep, serviceStep, DEFINITION_ID } from '../../src/steps/service.js';
+import { healthzArgv, parseSupervisorStatus, restartFlanneld, serviceDefinitionStep, serviceStep, DEFINITION_ID } from '../../src/steps/service.js';
 import { applySteps, ctxFor, inventoryYaml, simCluster, testInventory } from './bootstrap-fakes.js';
 import type { Step } from '../../src/engine/step.js';
 import { watcherUpStep } from '../../src/steps/service-supervisord.js';
@@ -240,7 +240,7 @@ describe('a (re)start is finished only when flanneld serves again', () => {
     const { inv, sim, n, def, svc } = await setup();
     await pass(def, svc, ctxFor(sim, 'node1'));
     let probes = 0;
-    n.conn.on(['sh', '-s', '--', '127.0.0.1', '2401'], () => ({ stdout: ++probes < 3 ? 'curl 7 000\n' : 'curl 0 200\n' }));
+    n.conn.on(healthzArgv('127.0.0.1', 2401), () => ({ stdout: ++probes < 3 ? 'curl 7 000\n' : 'curl 0 200\n' }));
     await restartFlanneld(inv, n.conn);
     expect(probes).toBe(3);
   });
@@ -248,7 +248,7 @@ describe('a (re)start is finished only when flanneld serves again', () => {
   it('fails naming the port and with the log tail when /healthz never answers', async () => {
     const { inv, sim, n, def, svc } = await setup();
     await pass(def, svc, ctxFor(sim, 'node1'));
-    n.conn.on(['sh', '-s', '--', '127.0.0.1', '2401'], { stdout: 'curl 7 000\n' });
+    n.conn.on(healthzArgv('127.0.0.1', 2401), { stdout: 'curl 7 000\n' });
     await expect(restartFlanneld(inv, n.conn, { timeoutMs: 1200 })).rejects.toThrow(/2401\/healthz does not answer; last log lines:\n.*flanneld/);
   });
 

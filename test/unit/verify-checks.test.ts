@@ -96,7 +96,7 @@ describe('remote checks', () => {
 
   it('healthz: skipped when the node has no HTTP client', async () => {
     const sim = await simCluster({ nodes: 1 });
-    const conn = fakeConnector({ name: 'n' }).on(['sh', '-s', '--', '127.0.0.1', '2401'], (_a, o) => ({ stdout: o?.stdin === HEALTHZ_SCRIPT ? 'none\n' : '' }));
+    const conn = fakeConnector({ name: 'n' }).on(['sh', '-c', HEALTHZ_SCRIPT, 'flanctl-healthz', '127.0.0.1', '2401'], { stdout: 'none\n' });
     expect(await checkHealthz(conn, sim.inv.nodes[0], '127.0.0.1', 2401)).toMatchObject({ ok: true, skipped: true, detail: 'skipped: no http client (curl or wget) on the node' });
   });
 

@@ -6,7 +6,7 @@
 import { fakeConnector, type FakeConnector } from '../../src/connector/fake.js';
 import { parseInventory, type Inventory } from '../../src/model/inventory.js';
 import { memoryKv, type MemoryKv } from '../../src/kv/memory.js';
-import { PING_SCRIPT, PROBE_ADD_SCRIPT } from '../../src/verify/probes.js';
+import { PING_SCRIPT, PING_TAG, PROBE_ADD_SCRIPT } from '../../src/verify/probes.js';
 import { HEALTHZ_SCRIPT } from '../../src/steps/service.js';
 
 export interface SimNode {
@@ -157,10 +157,9 @@ ${Array.from({ length: n }, (_, i) => `  - { name: node${i + 1}, host: 10.77.1.$
       .on(['supervisorctl', 'status', 'flanneld'], () =>
         s.running ? { stdout: 'flanneld                         RUNNING   pid 42, uptime 0:10:00\n' } : { code: 3, stdout: 'flanneld                         STOPPED   Jan 01 00:00 AM\n' })
       .on(['iptables'], (argv) => ({ code: s.iptables.has(`${argv[4]} ${argv.slice(6).join(' ')}`) ? 0 : 1 }))
-      .on(['sh', '-s', '--'], (argv, o) => {
-        if (o?.stdin === HEALTHZ_SCRIPT) return { stdout: s.running ? 'curl 0 200\n' : 'curl 7 000\n' };
-        if (o?.stdin !== PING_SCRIPT) return { code: 2, stderr: 'unknown script' };
-        const [src, size, ...targets] = argv.slice(3);
+      .on(['sh', '-c', HEALTHZ_SCRIPT, 'flanctl-healthz'], () => ({ stdout: s.running ? 'curl 0 200\n' : 'curl 7 000\n' }))
+      .on(['sh', '-c', PING_SCRIPT, PING_TAG], (argv) => {
+        const [src, size, ...targets] = argv.slice(4);
         const out = targets.map((t) => {
           const to = owner(t);
           if (src !== '-' && !links(s).some((l) => (l.addr_info as Array<{ local: string }>).some((a) => a.local === src))) {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { renderJunit, xmlEscape } from '../../src/verify/junit.js';
 import { failureNames, renderChecks, renderMatrix, renderReport, renderSummary } from '../../src/verify/matrix.js';
-import { parsePingOutput, pingArgv } from '../../src/verify/probes.js';
+import { parsePingOutput, pingArgv, PING_SCRIPT } from '../../src/verify/probes.js';
 import type { VerifyReport } from '../../src/verify/verify.js';
 
 function report(): VerifyReport {
@@ -77,7 +77,7 @@ describe('JUnit renderer', () => {
 
 describe('ping script output', () => {
   it('argv carries source, size and targets; output gives RTTs and one-line errors', () => {
-    expect(pingArgv(['10.244.2.0'], { source: '10.244.1.1', size: 1422 })).toEqual(['sh', '-s', '--', '10.244.1.1', '1422', '10.244.2.0']);
+    expect(pingArgv(['10.244.2.0'], { source: '10.244.1.1', size: 1422 })).toEqual(['sh', '-c', PING_SCRIPT, 'flanctl-ping', '10.244.1.1', '1422', '10.244.2.0']);
     const out = [
       '@@flanctl-ping 10.244.2.0 0', 'PING 10.244.2.0 (10.244.2.0) 56(84) bytes of data.', '64 bytes from 10.244.2.0: icmp_seq=1 ttl=64 time=0.412 ms', '',
       '@@flanctl-ping 10.244.3.0 1', 'PING 10.244.3.0 (10.244.3.0) 56(84) bytes of data.', '', '--- 10.244.3.0 ping statistics ---', '1 packets transmitted, 0 received, 100% packet loss, time 0ms',

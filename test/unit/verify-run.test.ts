@@ -1,11 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { EtcdError, ExitCode, SshError, exitCodeOf } from '../../src/errors.js';
 import { failureNames } from '../../src/verify/matrix.js';
-import { PING_SCRIPT } from '../../src/verify/probes.js';
+import { PING_SCRIPT, PING_TAG } from '../../src/verify/probes.js';
 import { runVerify, verifyExitCode } from '../../src/verify/verify.js';
 import { simCluster, type SimNode } from './verify-fakes.js';
+import { cachingConnector, FACTS_TAG } from '../../src/connector/facts.js';
 
-const pingCalls = (s: SimNode) => s.conn.calls.filter((c) => c.op === 'exec' && c.stdin === PING_SCRIPT) as Array<{ argv: string[] }>;
+const pingCalls = (s: SimNode) => s.conn.calls.filter((c) => c.op === 'exec' && c.argv[2] === PING_SCRIPT && c.argv[3] === PING_TAG) as Array<{ argv: string[] }>;
 
 describe('runVerify on a simulated cluster', () => {
   it('a healthy vxlan cluster: 6 ok pairs with RTTs, all checks ok, one ping command per node, exit 0', async () => {
@@ -22,9 +23,34 @@ describe('runVerify on a simulated cluster', () => {
     for (const s of sim.nodes) {
       const calls = pingCalls(s);
       expect(calls).toHaveLength(1);
-      expect(calls[0].argv.slice(5).sort()).toEqual(sim.nodes.filter((p) => p !== s).map((p) => p.subnet.replace('/24', '')).sort());
+      expect(calls[0].argv.slice(6).sort()).toEqual(sim.nodes.filter((p) => p !== s).map((p) => p.subnet.replace('/24', '')).sort());
     }
     expect(sim.kv.writes).toEqual([]);
+  });
+
+  it('with the facts batch: one round trip per node carries the reads, /healthz and (vxlan) the pings; host-gw pings after it', async () => {
+    for (const backend of ['vxlan', 'host-gw'] as const) {
+      const sim = await simCluster({ nodes: 3, backend, bridges: backend === 'host-gw' });
+      const cached = new Map(sim.nodes.map((s) => [s.name, cachingConnector(s.conn)]));
+      const report = await runVerify(sim.inv, { get: async (name) => cached.get(name)! }, sim.kv, {});
+      expect(report.ok).toBe(true);
+      expect(report.pairs.filter((p) => p.ok)).toHaveLength(6);
+      for (const s of sim.nodes) {
+        const execs = s.conn.execs();
+        const batch = execs[0];
+        expect(batch[3]).toBe(FACTS_TAG);
+        expect(batch.some((c) => c.includes('flanctl-healthz'))).toBe(true);
+        if (backend === 'vxlan') {
+          expect(execs).toHaveLength(1);
+          expect(batch.some((c) => c.includes(PING_TAG))).toBe(true);
+          expect(cached.get(s.name)!.stats.served).toBeGreaterThan(1);
+        } else {
+          // The bridge addresses come from the facts: the pings are a second command.
+          expect(batch.some((c) => c.includes(PING_TAG))).toBe(false);
+          expect(pingCalls(s)).toHaveLength(1);
+        }
+      }
+    }
   });
 
   it('flanneld stopped on node2 and a route deleted on node1: exit 3, and the failures are named', async () => {
@@ -151,8 +177,8 @@ describe('runVerify on a simulated cluster', () => {
     const mtu = report.checks.filter((c) => c.name === 'mtu');
     expect(mtu.map((c) => [c.node, c.ok])).toEqual([['node1', false], ['node2', true], ['node3', true]]);
     expect(mtu[0].detail).toMatch(/1450-byte packets with DF lost to node2 \(10\.244\.2\.0\)/);
-    const big = pingCalls(sim.nodes[1]).find((c) => c.argv[4] !== '0');
-    expect(big?.argv[4]).toBe('1422');
+    const big = pingCalls(sim.nodes[1]).find((c) => c.argv[5] !== '0');
+    expect(big?.argv[5]).toBe('1422');
   });
 });
 
@@ -174,7 +200,7 @@ describe('runVerify with host-gw', () => {
     expect(report.probes).toHaveLength(3);
     expect(report.probes.every((p) => p.linkType === 'bridge' && p.created && p.removed)).toBe(true);
     expect(sim.nodes.every((s) => s.probe === undefined)).toBe(true);
-    expect(pingCalls(sim.nodes[0])[0].argv[3]).toBe('10.244.1.1');
+    expect(pingCalls(sim.nodes[0])[0].argv[4]).toBe('10.244.1.1');
     const execs = sim.nodes[0].conn.execs().map((a) => a.join(' '));
     // One round trip adds it: the script tries dummy, then bridge, adds the /32, sets it up.
     expect(execs.filter((e) => e.startsWith('sh -c ') && e.endsWith(' flanctl-probe flanctl-probe 10.244.1.1'))).toHaveLength(1);
@@ -183,7 +209,7 @@ describe('runVerify with host-gw', () => {
 
   it('--probe uses dummy where the kernel has it; the probe goes even when the ping command blows up', async () => {
     const sim = await simCluster({ nodes: 2, backend: 'host-gw', dummy: true });
-    sim.nodes[0].conn.on((argv) => argv[0] === 'sh' && argv[1] === '-s', () => {
+    sim.nodes[0].conn.on((argv) => argv[0] === 'sh' && argv[3] === PING_TAG, () => {
       throw new Error('channel closed');
     });
     const report = await runVerify(sim.inv, sim.pool, sim.kv, { probe: true });
@@ -198,6 +224,6 @@ describe('runVerify with host-gw', () => {
     const report = await runVerify(sim.inv, sim.pool, sim.kv, { probe: true });
     expect(report.ok).toBe(true);
     expect(report.probes).toEqual([]);
-    expect(pingCalls(sim.nodes[1])[0].argv.slice(3)).toEqual(['10.244.2.1', '0', '10.244.1.1']);
+    expect(pingCalls(sim.nodes[1])[0].argv.slice(4)).toEqual(['10.244.2.1', '0', '10.244.1.1']);
   });
 });
