@@ -10,7 +10,7 @@
 import { readFileSync } from 'node:fs';
 import type { Connector } from '../connector/connector.js';
 import { openPool, type Pool } from '../connector/pool.js';
-import { desiredState, nodeReads, spaceNeeds, type Material } from './desired.js';
+import { PATHS_ONLY_TARBALL, desiredState, nodeReads, spaceNeeds, type Material } from './desired.js';
 import { converge, convergePhases, type Target } from '../engine/engine.js';
 import { etcdTlsFiles, type Inventory, type NodeSpec } from '../model/inventory.js';
 import { openKv } from '../kv/index.js';
@@ -153,7 +153,8 @@ export async function runBootstrap(inv: Inventory, opts: BootstrapOptions): Prom
       ensureCert: etcdUsesTls(inv) ? () => ensureFlanneldCert(inv) : undefined,
       readTarball: () => readFlannelTarball(inv.flannel.tarball, { sha256: inv.flannel.tarballSha256 }),
       spaceNeeds: (t) => spaceNeeds(inv, t, () => readTlsMaterial(inv)),
-      reads: async (node, got) => (got.tarball ? nodeReads(inv, node, got.tarball, got.kv, { mode: opts.mode }) : []),
+      spacePaths: () => spaceNeeds(inv, PATHS_ONLY_TARBALL, () => readTlsMaterial(inv)).map((n) => n.path),
+      reads: async (node, got) => nodeReads(inv, node, PATHS_ONLY_TARBALL, got.kv, { mode: opts.mode }),
       concurrency,
     });
     kv = pre.kv;

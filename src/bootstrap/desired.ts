@@ -111,6 +111,17 @@ export function desiredState(inv: Inventory, material: Material, opts: DesiredOp
 }
 
 /**
+ * A stand-in for the tarball where only paths matter (the steps' reads, the free-space paths): both
+ * binaries present, no content. Preflight asks the nodes with it while the real tarball is still being
+ * read; a tarball without mk-docker-opts.sh only leaves one unused answer in the batch.
+ */
+export const PATHS_ONLY_TARBALL: FlannelTarball = {
+  file: '(paths only)',
+  flanneld: { content: Buffer.alloc(0), sha256: '' },
+  mkDockerOpts: { content: Buffer.alloc(0), sha256: '' },
+};
+
+/**
  * The reads of a node's steps before the material is complete (preflight fetches them with its own
  * checks, in one round trip): reads name paths, never contents, so the certificates may be blanks.
  * CNI plugins are left out (their material is read later): their reads go in the target's own batch.

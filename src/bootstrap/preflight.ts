@@ -53,8 +53,13 @@ export interface PreflightDeps {
   concurrency: number;
   /** What the run writes on each node (paths and sizes), checked against the free space there. */
   spaceNeeds?(tarball: FlannelTarball): SpaceNeed[];
-  /** More read-only commands to fetch in the node's one batch (the steps' reads, so their checks need no round trip). */
-  reads?(node: NodeSpec, got: { tarball?: FlannelTarball; kv?: Kv }): Promise<string[][]>;
+  /** The paths spaceNeeds will name, known before the tarball is read (the batch asks the space check with them). */
+  spacePaths?(): string[];
+  /**
+   * More read-only commands to fetch in the node's one batch (the steps' reads, so their checks need
+   * no round trip). Asked once etcd answered, without waiting for the tarball: reads name paths only.
+   */
+  reads?(node: NodeSpec, got: { kv?: Kv }): Promise<string[][]>;
 }
 
 export interface PreflightResult {
@@ -129,16 +134,19 @@ export async function preflight(inv: Inventory, deps: PreflightDeps): Promise<Pr
   const problems: PreflightProblem[] = [];
   const result: PreflightResult = { problems };
 
-  const control = (async () => {
-    await deps.readTarball().then(
-      (t) => (result.tarball = t),
-      (e) => problems.push({ target: 'tarball', message: errorMessage(e) }),
-    );
+  // The tarball (gunzip in libuv's threads) and etcd are read at the same time; their problems are
+  // reported in this order whichever finishes first.
+  const found: Record<'tarball' | 'pki' | 'etcd', PreflightProblem[]> = { tarball: [], pki: [], etcd: [] };
+  const tarballRead = deps.readTarball().then(
+    (t) => void (result.tarball = t),
+    (e) => void found.tarball.push({ target: 'tarball', message: errorMessage(e) }),
+  );
+  const etcd = (async () => {
     if (deps.ensureCert) {
       try {
         await deps.ensureCert();
       } catch (e) {
-        problems.push({ target: 'pki', message: errorMessage(e) });
+        found.pki.push({ target: 'pki', message: errorMessage(e) });
         return; // etcd cannot be reached without the cert
       }
     }
@@ -147,9 +155,10 @@ export async function preflight(inv: Inventory, deps: PreflightDeps): Promise<Pr
       result.kv = kv;
       await kv.get(configKey(inv.etcd.prefix));
     } catch (e) {
-      problems.push({ target: 'etcd', message: `not reachable with the flanneld certificate: ${errorMessage(e)}` });
+      found.etcd.push({ target: 'etcd', message: `not reachable with the flanneld certificate: ${errorMessage(e)}` });
     }
   })();
+  const control = Promise.all([tarballRead, etcd]).then(() => problems.push(...found.tarball, ...found.pki, ...found.etcd));
 
   const nodes = mapLimit(inv.nodes, deps.concurrency, async (node) => {
     let conn: Connector;
@@ -159,11 +168,11 @@ export async function preflight(inv: Inventory, deps: PreflightDeps): Promise<Pr
       return [errorMessage(e)];
     }
     if (isFactSource(conn)) {
-      // The tarball (free-space needs) and etcd (the steps' reads) first: usually there before the handshake ends.
-      await control;
-      const needs = result.tarball && deps.spaceNeeds?.(result.tarball);
-      const more = (await deps.reads?.(node, { tarball: result.tarball, kv: result.kv }).catch(() => [])) ?? [];
-      const space = needs?.length ? [spaceArgv(needs.map((n) => n.path))] : [];
+      // etcd first (the steps' reads name the node's lease subnet): usually there before the handshake ends.
+      await etcd;
+      const more = (await deps.reads?.(node, { kv: result.kv }).catch(() => [])) ?? [];
+      const paths = deps.spacePaths?.() ?? [];
+      const space = paths.length ? [spaceArgv(paths)] : [];
       await conn.prefetch([...preflightReads(inv, node), ...space, ...more]).catch(() => {});
     }
     try {

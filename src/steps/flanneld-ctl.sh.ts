@@ -88,7 +88,11 @@ nap() {
 t0=$(now_ms)
 ${SUPERVISOR_SOCK_SH}
 [ "$mgr" = supervisord ] || sock=
+# stop / start / restart judge the answer of their own call (no XML-RPC answer: supervisorctl from
+# then on); wait makes no call of its own, so it asks first whether the socket speaks XML-RPC.
+if [ "$act" = wait ]; then
 ${SUPERVISOR_PROBE_SH}
+fi
 state() {
   case "$mgr" in
   systemd) s=$(systemctl is-active "$prog" 2>/dev/null); [ -n "$s" ] || s=unknown; echo "$s" ;;
@@ -105,7 +109,9 @@ state() {
 out() { flat "$2"; printf '@%s %s\n' "$1" "$v"; }
 finish() {
   via=$mgr; [ "$mgr" = supervisord ] && { [ -n "$sock" ] && via=xmlrpc || via=supervisorctl; }
-  out result "$1"; out why "$2"; out via "$via"; out state "$(state)"; out token "$(tok)"; out healthz "$hzs"; out backoffs "$bo"
+  # The state read in this very poll (just before the healthz probe, or the stop check) is not read again.
+  if [ "$s_at" = "$i" ]; then st_end=$s; else st_end=$(state); fi
+  out result "$1"; out why "$2"; out via "$via"; out state "$st_end"; out token "$(tok)"; out healthz "$hzs"; out backoffs "$bo"
   out ms $(( $(now_ms) - t0 ))
   if [ "$act" = stop ]; then
     if [ "$1" = stopped ] && command -v after_stop >/dev/null 2>&1; then after_stop; fi
@@ -116,13 +122,16 @@ finish() {
   exit 0
 }
 act_() { e=$("$@" 2>&1 >/dev/null); rc=$?; flat "$e"; printf '@action %s %s\n' "$rc" "$v"; }
-hzs=none bo=0
+hzs=none bo=0 s_at=x
 do_stop() {
   case "$mgr" in
   systemd) e=$(systemctl stop "$prog" 2>&1) || finish error "systemctl stop $prog: $e" ;;
   *)
     if [ -n "$sock" ]; then
       r=$(rpc stopProcess "$prog" '<param><value><boolean>1</boolean></value></param>')
+      case "$r" in *'<methodResponse>'*) ;; *) sock= ;; esac
+    fi
+    if [ -n "$sock" ]; then
       f=$(fault "$r") && case "$f" in NOT_RUNNING*) ;; *) finish error "supervisord stopProcess: $f" ;; esac
     else
       e=$(supervisorctl stop "$prog" 2>&1)
@@ -136,6 +145,9 @@ do_start() {
   *)
     if [ -n "$sock" ]; then
       r=$(rpc startProcess "$prog" '<param><value><boolean>0</boolean></value></param>')
+      case "$r" in *'<methodResponse>'*) ;; *) sock= ;; esac
+    fi
+    if [ -n "$sock" ]; then
       f=$(fault "$r") && case "$f" in ALREADY_STARTED*) already=1 ;; *) finish crash "supervisord startProcess: $f" ;; esac
     else
       e=$(supervisorctl start "$prog" 2>&1)
@@ -157,7 +169,7 @@ stop)
   do_stop
   i=0
   while :; do
-    s=$(state)
+    s=$(state); s_at=$i
     case "$s" in RUNNING|STARTING|BACKOFF|STOPPING|active|activating|deactivating|reloading) ;; *) finish stopped '' ;; esac
     [ "$el" -ge $(( tmo * 1000 )) ] && finish timeout "$prog is still $s"
     nap
@@ -172,7 +184,7 @@ esac
 [ "$already" = 1 ] && before=none
 nr0=
 if [ "$mgr" = systemd ]; then nr0=$(systemctl show -p NRestarts --value "$prog" 2>/dev/null); fi
-i=0 inbo=0 s=
+i=0 inbo=0 s= s_at=x
 every=5; [ "$mgr" = supervisord ] && [ -z "$sock" ] && every=20
 rewritten() {
   if [ -n "$mark" ]; then
@@ -186,7 +198,7 @@ rewritten() {
 while :; do
   fresh=0; rewritten && fresh=1
   if [ $fresh = 1 ] || [ $(( i % every )) = 0 ]; then
-    s=$(state)
+    s=$(state); s_at=$i
     case "$s" in
     FATAL) finish crash "$prog is FATAL under supervisord (it exited too quickly too often)" ;;
     BACKOFF) [ $inbo = 0 ] && bo=$((bo + 1)); inbo=1 ;;

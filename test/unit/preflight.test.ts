@@ -4,6 +4,7 @@ import { memoryKv } from '../../src/kv/memory.js';
 import { PreflightError, preflight } from '../../src/bootstrap/preflight.js';
 import { sha256Hex } from '../../src/connector/sha256.js';
 import { inventoryYaml, simCluster, testInventory } from './bootstrap-fakes.js';
+import { cachingConnector, FACTS_TAG } from '../../src/connector/facts.js';
 
 const tarball = { file: 'f.tgz', flanneld: { content: Buffer.from('x'), sha256: sha256Hex('x') } };
 
@@ -74,5 +75,37 @@ describe('preflight', () => {
     });
     expect(r.problems).toEqual([{ target: 'node1', message: expect.stringMatching(/does not carry the public IP 10.77.0.11 \(it has 192.168.1.5/) }]);
     expect(order).toEqual(['cert', 'kv']);
+  });
+
+  it('each node is asked in one batch as soon as etcd answered, while the tarball is still being read; problems keep their order', async () => {
+    const sim = simCluster(await testInventory(inventoryYaml({ nodes: 2 })));
+    const cached = new Map([...sim.nodes.values()].map((n) => [n.spec.name, cachingConnector(n.conn)]));
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const batchesBeforeTarball: string[] = [];
+    const readsGot: Array<unknown> = [];
+    const kv = memoryKv();
+    const running = preflight(sim.inv, {
+      connect: async (n) => cached.get(n.name)!,
+      openKv: async () => kv,
+      readTarball: async () => {
+        await gate;
+        batchesBeforeTarball.push(...[...sim.nodes.values()].filter((n) => n.conn.execs().some((a) => a[3] === FACTS_TAG)).map((n) => n.spec.name));
+        throw new Error('flannel tarball /x/f.tgz cannot be read: unexpected end of file');
+      },
+      spacePaths: () => ['/opt/flannel/bin/flanneld'],
+      reads: async (_node, got) => (readsGot.push(got.kv), [['cat', '/etc/hostname']]),
+      concurrency: 2,
+    });
+    // Both nodes' batches go out before the tarball is done.
+    for (let i = 0; i < 50 && [...sim.nodes.values()].some((n) => !n.conn.execs().some((a) => a[3] === FACTS_TAG)); i++) await new Promise((r) => setTimeout(r, 5));
+    release();
+    const r = await running;
+    expect(batchesBeforeTarball.sort()).toEqual(['node1', 'node2']);
+    expect(readsGot).toEqual([kv, kv]);
+    const batch = sim.node('node1').conn.execs().find((a) => a[3] === FACTS_TAG)!;
+    expect(batch.some((c) => c.includes('flanctl-space') && c.includes('/opt/flannel/bin/flanneld'))).toBe(true);
+    expect(batch).toContain("cat /etc/hostname");
+    expect(r.problems).toEqual([{ target: 'tarball', message: expect.stringMatching(/unexpected end of file/) }]);
   });
 });

@@ -1,0 +1,96 @@
+/**
+ * The flanneld-ctl script run by a real sh (dash and bash) against stubs: curl answers as supervisord's
+ * XML-RPC socket would (or with something that is not XML-RPC), supervisorctl and "flanneld" are
+ * scripts that write subnet.env. Checks what the script decides from the answers of its own calls,
+ * now that stop / start do not probe the socket first.
+ */
+import { spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ctlScript, parseCtlOutput } from '../../src/steps/flanneld-ctl.js';
+import { CTL_MARKER } from '../../src/steps/flanneld-ctl.sh.js';
+
+const tmp = mkdtempSync(join(tmpdir(), 'flanctl-ctl-sh-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+const stub = join(tmp, 'stub');
+mkdirSync(stub);
+const CONF = join(tmp, 'supervisord.conf');
+const SF = join(tmp, 'subnet.env');
+writeFileSync(CONF, `[supervisorctl]\nserverurl=unix://${join(tmp, 'supervisor.sock')}\n`);
+
+const member = (name: string, value: string) => `<member>\n<name>${name}</name>\n<value>${value}</value>\n</member>\n`;
+const response = (value: string) => `<?xml version='1.0'?>\n<methodResponse>\n<params>\n<param>\n<value>${value}</value>\n</param>\n</params>\n</methodResponse>\n`;
+const info = (state: string) => response(`<struct>\n${member('name', '<string>flanneld</string>')}${member('statename', `<string>${state}</string>`)}${member('pid', '<int>42</int>')}</struct>`);
+const fault = (text: string) => `<?xml version='1.0'?>\n<methodResponse>\n<fault>\n<value><struct>\n${member('faultCode', '<int>10</int>')}${member('faultString', `<string>${text}</string>`)}</struct></value>\n</fault>\n</methodResponse>\n`;
+
+// $MODE: xmlrpc (a supervisord socket: startProcess writes subnet.env, getProcessInfo says RUNNING),
+// garbage (the socket answers, but not XML-RPC), notrunning (stopProcess faults NOT_RUNNING).
+writeFileSync(join(stub, 'curl'), `#!/bin/sh
+for a; do case "$a" in *methodName*) m=$(echo "$a" | sed 's/.*<methodName>supervisor\\.\\([^<]*\\)<.*/\\1/');; http://127.0.0.1:*) echo "healthz" >> "$LOG"; printf 200; exit 0;; esac; done
+echo "curl $m" >> "$LOG"
+case "$MODE" in garbage) echo "<html>not supervisord</html>"; exit 0;; esac
+case "$m" in
+  startProcess) printf 'FLANNEL_SUBNET=10.244.5.1/24\\n' > "$SF.tmp"; mv "$SF.tmp" "$SF"; cat "$DIR/true.xml";;
+  stopProcess) [ "$MODE" = notrunning ] && cat "$DIR/notrunning.xml" || cat "$DIR/true.xml";;
+  getProcessInfo) [ -e "$DIR/stopped" ] && cat "$DIR/stopped.xml" || cat "$DIR/running.xml";;
+esac
+`);
+writeFileSync(join(stub, 'supervisorctl'), `#!/bin/sh
+echo "supervisorctl $*" >> "$LOG"
+case "$1" in
+  start) printf 'FLANNEL_SUBNET=10.244.5.1/24\\n' > "$SF.tmp"; mv "$SF.tmp" "$SF"; rm -f "$DIR/stopped"; echo "$2: started";;
+  stop) touch "$DIR/stopped"; echo "$2: stopped";;
+  status) if [ -e "$DIR/stopped" ]; then echo "$2  STOPPED  Dec 01"; else echo "$2  RUNNING  pid 42, uptime 0:00:01"; fi;;
+esac
+`);
+for (const f of ['curl', 'supervisorctl']) chmodSync(join(stub, f), 0o755);
+writeFileSync(join(tmp, 'true.xml'), response('<boolean>1</boolean>'));
+writeFileSync(join(tmp, 'running.xml'), info('RUNNING'));
+writeFileSync(join(tmp, 'stopped.xml'), info('STOPPED'));
+writeFileSync(join(tmp, 'notrunning.xml'), fault('NOT_RUNNING: flanneld'));
+
+function ctl(shell: string, action: 'start' | 'stop', mode: string, afterStop: string[][] = []) {
+  writeFileSync(join(tmp, 'log'), '');
+  rmSync(SF, { force: true });
+  rmSync(join(tmp, 'stopped'), { force: true });
+  if (action === 'stop') writeFileSync(join(tmp, 'stopped'), ''); // the stop "happens" at once
+  const script = ctlScript(afterStop).replace(/for c in [^;]*; do/, `for c in '${CONF}'; do`);
+  const r = spawnSync(shell, ['-s', '--', CTL_MARKER, 'supervisord', action, SF, '5', '2401', '-'], {
+    input: script,
+    env: { ...process.env, PATH: `${stub}:${process.env.PATH}`, LOG: join(tmp, 'log'), MODE: mode, SF, DIR: tmp },
+    encoding: 'utf8',
+    timeout: 20_000,
+  });
+  return { code: r.status, out: parseCtlOutput(r.stdout), log: readFileSync(join(tmp, 'log'), 'utf8').trim().split('\n').filter(Boolean) };
+}
+
+describe.each(['dash', 'bash'])('%s: flanneld-ctl against stub supervisord answers', (shell) => {
+  it('start through XML-RPC: no probe call before startProcess, ready once subnet.env is rewritten and /healthz answers, the state not read twice at the end', () => {
+    const r = ctl(shell, 'start', 'xmlrpc');
+    expect(r.code).toBe(0);
+    expect(r.out).toMatchObject({ result: 'ready', via: 'xmlrpc', state: 'RUNNING', healthz: 'ok' });
+    expect(r.out.subnetEnv).toBe('FLANNEL_SUBNET=10.244.5.1/24\n');
+    expect(r.log[0]).toBe('curl startProcess');
+    expect(r.log.filter((l) => l === 'curl getProcessInfo').length).toBeLessThanOrEqual(2);
+    expect(r.log).not.toContain('supervisorctl start flanneld');
+  });
+
+  it('a socket that does not answer XML-RPC: the start falls back to supervisorctl and says so', () => {
+    const r = ctl(shell, 'start', 'garbage');
+    expect(r.out).toMatchObject({ result: 'ready', via: 'supervisorctl', state: 'RUNNING' });
+    expect(r.log.slice(0, 2)).toEqual(['curl startProcess', 'supervisorctl start flanneld']);
+    expect(r.log.filter((l) => l.startsWith('curl ') && l !== 'curl startProcess')).toEqual([]);
+  });
+
+  it('stop: NOT_RUNNING is no error; the cleanup runs once flanneld is down, each result reported', () => {
+    const r = ctl(shell, 'stop', 'notrunning', [['true'], ['sh', '-c', 'echo "one\ntwo" >&2; exit 2']]);
+    expect(r.out).toMatchObject({ result: 'stopped', via: 'xmlrpc', state: 'STOPPED' });
+    expect(r.out.actions).toEqual([{ code: 0, stderr: '' }, { code: 2, stderr: 'one two' }]);
+    const garbage = ctl(shell, 'stop', 'garbage');
+    expect(garbage.out).toMatchObject({ result: 'stopped', via: 'supervisorctl' });
+    expect(garbage.log).toContain('supervisorctl stop flanneld');
+    expect(existsSync(SF)).toBe(false);
+  });
+});
