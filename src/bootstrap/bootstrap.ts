@@ -14,6 +14,7 @@ import { PATHS_ONLY_TARBALL, desiredState, nodeReads, spaceNeeds, type Material 
 import { converge, convergePhases, type Target } from '../engine/engine.js';
 import { etcdTlsFiles, type Inventory, type NodeSpec } from '../model/inventory.js';
 import { openKv } from '../kv/index.js';
+import { trace } from '../engine/trace.js';
 import { acquireClusterLock, lockNotice, LockError, type ClusterLock } from '../kv/lock.js';
 import { interrupted } from '../engine/interrupt.js';
 import type { Kv } from '../kv/kv.js';
@@ -121,6 +122,7 @@ export function mergeReports(parts: Array<Report | undefined>, durationMs: numbe
 
 export async function runBootstrap(inv: Inventory, opts: BootstrapOptions): Promise<BootstrapResult> {
   const t0 = performance.now();
+  trace('bootstrap: start');
   const only = limitedNames(inv, opts.limit);
   const scope = withNodes(inv, only);
   const concurrency = opts.concurrency ?? inv.ssh.concurrency;
@@ -136,11 +138,15 @@ export async function runBootstrap(inv: Inventory, opts: BootstrapOptions): Prom
   try {
     // The SSH connects start first (preflight shares them): dialled while the etcd client loads and the lock is taken (load-order.ts).
     for (const n of scope.nodes.slice(0, concurrency)) pool.get(n.name).catch(() => {});
+    // The tarball too (gunzip runs in libuv's threads): preflight waits for it last, not from the lock on.
+    const tarballRead = readFlannelTarball(inv.flannel.tarball, { sha256: inv.flannel.tarballSha256 });
+    tarballRead.catch(() => {});
     if (opts.mode === 'apply') {
       // The lock comes first, so a second run fails at once; etcd trouble is left to preflight to report.
       try {
         early = await (opts.openKv ?? (() => openKv(inv)))();
         lock = await takeLock(early);
+        trace('bootstrap: cluster lock held');
       } catch (e) {
         if (e instanceof LockError) throw e;
         await early?.close().catch(() => {});
@@ -151,12 +157,13 @@ export async function runBootstrap(inv: Inventory, opts: BootstrapOptions): Prom
       connect: (node) => pool.get(node.name),
       openKv: early ? async () => early! : opts.openKv ?? (() => openKv(inv)),
       ensureCert: etcdUsesTls(inv) ? () => ensureFlanneldCert(inv) : undefined,
-      readTarball: () => readFlannelTarball(inv.flannel.tarball, { sha256: inv.flannel.tarballSha256 }),
+      readTarball: () => tarballRead,
       spaceNeeds: (t) => spaceNeeds(inv, t, () => readTlsMaterial(inv)),
       spacePaths: () => spaceNeeds(inv, PATHS_ONLY_TARBALL, () => readTlsMaterial(inv)).map((n) => n.path),
       reads: async (node, got) => nodeReads(inv, node, PATHS_ONLY_TARBALL, got.kv, { mode: opts.mode }),
       concurrency,
     });
+    trace('bootstrap: preflight done');
     kv = pre.kv;
     tarball = pre.tarball;
     if (pre.problems.length || !kv || !tarball) throw new PreflightError(pre.problems);
@@ -182,7 +189,9 @@ export async function runBootstrap(inv: Inventory, opts: BootstrapOptions): Prom
     const rolling = opts.mode === 'apply' ? desired.nodes.filter((d) => leased.has(d.node.publicIp)) : [];
     const fresh = desired.nodes.filter((d) => !rolling.includes(d));
     const repairs: NonNullable<BootstrapResult['peerRepairs']> = [];
+    trace(`bootstrap: converging (${fresh.length} new node(s), ${rolling.length} running)`);
     const first = await convergePhases([[etcd], fresh.map((d) => nodeTarget(d.node, d.steps))], common);
+    trace('bootstrap: first phase done');
     const ok = new Set(first.targets.filter((t) => t.ok).map((t) => t.name));
     if (!ok.has(CLUSTER_TARGET)) return await finish([first]);
 
@@ -203,6 +212,7 @@ export async function runBootstrap(inv: Inventory, opts: BootstrapOptions): Prom
     const peerNodes = [...fresh.filter((d) => ok.has(d.node.name)), ...rolling.filter((d) => !changing.has(d.node.name) || quietOk.has(d.node.name))];
     const started = first.targets.some((t) => t.steps.some((s) => s.id === 'service:flanneld' && (s.status === 'changed' || s.status === 'planned')));
     const coord = peerRepairCoordinator(inv, repairDeps(started, peerNodes.map((d) => d.node)));
+    trace('bootstrap: peer state');
     const peers = peerNodes.length ? await converge(peerNodes.map((d) => nodeTarget(d.node, [peerStateStep(coord)])), common) : undefined;
     const startRepair = await coord.report();
     if (startRepair) repairs.push({ ...startRepair, after: 'start' });
@@ -258,6 +268,7 @@ export async function runBootstrap(inv: Inventory, opts: BootstrapOptions): Prom
     }
 
     async function finish(parts: Array<Report | undefined>, rollout?: RolloutReport): Promise<BootstrapResult> {
+      trace('bootstrap: done');
       const report: BootstrapResult = mergeReports(parts, Math.round(performance.now() - t0));
       const sig = interrupted();
       if (sig) report.interrupted = sig;

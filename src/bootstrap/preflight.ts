@@ -16,6 +16,7 @@ import type { Inventory, NodeSpec } from '../model/inventory.js';
 import type { Kv } from '../kv/kv.js';
 import { configKey } from '../model/leases.js';
 import { mapLimit } from '../engine/parallel.js';
+import { trace } from '../engine/trace.js';
 import { moduleAvailable, moduleLoadable, moduleReads, requiredModules } from '../steps/modules.js';
 import { isFactSource } from '../connector/facts.js';
 import { supervisordUnreachable, supervisorStatusArgv } from '../steps/service-state.js';
@@ -138,7 +139,7 @@ export async function preflight(inv: Inventory, deps: PreflightDeps): Promise<Pr
   // reported in this order whichever finishes first.
   const found: Record<'tarball' | 'pki' | 'etcd', PreflightProblem[]> = { tarball: [], pki: [], etcd: [] };
   const tarballRead = deps.readTarball().then(
-    (t) => void (result.tarball = t),
+    (t) => void ((result.tarball = t), trace('preflight: tarball read')),
     (e) => void found.tarball.push({ target: 'tarball', message: errorMessage(e) }),
   );
   const etcd = (async () => {
@@ -154,6 +155,7 @@ export async function preflight(inv: Inventory, deps: PreflightDeps): Promise<Pr
       const kv = await deps.openKv();
       result.kv = kv;
       await kv.get(configKey(inv.etcd.prefix));
+      trace('preflight: etcd answered');
     } catch (e) {
       found.etcd.push({ target: 'etcd', message: `not reachable with the flanneld certificate: ${errorMessage(e)}` });
     }
@@ -164,6 +166,7 @@ export async function preflight(inv: Inventory, deps: PreflightDeps): Promise<Pr
     let conn: Connector;
     try {
       conn = await deps.connect(node);
+      trace(`preflight: ${node.name} connected`);
     } catch (e) {
       return [errorMessage(e)];
     }
@@ -174,6 +177,7 @@ export async function preflight(inv: Inventory, deps: PreflightDeps): Promise<Pr
       const paths = deps.spacePaths?.() ?? [];
       const space = paths.length ? [spaceArgv(paths)] : [];
       await conn.prefetch([...preflightReads(inv, node), ...space, ...more]).catch(() => {});
+      trace(`preflight: ${node.name} batch answered`);
     }
     try {
       return await checkNode(inv, node, conn);

@@ -17,6 +17,7 @@ import type { Inventory, NodeSpec } from '../model/inventory.js';
 import type { Kv } from '../kv/kv.js';
 import { type Lease } from '../model/leases.js';
 import { mapLimit } from '../engine/parallel.js';
+import { trace } from '../engine/trace.js';
 import { expectedMtu, fail, localChecks, ownLease, pass, type Check } from './checks.js';
 import { gatherFacts, interfaceHolding, type NodeFacts } from './facts.js';
 import { flanctlIptablesRules, flanneldCertPath, healthzHost } from './node-layout.js';
@@ -111,6 +112,7 @@ async function connectAndRead(inv: Inventory, pool: ConnectorSource, limit: numb
     const conn = await pool.get(node.name);
     const leases = await leasesRead().catch(() => undefined);
     if (leases && isFactSource(conn)) await conn.prefetch(reads(node, leases)).catch(() => {});
+    trace(`verify: ${node.name} connected and read`);
     return conn;
   });
 }
@@ -194,6 +196,7 @@ export async function runVerify(inv: Inventory, pool: ConnectorSource, kv: Kv, o
   // An etcd failure is the one reported (exit 1), whether or not SSH fails too: nothing has run on any
   // node then, and the connects still under way are dropped by the pool's closeAll. Then SSH failures.
   const leases = await leasesRead;
+  trace(`verify: ${leases.length} lease(s) read`);
   const conns = connectedOrThrow(inv, await connecting);
   try {
     return await verifyWith();
@@ -250,6 +253,7 @@ export async function runVerify(inv: Inventory, pool: ConnectorSource, kv: Kv, o
       ? await runPods(inv, states.map((s) => ({ node: s.node, conn: s.conn, subnet: s.lease?.subnet, env: s.facts.subnetEnv })), { cni: opts.podsCni ?? (inv.cni.enabled ? { binDir: inv.cni.binDir, conflist: conflistPath(inv) } : undefined), limit })
       : undefined;
 
+    trace('verify: pings done');
     const remoteResults = await remote;
     const nodeInfo = (await info).flatMap((r) => (r.ok && r.value ? [r.value] : []));
     for (const [i, s] of states.entries()) {
