@@ -33,7 +33,7 @@ import { describeRepair, PEER_SETTLE_MS, repairPeerState, type PeerRepairDeps, t
 import { peerRepairCoordinator, peerStateStep } from './peer-step.js';
 import { listLeases } from '../kv/flannel-keys.js';
 import { limitedNames, withNodes } from '../model/selection.js';
-import { batches, changingTargets, parseBatchSize, renderRollout, restartDowntime, type RolloutReport } from './rollout.js';
+import { batches, changingTargets, parseBatchSize, renderRollout, restartDowntime, untouchedReport, verifyProblems, type RolloutReport } from './rollout.js';
 
 export interface BootstrapOptions {
   command: string;
@@ -297,14 +297,3 @@ export async function runBootstrap(inv: Inventory, opts: BootstrapOptions): Prom
   }
 }
 
-function verifyProblems(v: VerifyReport): string[] {
-  return [
-    ...v.pairs.filter((p) => !p.ok).map((p) => `${p.from} → ${p.to}: ${p.error ?? 'failed'}`),
-    ...v.checks.filter((c) => !c.ok).map((c) => `${c.node} ${c.name}: ${c.detail}`),
-  ];
-}
-
-function untouchedReport(opts: BootstrapOptions, names: string[], why: string): Report {
-  const targets: TargetReport[] = names.map((name) => ({ name, ok: false, steps: [], error: why, durationMs: 0 }));
-  return { command: opts.command, mode: opts.mode, targets, summary: { targets: targets.length, changed: 0, unchanged: 0, failed: targets.length, restarts: 0 }, durationMs: 0 };
-}

@@ -10,6 +10,7 @@
  */
 import { UsageError } from '../errors.js';
 import type { Report, TargetReport } from '../engine/report.js';
+import type { VerifyReport } from '../verify/verify.js';
 
 export interface BatchResult {
   index: number;
@@ -73,4 +74,18 @@ export function renderRollout(r: RolloutReport): string[] {
     );
   }
   return lines;
+}
+
+/** A batch's verify failures, one line each. */
+export function verifyProblems(v: VerifyReport): string[] {
+  return [
+    ...v.pairs.filter((p) => !p.ok).map((p) => `${p.from} → ${p.to}: ${p.error ?? 'failed'}`),
+    ...v.checks.filter((c) => !c.ok).map((c) => `${c.node} ${c.name}: ${c.detail}`),
+  ];
+}
+
+/** Nodes a stopped rollout never reached: failed, with why. */
+export function untouchedReport(opts: Pick<Report, 'command' | 'mode'>, names: string[], why: string): Report {
+  const targets: TargetReport[] = names.map((name) => ({ name, ok: false, steps: [], error: why, durationMs: 0 }));
+  return { command: opts.command, mode: opts.mode, targets, summary: { targets: targets.length, changed: 0, unchanged: 0, failed: targets.length, restarts: 0 }, durationMs: 0 };
 }

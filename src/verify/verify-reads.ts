@@ -8,6 +8,9 @@
 import { readArgv } from '../connector/remote-scripts.js';
 import type { Inventory, NodeSpec } from '../model/inventory.js';
 import type { Lease } from '../model/leases.js';
+import { ownLease } from './checks.js';
+import { pingArgv } from './probes.js';
+import { hasFlannelDevice, planTargets, type PlannedPair, type TargetPlan } from './targets.js';
 import { SUPERVISORD_PROGRAMS, remotePaths } from '../model/templates.js';
 import { iptablesCheckArgv } from '../steps/iptables.js';
 import { supervisorStatusArgv } from '../steps/service-state.js';
@@ -30,4 +33,23 @@ export function verifyReads(inv: Inventory, node: NodeSpec, lease: Lease | undef
     ...(inv.flannel.healthzPort > 0 ? [healthzArgv(healthzHost(inv, node), inv.flannel.healthzPort)] : []),
     ...(inv.docker.integration ? [dockerProbeArgv(inv), readArgv(inv.flannel.subnetFile)] : []),
   ];
+}
+
+/** The pairs a node pings: those with a target, to or from a node being checked. */
+export function pairsFrom(plan: TargetPlan, from: string, wanted: (name: string) => boolean): PlannedPair[] {
+  return plan.pairs.filter((p) => p.from === from && p.target && (wanted(p.from) || wanted(p.to)));
+}
+
+/**
+ * The node's ping command, for its facts batch, when the targets follow from the leases alone (a
+ * backend with a flannel device pings each peer's lease .0; host-gw needs the nodes' bridges, read
+ * from the facts, and maybe probe interfaces first). The pings then run alongside the node's reads
+ * in one round trip; the ping phase's identical command is answered from the batch.
+ */
+export function earlyPings(inv: Inventory, leases: Lease[], node: NodeSpec, wanted: (name: string) => boolean): string[][] {
+  const type = inv.network.backend.type;
+  if (!hasFlannelDevice(type)) return [];
+  const plan = planTargets(type, inv.nodes.map((n) => ({ name: n.name, subnet: ownLease(leases, n)?.subnet })), { probe: false });
+  const targets = pairsFrom(plan, node.name, wanted).map((p) => p.target!);
+  return targets.length ? [pingArgv(targets, { source: plan.sources.get(node.name) })] : [];
 }

@@ -21,13 +21,13 @@ import { trace } from '../engine/trace.js';
 import { expectedMtu, fail, localChecks, ownLease, pass, type Check } from './checks.js';
 import { gatherFacts, interfaceHolding, type NodeFacts } from './facts.js';
 import { flanctlIptablesRules, flanneldCertPath, healthzHost } from './node-layout.js';
-import { addProbeInterface, pingAll, pingArgv, removeProbeInterface, type PingResult, type ProbeInterface } from './probes.js';
+import { addProbeInterface, pingAll, removeProbeInterface, type PingResult, type ProbeInterface } from './probes.js';
 import { checkCert, checkHealthz, checkIptables, checkService } from './remote-checks.js';
 import { checkDocker } from './docker-check.js';
-import { verifyReads } from './verify-reads.js';
+import { earlyPings, pairsFrom, verifyReads } from './verify-reads.js';
 import { isFactSource } from '../connector/facts.js';
 import { readNodeInfo, type NodeInfo } from './node-info.js';
-import { PROBE_IFACE, bridgeAddress, hasFlannelDevice, planTargets, type PlannedPair, type TargetPlan } from './targets.js';
+import { PROBE_IFACE, bridgeAddress, planTargets, type PlannedPair } from './targets.js';
 import { listLeases } from '../kv/flannel-keys.js';
 import type { PodsReport } from './pods/judge.js';
 import { runPods, type PodsCni } from './pods/run.js';
@@ -142,25 +142,6 @@ async function remoteChecks(inv: Inventory, node: NodeSpec, conn: Connector, lea
     checkDocker(conn, inv, node),
   ]);
   return { first: [service], last: [iptables, healthz, cert, docker].filter((c): c is Check => c !== undefined) };
-}
-
-/** The pairs a node pings: those with a target, to or from a node being checked. */
-function pairsFrom(plan: TargetPlan, from: string, wanted: (name: string) => boolean): PlannedPair[] {
-  return plan.pairs.filter((p) => p.from === from && p.target && (wanted(p.from) || wanted(p.to)));
-}
-
-/**
- * The node's ping command, for its facts batch, when the targets follow from the leases alone (a
- * backend with a flannel device pings each peer's lease .0; host-gw needs the nodes' bridges, read
- * from the facts, and maybe probe interfaces first). The pings then run alongside the node's reads
- * in one round trip; the ping phase's identical command is answered from the batch.
- */
-function earlyPings(inv: Inventory, leases: Lease[], node: NodeSpec, wanted: (name: string) => boolean): string[][] {
-  const type = inv.network.backend.type;
-  if (!hasFlannelDevice(type)) return [];
-  const plan = planTargets(type, inv.nodes.map((n) => ({ name: n.name, subnet: ownLease(leases, n)?.subnet })), { probe: false });
-  const targets = pairsFrom(plan, node.name, wanted).map((p) => p.target!);
-  return targets.length ? [pingArgv(targets, { source: plan.sources.get(node.name) })] : [];
 }
 
 /** The MTU probe size for a node: FLANNEL_MTU (subnet.env, else computed) − 28 bytes of IP+ICMP headers. */
