@@ -122,6 +122,26 @@ finish() {
   exit 0
 }
 act_() { e=$("$@" 2>&1 >/dev/null); rc=$?; flat "$e"; printf '@action %s %s\n' "$rc" "$v"; }
+# $1 = how many ip commands are on stdin: one ip -force -batch runs them all (one process, not one
+# each), and prints "@action" per command as act_ would: ip names each failure "Command failed -:N"
+# after its message. No such line but a failed ip: every command is reported failed with its output.
+act_ipb() {
+  n=$1 k=1 msg= seen=
+  e=$(ip -force -batch - 2>&1 >/dev/null); rc=$?
+  while IFS= read -r l; do
+    case "$l" in
+    'Command failed -:'*)
+      f=${'${'}l#Command failed -:}; seen=1
+      while [ $k -lt "$f" ] && [ $k -le $n ]; do printf '@action 0 \n'; k=$((k + 1)); done
+      flat "$msg"; [ $k -le $n ] && printf '@action 1 %s\n' "$v"; k=$((k + 1)); msg= ;;
+    *) msg=${'${'}msg:+$msg$NL}$l ;;
+    esac
+  done <<FLANCTL_IPB_OUT
+$e
+FLANCTL_IPB_OUT
+  if [ $rc != 0 ] && [ -z "$seen" ]; then flat "$e"; while [ $k -le $n ]; do printf '@action %s %s\n' "$rc" "$v"; k=$((k + 1)); done; fi
+  while [ $k -le $n ]; do printf '@action 0 \n'; k=$((k + 1)); done
+}
 hzs=none bo=0 s_at=x
 do_stop() {
   case "$mgr" in

@@ -52,8 +52,27 @@ export function ctlArgv(inv: Inventory, action: CtlAction, opts: CtlOptions): st
     String(Math.max(1, Math.ceil(opts.timeoutMs / 1000))), String(inv.flannel.healthzPort), opts.since ?? '-'];
 }
 
+/** An `ip` command that reads the same as a line of `ip -batch` (no option of ip's own, nothing to quote). */
+const batchableIp = (a: string[]) => a[0] === 'ip' && a.length > 1 && !a[1].startsWith('-') && a.slice(1).every((w) => /^[\w./:@+,=-]+$/.test(w));
+
+/**
+ * after_stop: each cleanup command as `act_ ARGV`, except that consecutive `ip` commands (the routes of
+ * a host-gw cluster: one per peer) run in one `ip -force -batch` (act_ipb), one process for all.
+ */
 export function ctlScript(afterStop: string[][] = []): string {
-  const fn = afterStop.length ? `after_stop() {\n${afterStop.map((a) => `  act_ ${shellQuote(a)}`).join('\n')}\n}\n` : '';
+  const lines: string[] = [];
+  for (let i = 0; i < afterStop.length; ) {
+    let j = i;
+    while (j < afterStop.length && batchableIp(afterStop[j])) j++;
+    if (j - i >= 2) {
+      lines.push(`  act_ipb ${j - i} <<'FLANCTL_IPB'`, ...afterStop.slice(i, j).map((a) => a.slice(1).join(' ')), 'FLANCTL_IPB');
+      i = j;
+    } else {
+      lines.push(`  act_ ${shellQuote(afterStop[i])}`);
+      i++;
+    }
+  }
+  const fn = afterStop.length ? `after_stop() {\n${lines.join('\n')}\n}\n` : '';
   return `${fn}${FLANNELD_CTL_SCRIPT}`;
 }
 

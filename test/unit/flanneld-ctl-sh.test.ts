@@ -45,13 +45,32 @@ case "$1" in
   status) if [ -e "$DIR/stopped" ]; then echo "$2  STOPPED  Dec 01"; else echo "$2  RUNNING  pid 42, uptime 0:00:01"; fi;;
 esac
 `);
-for (const f of ['curl', 'supervisorctl']) chmodSync(join(stub, f), 0o755);
+// ip: "-force -batch -" reports each failed line as real ip does (its message, then "Command failed -:N");
+// IPDIE=1 makes it fail without naming a line; anything else succeeds ("-j ..." prints []).
+writeFileSync(join(stub, 'ip'), `#!/bin/sh
+echo "ip $*" >> "$LOG"
+if [ "$1" = -force ] && [ "$2" = -batch ]; then
+  [ -n "$IPDIE" ] && { echo 'Object "rout" is unknown, try "ip help".' >&2; exit 255; }
+  n=0 bad=0
+  while IFS= read -r l; do
+    n=$((n+1)); echo "  $l" >> "$LOG"
+    case "$l" in
+      *fail-missing*) echo "RTNETLINK answers: No such process" >&2; echo "Command failed -:$n" >&2; bad=1;;
+      *fail-two*) printf 'Error: first\\nsecond line\\n' >&2; echo "Command failed -:$n" >&2; bad=1;;
+    esac
+  done
+  exit $bad
+fi
+case "$*" in *fail*) echo 'Cannot find device "x"' >&2; exit 1;; -j*|-4*) echo '[]';; esac
+exit 0
+`);
+for (const f of ['curl', 'supervisorctl', 'ip']) chmodSync(join(stub, f), 0o755);
 writeFileSync(join(tmp, 'true.xml'), response('<boolean>1</boolean>'));
 writeFileSync(join(tmp, 'running.xml'), info('RUNNING'));
 writeFileSync(join(tmp, 'stopped.xml'), info('STOPPED'));
 writeFileSync(join(tmp, 'notrunning.xml'), fault('NOT_RUNNING: flanneld'));
 
-function ctl(shell: string, action: 'start' | 'stop', mode: string, afterStop: string[][] = []) {
+function ctl(shell: string, action: 'start' | 'stop', mode: string, afterStop: string[][] = [], env: Record<string, string> = {}) {
   writeFileSync(join(tmp, 'log'), '');
   rmSync(SF, { force: true });
   rmSync(join(tmp, 'stopped'), { force: true });
@@ -59,7 +78,7 @@ function ctl(shell: string, action: 'start' | 'stop', mode: string, afterStop: s
   const script = ctlScript(afterStop).replace(/for c in [^;]*; do/, `for c in '${CONF}'; do`);
   const r = spawnSync(shell, ['-s', '--', CTL_MARKER, 'supervisord', action, SF, '5', '2401', '-'], {
     input: script,
-    env: { ...process.env, PATH: `${stub}:${process.env.PATH}`, LOG: join(tmp, 'log'), MODE: mode, SF, DIR: tmp },
+    env: { ...process.env, PATH: `${stub}:${process.env.PATH}`, LOG: join(tmp, 'log'), MODE: mode, SF, DIR: tmp, ...env },
     encoding: 'utf8',
     timeout: 20_000,
   });
@@ -92,5 +111,31 @@ describe.each(['dash', 'bash'])('%s: flanneld-ctl against stub supervisord answe
     expect(garbage.out).toMatchObject({ result: 'stopped', via: 'supervisorctl' });
     expect(garbage.log).toContain('supervisorctl stop flanneld');
     expect(existsSync(SF)).toBe(false);
+  });
+
+  it('consecutive ip cleanup commands run in one ip -force -batch; each still gets its own result, in order', () => {
+    const del = (what: string) => ['ip', 'route', 'del', what, 'via', '10.77.1.12', 'dev', 'eth0'];
+    const r = ctl(shell, 'stop', 'notrunning', [del('10.244.1.0/24'), del('fail-two'), del('fail-missing'), del('10.244.4.0/24'), ['ip', 'link', 'del', "odd'name"], ['sh', '-c', 'echo gone >&2; exit 3']]);
+    expect(r.out.result).toBe('stopped');
+    expect(r.out.actions).toEqual([
+      { code: 0, stderr: '' },
+      { code: 1, stderr: 'Error: first second line' },
+      { code: 1, stderr: 'RTNETLINK answers: No such process' },
+      { code: 0, stderr: '' },
+      { code: 0, stderr: '' },
+      { code: 3, stderr: 'gone' },
+    ]);
+    // One ip process for the four routes; the odd name is run on its own, quoted.
+    expect(r.log.filter((l) => l.startsWith('ip -force -batch'))).toHaveLength(1);
+    expect(r.log).toContain('  route del fail-missing via 10.77.1.12 dev eth0');
+    expect(r.log).toContain("ip link del odd'name");
+  });
+
+  it('an ip batch that fails without naming a line reports every command in it as failed', () => {
+    const r = ctl(shell, 'stop', 'notrunning', [['ip', 'route', 'del', '10.244.1.0/24'], ['ip', 'route', 'del', '10.244.2.0/24']], { IPDIE: '1' });
+    expect(r.out.actions).toEqual([
+      { code: 255, stderr: 'Object "rout" is unknown, try "ip help".' },
+      { code: 255, stderr: 'Object "rout" is unknown, try "ip help".' },
+    ]);
   });
 });
