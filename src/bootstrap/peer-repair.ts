@@ -50,6 +50,8 @@ export interface PeerSnapshot {
   notCurrent: string[];
   /** Nodes whose facts could not be read. */
   unreadable: string[];
+  /** Names of the nodes with anything above (a later look with the same leases reads only these). */
+  dirty?: Set<string>;
 }
 
 export interface PeerRepairRound {
@@ -102,23 +104,36 @@ function leaseProblem(inv: Inventory, node: NodeSpec, leases: Lease[], flannelMa
   return undefined;
 }
 
-export async function observePeerState(inv: Inventory, deps: PeerRepairDeps): Promise<PeerSnapshot> {
-  const nodes = deps.nodes ?? inv.nodes;
+const sameLeases = (a: Lease[], b: Lease[]) => {
+  const ids = (ls: Lease[]) => ls.map((l) => leaseIdentity(l)).sort().join('\n');
+  return ids(a) === ids(b);
+};
+
+/**
+ * One look at every node (or, given the previous look and the same leases in etcd, only at the nodes
+ * that were not clean then: a node's peer state changes only when a lease does, so a clean node stays
+ * clean; at 20 nodes each look costs every node a facts batch).
+ */
+export async function observePeerState(inv: Inventory, deps: PeerRepairDeps, previous?: PeerSnapshot): Promise<PeerSnapshot> {
+  const all = deps.nodes ?? inv.nodes;
   const backend = inv.network.backend;
   const dev = backend.type === 'vxlan' ? `flannel.${backend.vni}` : undefined;
   const leases = await listLeases(deps.kv, inv.etcd.prefix);
+  const nodes = previous?.dirty && sameLeases(previous.leases, leases) ? all.filter((n) => previous.dirty!.has(n.name)) : all;
   const facts = await mapLimit(nodes, deps.concurrency, async (n) => gatherFacts(await deps.get(n.name), inv.flannel.subnetFile, dev));
-  const snap: PeerSnapshot = { leases, stale: new Map(), notCurrent: [], unreadable: [] };
+  const snap: PeerSnapshot = { leases, stale: new Map(), notCurrent: [], unreadable: [], dirty: new Set() };
   nodes.forEach((n, i) => {
     const r = facts[i];
     if (!r.ok || r.value.errors.routes || r.value.errors.vxlan) {
       snap.unreadable.push(`${n.name}: ${r.ok ? r.value.errors.routes ?? r.value.errors.vxlan : errorMessage(r.error)}`);
+      snap.dirty!.add(n.name);
       return;
     }
     const why = leaseProblem(inv, n, leases, dev ? r.value.links.find((l) => l.name === dev)?.mac : undefined);
     if (why) snap.notCurrent.push(why);
     const ms = peerStateOf(inv, n, r.value, leases);
     if (ms.length) snap.stale.set(n.name, ms);
+    if (why || ms.length) snap.dirty!.add(n.name);
   });
   return snap;
 }
@@ -132,8 +147,9 @@ export async function observeSettled(inv: Inventory, deps: PeerRepairDeps, ms: n
   const t0 = deps.now();
   let deadline = t0 + ms;
   let last = Infinity;
+  let previous: PeerSnapshot | undefined;
   for (;;) {
-    const snap = await observePeerState(inv, deps);
+    const snap = (previous = await observePeerState(inv, deps, previous));
     const settled = !snap.stale.size && !snap.notCurrent.length && !snap.unreadable.length;
     const open = [...snap.stale.values()].reduce((n, m) => n + m.length, 0) + snap.notCurrent.length;
     if (open < last && last !== Infinity) deadline = Math.min(Math.max(deadline, deps.now() + 1000), t0 + 3 * ms);

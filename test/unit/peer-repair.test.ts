@@ -95,6 +95,26 @@ describe('repairPeerState', () => {
     expect((await observePeerState(sim.inv, d)).stale.size).toBe(0);
   });
 
+  it('a later look with the same leases reads only the nodes that were not clean; a lease change reads every node again', async () => {
+    const sim = await staleCluster();
+    const d = deps(sim, (s) => program(sim, s));
+    const batches = () => sim.nodes.map((s) => s.conn.execs().length);
+    const first = await observePeerState(sim.inv, d);
+    expect([...first.dirty!].sort()).toEqual(['node1', 'node2']);
+    const before = batches();
+    const second = await observePeerState(sim.inv, d, first);
+    const read = batches().map((n, i) => n - before[i]);
+    expect(read[2]).toBe(0); // node3 was clean and no lease changed: not asked again
+    expect(read[0]).toBeGreaterThan(0);
+    expect(read[1]).toBeGreaterThan(0);
+    expect([...second.stale.keys()]).toEqual(['node1', 'node2']);
+    // node3 rewrites its lease (new MAC) and node1, node2 miss it: everyone is looked at again.
+    recreate(sim, sim.nodes[2], 'aa:bb:cc:00:01:09', [sim.nodes[0], sim.nodes[1]]);
+    const mid = batches();
+    await observePeerState(sim.inv, d, second);
+    expect(batches().every((n, i) => n > mid[i])).toBe(true);
+  });
+
   it('a busy node still adding its peers (progress between looks) is waited for, not restarted', async () => {
     const sim = await simCluster({ nodes: 3 });
     const n1 = sim.nodes[0];
