@@ -7,20 +7,18 @@
  * steps (in parallel, bounded) → once all nodes are done, the peer-state step on each (one repair for
  * all stale nodes together, peer-step.ts) → verify. plan is the same with mode 'check': nothing is applied.
  */
-import { readFileSync } from 'node:fs';
 import type { Connector } from '../connector/connector.js';
 import { openPool, type Pool } from '../connector/pool.js';
 import { PATHS_ONLY_TARBALL, desiredState, nodeReads, spaceNeeds, type Material } from './desired.js';
 import { converge, convergePhases, type Target } from '../engine/engine.js';
-import { etcdTlsFiles, type Inventory, type NodeSpec } from '../model/inventory.js';
+import type { Inventory, NodeSpec } from '../model/inventory.js';
 import { openKv } from '../kv/index.js';
 import { trace } from '../engine/trace.js';
 import { acquireClusterLock, lockNotice, LockError, type ClusterLock } from '../kv/lock.js';
 import { interrupted } from '../engine/interrupt.js';
 import type { Kv } from '../kv/kv.js';
 import { CLUSTER_TARGET, summaryLine, type OutputMode } from '../engine/output.js';
-import { certFiles, ensureFlanneldCert } from '../pki/index.js';
-import { PkiError } from '../errors.js';
+import { ensureFlanneldCert } from '../pki/index.js';
 import { PreflightError, preflight } from './preflight.js';
 import type { Report, TargetReport } from '../engine/report.js';
 import { readFlannelTarball, type FlannelTarball } from './tarball.js';
@@ -67,29 +65,12 @@ export interface BootstrapResult extends Report {
   rollout?: RolloutReport;
   /** Every stale-peer-state repair that found something: after the start, after each rollout batch. */
   peerRepairs?: Array<PeerRepairReport & { after: string }>;
+  /** ms from the start of the run: `preflight` until preflight was done, `firstStep` until the node steps began. */
+  timings?: { preflight: number; firstStep: number };
 }
 
-/** The node-side TLS files: the CA etcd's server cert chains to, and the flanneld client cert/key. The CA key is never read. */
-export function readTlsMaterial(inv: Inventory): Material['tls'] {
-  if (!etcdUsesTls(inv)) return undefined;
-  const flanneld = certFiles(inv.pki.dir, 'flanneld');
-  return {
-    ca: publicPem(etcdTlsFiles(inv).ca, inv.etcd.caFile ? 'etcd.caFile' : 'pki.dir'),
-    cert: publicPem(flanneld.certFile, 'pki.dir'),
-    key: readFileSync(flanneld.keyFile, 'utf8'),
-  };
-}
-
-/** A certificate file that goes to every node world-readable (0644): refused when it holds a private key. */
-function publicPem(file: string, setting: string): string {
-  const text = readFileSync(file, 'utf8');
-  if (/-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/.test(text)) {
-    throw new PkiError(`${file} (${setting}) contains a PRIVATE KEY block; it would be uploaded world-readable (0644) to every node, so nothing was uploaded`, {
-      hint: 'Keep only the CERTIFICATE block(s) in it; the CA key (ca-key.pem) never leaves this machine.',
-    });
-  }
-  return text;
-}
+import { readTlsMaterial } from './tls-material.js';
+export { readTlsMaterial };
 
 /** One Report from several runs: a target's steps from later runs are appended to its earlier ones. */
 export function mergeReports(parts: Array<Report | undefined>, durationMs: number): Report {
@@ -164,6 +145,7 @@ export async function runBootstrap(inv: Inventory, opts: BootstrapOptions): Prom
       concurrency,
     });
     trace('bootstrap: preflight done');
+    const preflightMs = Math.round(performance.now() - t0);
     kv = pre.kv;
     tarball = pre.tarball;
     if (pre.problems.length || !kv || !tarball) throw new PreflightError(pre.problems);
@@ -190,6 +172,7 @@ export async function runBootstrap(inv: Inventory, opts: BootstrapOptions): Prom
     const fresh = desired.nodes.filter((d) => !rolling.includes(d));
     const repairs: NonNullable<BootstrapResult['peerRepairs']> = [];
     trace(`bootstrap: converging (${fresh.length} new node(s), ${rolling.length} running)`);
+    const timings = { preflight: preflightMs, firstStep: Math.round(performance.now() - t0) };
     const first = await convergePhases([[etcd], fresh.map((d) => nodeTarget(d.node, d.steps))], common);
     trace('bootstrap: first phase done');
     const ok = new Set(first.targets.filter((t) => t.ok).map((t) => t.name));
@@ -269,7 +252,7 @@ export async function runBootstrap(inv: Inventory, opts: BootstrapOptions): Prom
 
     async function finish(parts: Array<Report | undefined>, rollout?: RolloutReport): Promise<BootstrapResult> {
       trace('bootstrap: done');
-      const report: BootstrapResult = mergeReports(parts, Math.round(performance.now() - t0));
+      const report: BootstrapResult = { ...mergeReports(parts, Math.round(performance.now() - t0)), timings };
       const sig = interrupted();
       if (sig) report.interrupted = sig;
       if (rollout) {

@@ -7,8 +7,7 @@
 import { existsSync } from 'node:fs';
 import { basename } from 'node:path';
 import { FlanctlError } from '../errors.js';
-import { sha256Hex } from '../connector/sha256.js';
-import type { BinaryFile } from '../steps/binary.js';
+import { binaryFromBuffer, type BinaryFile } from '../steps/binary.js';
 import type { Inventory } from '../model/inventory.js';
 import { REFERENCE_PLUGINS } from '../model/cni.js';
 import type { CniMaterial } from '../steps/cni.js';
@@ -41,7 +40,7 @@ async function readEntries(file: string, key: string, pick: (name: string) => st
   return found;
 }
 
-const bin = (b: Buffer): BinaryFile => ({ content: b, sha256: sha256Hex(b) });
+const bin = (b: Buffer): BinaryFile => binaryFromBuffer(b);
 
 export async function readCniMaterial(inv: Inventory): Promise<CniMaterial | undefined> {
   if (!inv.cni.enabled) return undefined;

@@ -117,8 +117,8 @@ export function desiredState(inv: Inventory, material: Material, opts: DesiredOp
  */
 export const PATHS_ONLY_TARBALL: FlannelTarball = {
   file: '(paths only)',
-  flanneld: { content: Buffer.alloc(0), sha256: '' },
-  mkDockerOpts: { content: Buffer.alloc(0), sha256: '' },
+  flanneld: { sha256: '', size: 0, load: async () => Buffer.alloc(0) },
+  mkDockerOpts: { sha256: '', size: 0, load: async () => Buffer.alloc(0) },
 };
 
 /**
@@ -134,8 +134,8 @@ export function nodeReads(inv: Inventory, node: NodeSpec, tarball: FlannelTarbal
 /** The big files a bootstrap writes on every node (binaries, certificates), for preflight's free-space check. */
 export function spaceNeeds(inv: Inventory, t: FlannelTarball, tls: () => Material['tls']): SpaceNeed[] {
   const p = remotePaths(inv);
-  const needs: SpaceNeed[] = [{ path: p.flanneld, bytes: t.flanneld.content.length }];
-  if (t.mkDockerOpts) needs.push({ path: p.mkDockerOpts, bytes: t.mkDockerOpts.content.length });
+  const needs: SpaceNeed[] = [{ path: p.flanneld, bytes: t.flanneld.size }];
+  if (t.mkDockerOpts) needs.push({ path: p.mkDockerOpts, bytes: t.mkDockerOpts.size });
   try {
     const m = tls();
     if (m) needs.push({ path: p.ca, bytes: m.ca.length }, { path: p.cert, bytes: m.cert.length }, { path: p.key, bytes: m.key.length });

@@ -1,7 +1,9 @@
 /**
  * The flannel release tarball (FLANNEL.md §7): `flannel-<tag>-linux-<arch>.tar.gz` holding `flanneld`,
  * `mk-docker-opts.sh` and `README.md`. Streamed through node-tar (no extraction to disk); only the two
- * binaries are kept in memory, with a size cap, so they can be uploaded with a sha256 skip.
+ * binaries are kept in memory, with a size cap, so they can be uploaded with a sha256 skip. A file read
+ * in full before (tarball-cache.ts: same inode, size, mtime and ctime) gives its digests at once and its
+ * bytes on the first upload that needs them, checked against those digests.
  */
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync } from 'node:fs';
@@ -9,7 +11,8 @@ import { basename } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { FlanctlError, UsageError } from '../errors.js';
 import { sha256Hex } from '../connector/sha256.js';
-import type { BinaryFile } from '../steps/binary.js';
+import { binaryFromBuffer, type BinaryFile } from '../steps/binary.js';
+import { cachedDigests, rememberDigests, type MemberDigest } from './tarball-cache.js';
 
 export type TarballFile = BinaryFile;
 
@@ -30,6 +33,8 @@ export interface ReadTarballOptions {
   /** flannel.tarballSha256: checked (streamed) before anything is read out of the tarball. */
   sha256?: string;
   maxMemberBytes?: number;
+  /** false: neither use nor fill the digest cache (tarball-cache.ts). */
+  cache?: boolean;
 }
 
 /** sha256 (hex) of a file, streamed. */
@@ -56,6 +61,44 @@ export async function readFlannelTarball(file: string, opts: ReadTarballOptions 
     }
   }
   const max = opts.maxMemberBytes ?? MAX_MEMBER_BYTES;
+  const version = /flannel-(v\d+\.\d+\.\d+)/.exec(basename(file))?.[1];
+  const known = opts.cache === false ? undefined : cachedDigests(file);
+  if (known) {
+    // The same file as when it was read in full: its digests stand; the bytes wait for an upload.
+    let members: Promise<Map<string, Buffer>> | undefined;
+    const lazy = (name: string, d: MemberDigest): TarballFile => ({
+      sha256: d.sha256,
+      size: d.size,
+      async load() {
+        const b = (await (members ??= readMembers(file, max))).get(name);
+        if (!b || b.length !== d.size || sha256Hex(b) !== d.sha256) {
+          throw new FlanctlError(`flannel tarball ${file} changed while flanctl was running: ${name} is no longer what the checks compared; nothing more is uploaded`, {
+            hint: 'Run the command again (it reads the tarball afresh).',
+          });
+        }
+        return b;
+      },
+    });
+    return { file, flanneld: lazy('flanneld', known.flanneld), mkDockerOpts: known.mkDockerOpts && lazy('mk-docker-opts.sh', known.mkDockerOpts), version };
+  }
+  const found = await readMembers(file, max);
+  const flanneld = found.get('flanneld');
+  if (!flanneld || flanneld.length === 0) {
+    throw new FlanctlError(`flannel tarball ${file} does not contain flanneld`, {
+      hint: 'Use a release asset named flannel-<version>-linux-<arch>.tar.gz.',
+    });
+  }
+  const mk = found.get('mk-docker-opts.sh');
+  const result = { file, flanneld: binaryFromBuffer(flanneld), mkDockerOpts: mk ? binaryFromBuffer(mk) : undefined, version };
+  if (opts.cache !== false) {
+    const digest = (b: TarballFile) => ({ size: b.size, sha256: b.sha256 });
+    rememberDigests(file, { flanneld: digest(result.flanneld), ...(result.mkDockerOpts ? { mkDockerOpts: digest(result.mkDockerOpts) } : {}) });
+  }
+  return result;
+}
+
+/** The two members' bytes, streamed out of the .tar.gz (each at most `max`, the first of each name only). */
+async function readMembers(file: string, max: number): Promise<Map<string, Buffer>> {
   const { Parser } = await import('tar'); // loaded only when a tarball is read, not at CLI start-up
   const found = new Map<string, Buffer>();
   const claimed = new Set<string>();
@@ -101,17 +144,5 @@ export async function readFlannelTarball(file: string, opts: ReadTarballOptions 
   } catch (err) {
     throw new FlanctlError(`flannel tarball ${file} cannot be read: ${(err as Error).message}`, { cause: err });
   }
-  const flanneld = found.get('flanneld');
-  if (!flanneld || flanneld.length === 0) {
-    throw new FlanctlError(`flannel tarball ${file} does not contain flanneld`, {
-      hint: 'Use a release asset named flannel-<version>-linux-<arch>.tar.gz.',
-    });
-  }
-  const mk = found.get('mk-docker-opts.sh');
-  return {
-    file,
-    flanneld: { content: flanneld, sha256: sha256Hex(flanneld) },
-    mkDockerOpts: mk ? { content: mk, sha256: sha256Hex(mk) } : undefined,
-    version: /flannel-(v\d+\.\d+\.\d+)/.exec(basename(file))?.[1],
-  };
+  return found;
 }

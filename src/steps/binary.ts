@@ -3,14 +3,24 @@
  * The upload is skipped when the remote sha256 already matches (DESIGN.md §4 "Idempotent").
  */
 import type { Step } from '../engine/step.js';
+import { sha256Hex } from '../connector/sha256.js';
 import { fileStep } from './file.js';
 
-/** A binary's bytes and their sha256 (hex), as read once per run from the release tarball. */
+/**
+ * A binary's sha256 (hex) and size, and its bytes on demand: the check needs only the digest, the
+ * bytes are read (once, from the release tarball) when a node needs the upload.
+ */
 export interface BinaryFile {
-  content: Buffer;
   sha256: string;
+  size: number;
+  load(): Promise<Buffer>;
+}
+
+/** A binary already in memory. */
+export function binaryFromBuffer(content: Buffer): BinaryFile {
+  return { sha256: sha256Hex(content), size: content.length, load: async () => content };
 }
 
 export function binaryStep(id: string, name: string, path: string, file: BinaryFile): Step {
-  return fileStep({ id, title: `${name} binary`, path, content: file.content, mode: 0o755, binary: true });
+  return fileStep({ id, title: `${name} binary`, path, content: file, mode: 0o755, binary: true });
 }

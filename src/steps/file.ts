@@ -16,7 +16,8 @@ export interface FileSpec {
   title: string;
   /** Absolute remote path, or a function that picks it on the node (e.g. supervisord's include dir). */
   path: string | ((ctx: StepContext) => Promise<string>);
-  content: string | Buffer | ((path: string) => string);
+  /** The bytes, text, text rendered for the path picked, or a binary read on demand (its digest known up front). */
+  content: string | Buffer | ((path: string) => string) | LazyContent;
   mode: number;
   /** Keys: compared by sha256 only, never read back or shown. */
   secret?: boolean;
@@ -27,6 +28,15 @@ export interface FileSpec {
   /** A path picked on the node: the reads that pick it and stat it (Step.reads); a fixed path needs none. */
   reads?: (ctx: ReadContext) => string[][];
 }
+
+/** Bytes known by digest and size, read only when they must be written (binaries from the tarball). */
+export interface LazyContent {
+  sha256: string;
+  size: number;
+  load(): Promise<Buffer>;
+}
+
+const isLazy = (c: FileSpec['content']): c is LazyContent => typeof c === 'object' && !Buffer.isBuffer(c);
 
 /** One exec for both facts (remote-scripts.ts): the mode (octal) and `sha256sum` output. */
 export { statArgv };
@@ -53,25 +63,28 @@ export function fileStep(spec: FileSpec): Step {
     async check(ctx): Promise<Change | undefined> {
       const { conn } = onNode(ctx, spec.id);
       const path = typeof spec.path === 'string' ? spec.path : await spec.path(ctx);
-      const raw = typeof spec.content === 'function' ? spec.content(path) : spec.content;
-      const content = Buffer.isBuffer(raw) ? raw : Buffer.from(raw);
-      const wantSha = sha256Hex(content);
+      const lazy = isLazy(spec.content) ? spec.content : undefined;
+      const raw = lazy ? undefined : typeof spec.content === 'function' ? spec.content(path) : (spec.content as string | Buffer);
+      const content = raw === undefined ? undefined : Buffer.isBuffer(raw) ? raw : Buffer.from(raw);
+      const wantSha = lazy ? lazy.sha256 : sha256Hex(content!);
+      const bytes = lazy ? lazy.size : content!.length;
       const state = await remoteFileState(ctx, path, spec.id);
       const mode = state?.mode;
       const haveSha = state?.sha256;
       if (mode !== undefined && haveSha === wantSha && mode === spec.mode) return undefined;
 
       const write = async () => {
-        if (spec.validate) {
+        if (spec.validate && content) {
           const problems = spec.validate(content.toString('utf8'));
           if (problems.length) throw new FlanctlError(`${conn.name}: refusing to write ${path}:\n  ${problems.join('\n  ')}`);
         }
-        ctx.progress?.(`writing ${path} (${size(content.length)})`);
+        const data = content ?? (await lazy!.load());
+        ctx.progress?.(`writing ${path} (${size(bytes)})`);
         try {
-          await conn.write(path, content, spec.mode);
+          await conn.write(path, data, spec.mode);
         } catch (e) {
           // A full disk shows up as a bare SFTP "Failure" or a shell's "No space left": say where and how much.
-          const short = await spaceShortages(conn, [{ path, bytes: content.length }], { force: true }).catch(() => []);
+          const short = await spaceShortages(conn, [{ path, bytes }], { force: true }).catch(() => []);
           if (short.length) throw new FlanctlError(`${conn.name}: could not write ${path}: ${shortageText(short[0])}`, { cause: e, hint: 'Free space on the node (or point flannel.installDir / configDir elsewhere) and rerun.' });
           throw e;
         }
@@ -80,7 +93,7 @@ export function fileStep(spec: FileSpec): Step {
       if (mode === undefined) {
         return {
           action: 'create',
-          summary: `${path} (${spec.secret ? 'secret, ' : ''}${size(content.length)}, ${modeString(spec.mode)})`,
+          summary: `${path} (${spec.secret ? 'secret, ' : ''}${size(bytes)}, ${modeString(spec.mode)})`,
           affects: [path],
           apply: write,
         };
@@ -96,7 +109,7 @@ export function fileStep(spec: FileSpec): Step {
         };
       }
       let diff: Change['diff'];
-      if (spec.binary) {
+      if (spec.binary || !content) {
         diff = { before: `sha256 ${haveSha?.slice(0, 12) ?? '?'}…`, after: `sha256 ${wantSha.slice(0, 12)}…` };
       } else if (!spec.secret) {
         const before = await conn.read(path);
@@ -105,7 +118,7 @@ export function fileStep(spec: FileSpec): Step {
       const modeNote = mode !== spec.mode ? `, mode ${modeString(mode)} → ${modeString(spec.mode)}` : '';
       return {
         action: 'update',
-        summary: `${path} (${spec.secret ? 'secret, content changed' : `${size(content.length)}`}${modeNote})`,
+        summary: `${path} (${spec.secret ? 'secret, content changed' : `${size(bytes)}`}${modeNote})`,
         ...(diff ? { diff } : {}),
         affects: [path],
         apply: write,

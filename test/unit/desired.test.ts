@@ -4,11 +4,11 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { readTlsMaterial } from '../../src/bootstrap/bootstrap.js';
 import { desiredState, type Material } from '../../src/bootstrap/desired.js';
-import { sha256Hex } from '../../src/connector/sha256.js';
+import { binaryFromBuffer } from '../../src/steps/binary.js';
 import { ensureFlanneldCert } from '../../src/pki/index.js';
 import { inventoryYaml, testInventory } from './bootstrap-fakes.js';
 
-const bin = (s: string) => ({ content: Buffer.from(s), sha256: sha256Hex(s) });
+const bin = (s: string) => binaryFromBuffer(Buffer.from(s));
 const material: Material = {
   tarball: { file: 'f.tgz', flanneld: bin('flanneld'), mkDockerOpts: bin('mk') },
   tls: { ca: 'CA', cert: 'CERT', key: 'KEY' },

@@ -2,11 +2,11 @@ import { describe, expect, it } from 'vitest';
 import { EtcdError, HostKeyError } from '../../src/errors.js';
 import { memoryKv } from '../../src/kv/memory.js';
 import { PreflightError, preflight } from '../../src/bootstrap/preflight.js';
-import { sha256Hex } from '../../src/connector/sha256.js';
+import { binaryFromBuffer } from '../../src/steps/binary.js';
 import { inventoryYaml, simCluster, testInventory } from './bootstrap-fakes.js';
 import { cachingConnector, FACTS_TAG } from '../../src/connector/facts.js';
 
-const tarball = { file: 'f.tgz', flanneld: { content: Buffer.from('x'), sha256: sha256Hex('x') } };
+const tarball = { file: 'f.tgz', flanneld: binaryFromBuffer(Buffer.from('x')) };
 
 describe('preflight', () => {
   it('passes on healthy nodes without running anything that changes a host', async () => {

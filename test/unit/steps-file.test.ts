@@ -1,8 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { fakeConnector } from '../../src/connector/fake.js';
-import { binaryStep } from '../../src/steps/binary.js';
+import { binaryFromBuffer, binaryStep } from '../../src/steps/binary.js';
 import { dirStep, fileStep } from '../../src/steps/file.js';
-import { sha256Hex } from '../../src/connector/sha256.js';
 import { ctxFor, simCluster, testInventory } from './bootstrap-fakes.js';
 
 async function sim() {
@@ -74,7 +73,7 @@ describe('fileStep', () => {
 
 describe('binaryStep', () => {
   const bin = Buffer.concat([Buffer.from('\x7fELF'), Buffer.alloc(4096, 7)]);
-  const file = { content: bin, sha256: sha256Hex(bin) };
+  const file = binaryFromBuffer(bin);
 
   it('uploads when missing, skips when the remote sha256 matches', async () => {
     const { n, ctx } = await sim();
@@ -97,6 +96,21 @@ describe('binaryStep', () => {
     expect(c?.action).toBe('update');
     expect(c?.diff?.after).toContain(file.sha256.slice(0, 12));
     expect(n.conn.calls.some((x) => x.op === 'read')).toBe(false);
+  });
+
+  it('a binary known by its digest is read only for an upload: not for a check that finds it in place', async () => {
+    const { n, ctx } = await sim();
+    let loads = 0;
+    const lazy = { sha256: file.sha256, size: file.size, load: async () => (loads++, bin) };
+    const step = binaryStep('binary:flanneld', 'flanneld', '/opt/flannel/bin/flanneld', lazy);
+    const c = await step.check(ctx);
+    expect(c?.summary).toContain('4.0 kB');
+    expect(loads).toBe(0);
+    await c!.apply();
+    expect(loads).toBe(1);
+    expect(n.conn.files.get('/opt/flannel/bin/flanneld')!.content.equals(bin)).toBe(true);
+    expect(await step.check(ctx)).toBeUndefined();
+    expect(loads).toBe(1);
   });
 });
 
