@@ -6,7 +6,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { checkBuilt, hookSignals, isRoot, runCleanups } from './lib.mjs';
+import { checkBuilt, hookSignals, isRoot, runCleanups, tempDir } from './lib.mjs';
 import * as startup from './startup.mjs';
 import * as upload from './upload.mjs';
 import * as bootstrap from './bootstrap-scaling.mjs';
@@ -68,6 +68,8 @@ async function main() {
 
   checkBuilt();
   hookSignals();
+  // flanctl's tarball digest cache (bootstrap/tarball-cache.ts) in a temp dir of this run, not ~/.cache.
+  process.env.FLANCTL_CACHE_DIR = tempDir('flanctl-bench-cache-').dir;
   const load = (await import('node:os')).loadavg()[0];
   console.log(`flanctl benchmarks: ${selected.map((b) => b.name).join(', ')} (node ${process.version}, ${(await import('node:os')).cpus().length} cores, load ${load.toFixed(1)})`);
   if (load > (await import('node:os')).cpus().length) console.log('note: the machine is busy (load above the core count): absolute numbers are noisy, the ratios less so');
