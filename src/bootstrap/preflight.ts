@@ -135,8 +135,8 @@ export async function preflight(inv: Inventory, deps: PreflightDeps): Promise<Pr
   const problems: PreflightProblem[] = [];
   const result: PreflightResult = { problems };
 
-  // The tarball (gunzip in libuv's threads) and etcd are read at the same time; their problems are
-  // reported in this order whichever finishes first.
+  // The tarball and etcd are read at the same time; their problems are reported in this order
+  // whichever finishes first.
   const found: Record<'tarball' | 'pki' | 'etcd', PreflightProblem[]> = { tarball: [], pki: [], etcd: [] };
   const tarballRead = deps.readTarball().then(
     (t) => void ((result.tarball = t), trace('preflight: tarball read')),

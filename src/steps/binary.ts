@@ -4,17 +4,13 @@
  */
 import type { Step } from '../engine/step.js';
 import { sha256Hex } from '../connector/sha256.js';
-import { fileStep } from './file.js';
+import { fileStep, type LazyContent } from './file.js';
 
 /**
  * A binary's sha256 (hex) and size, and its bytes on demand: the check needs only the digest, the
  * bytes are read (once, from the release tarball) when a node needs the upload.
  */
-export interface BinaryFile {
-  sha256: string;
-  size: number;
-  load(): Promise<Buffer>;
-}
+export type BinaryFile = LazyContent;
 
 /** A binary already in memory. */
 export function binaryFromBuffer(content: Buffer): BinaryFile {

@@ -3,7 +3,7 @@
  * connector/facts.ts) before its checks run: the facts gatherFacts reads, the service state,
  * flanctl's iptables rules, the certificate (read by the cert check and the node info), flanneld's
  * version, the docker probe and flanneld's /healthz. runVerify adds the node's pings when their
- * targets follow from the leases alone (pingReads in verify.ts), so they run in the same round trip.
+ * targets follow from the leases alone (earlyPings below), so they run in the same round trip.
  */
 import { readArgv } from '../connector/remote-scripts.js';
 import type { Inventory, NodeSpec } from '../model/inventory.js';
@@ -40,6 +40,9 @@ export function pairsFrom(plan: TargetPlan, from: string, wanted: (name: string)
   return plan.pairs.filter((p) => p.from === from && p.target && (wanted(p.from) || wanted(p.to)));
 }
 
+/** One plan per lease list read and inventory (every node of a verify run uses the same one). */
+const plans = new WeakMap<Lease[], { inv: Inventory; plan: TargetPlan }>();
+
 /**
  * The node's ping command, for its facts batch, when the targets follow from the leases alone (a
  * backend with a flannel device pings each peer's lease .0; host-gw needs the nodes' bridges, read
@@ -49,7 +52,8 @@ export function pairsFrom(plan: TargetPlan, from: string, wanted: (name: string)
 export function earlyPings(inv: Inventory, leases: Lease[], node: NodeSpec, wanted: (name: string) => boolean): string[][] {
   const type = inv.network.backend.type;
   if (!hasFlannelDevice(type)) return [];
-  const plan = planTargets(type, inv.nodes.map((n) => ({ name: n.name, subnet: ownLease(leases, n)?.subnet })), { probe: false });
+  let plan = plans.get(leases)?.inv === inv ? plans.get(leases)!.plan : undefined;
+  if (!plan) plans.set(leases, { inv, plan: (plan = planTargets(type, inv.nodes.map((n) => ({ name: n.name, subnet: ownLease(leases, n)?.subnet })), { probe: false })) });
   const targets = pairsFrom(plan, node.name, wanted).map((p) => p.target!);
   return targets.length ? [pingArgv(targets, { source: plan.sources.get(node.name) })] : [];
 }
