@@ -10,10 +10,10 @@ export default defineConfig({
     poolOptions: { forks: { maxForks: 2, minForks: 1 } },
     // No tarball digest cache in ~/.cache from tests (bootstrap/tarball-cache.ts); its own test sets a temp dir.
     projects: [
-      { test: { name: 'unit', include: ['test/unit/**/*.test.ts'], testTimeout: 20_000, env: { FLANCTL_CACHE_DIR: 'off' } } },
+      { test: { name: 'unit', include: ['test/unit/**/*.test.ts'], testTimeout: 20_000, env: { FLANCTL_TARBALL_CACHE: 'off' } } },
       {
         test: {
-          env: { FLANCTL_CACHE_DIR: 'off' },
+          env: { FLANCTL_TARBALL_CACHE: 'off' },
           name: 'system',
           include: ['test/integration/**/*.test.ts', 'test/e2e/**/*.test.ts', 'test/faults/**/*.test.ts'],
           testTimeout: 180_000,

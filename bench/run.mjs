@@ -69,7 +69,7 @@ async function main() {
   checkBuilt();
   hookSignals();
   // flanctl's tarball digest cache (bootstrap/tarball-cache.ts) in a temp dir of this run, not ~/.cache.
-  process.env.FLANCTL_CACHE_DIR = tempDir('flanctl-bench-cache-').dir;
+  process.env.FLANCTL_TARBALL_CACHE = tempDir('flanctl-bench-cache-').dir;
   const load = (await import('node:os')).loadavg()[0];
   console.log(`flanctl benchmarks: ${selected.map((b) => b.name).join(', ')} (node ${process.version}, ${(await import('node:os')).cpus().length} cores, load ${load.toFixed(1)})`);
   if (load > (await import('node:os')).cpus().length) console.log('note: the machine is busy (load above the core count): absolute numbers are noisy, the ratios less so');

@@ -5,8 +5,9 @@
  * it was made for: same device, inode, size, mtime and ctime (nanoseconds), the way git's index trusts
  * a file (ctime changes on any write, rename or chmod and cannot be set back by a user).
  *
- * Where: $FLANCTL_CACHE_DIR, else $XDG_CACHE_HOME/flanctl, else ~/.cache/flanctl (0700, the file 0600,
- * written atomically); FLANCTL_CACHE_DIR=off turns it off. Any trouble reading or writing it only means
+ * Where: flanctl's cache directory, as oclif finds it ($FLANCTL_CACHE_DIR, else $XDG_CACHE_HOME/flanctl,
+ * else ~/.cache/flanctl), or $FLANCTL_TARBALL_CACHE (a directory; "off" turns the cache off). The
+ * directory is 0700, the file 0600, written atomically. Any trouble reading or writing it only means
  * the tarball is read in full, as without a cache.
  */
 import { mkdirSync, readFileSync, realpathSync, renameSync, statSync, writeFileSync } from 'node:fs';
@@ -28,7 +29,9 @@ const FILE = 'tarballs.json';
 const MAX_ENTRIES = 32;
 
 export function cacheDir(env: NodeJS.ProcessEnv = process.env): string | undefined {
-  if (env.FLANCTL_CACHE_DIR === 'off') return undefined;
+  if (env.FLANCTL_TARBALL_CACHE === 'off') return undefined;
+  if (env.FLANCTL_TARBALL_CACHE) return env.FLANCTL_TARBALL_CACHE;
+  // oclif's own variable for flanctl's cache directory (shell completion lives there too).
   if (env.FLANCTL_CACHE_DIR) return env.FLANCTL_CACHE_DIR;
   const base = env.XDG_CACHE_HOME || (homedir() ? join(homedir(), '.cache') : undefined);
   return base ? join(base, 'flanctl') : undefined;

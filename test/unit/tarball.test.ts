@@ -5,7 +5,7 @@ import { create } from 'tar';
 import { afterAll, describe, expect, it } from 'vitest';
 import { sha256Hex } from '../../src/connector/sha256.js';
 import { readFlannelTarball } from '../../src/bootstrap/tarball.js';
-import { cachedDigests } from '../../src/bootstrap/tarball-cache.js';
+import { cacheDir, cachedDigests } from '../../src/bootstrap/tarball-cache.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'flanctl-tarball-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -44,8 +44,8 @@ describe('readFlannelTarball', () => {
 
   it('with a digest cache: a second read gives the digests at once and the bytes on load; a changed file is read afresh', async () => {
     const cache = join(dir, 'cache');
-    const env = process.env.FLANCTL_CACHE_DIR;
-    process.env.FLANCTL_CACHE_DIR = cache;
+    const env = process.env.FLANCTL_TARBALL_CACHE;
+    process.env.FLANCTL_TARBALL_CACHE = cache;
     try {
       const file = await tarball('flannel-v0.22.3-linux-amd64.tar.gz', { flanneld: 'v1-bytes', 'mk-docker-opts.sh': 'mk' });
       const first = await readFlannelTarball(file);
@@ -65,14 +65,21 @@ describe('readFlannelTarball', () => {
       const fresh = await readFlannelTarball(file);
       expect(fresh.flanneld.sha256).toBe(sha256Hex('v2-bytes!'));
       // Off: neither used nor filled.
-      process.env.FLANCTL_CACHE_DIR = 'off';
+      process.env.FLANCTL_TARBALL_CACHE = 'off';
       expect(cachedDigests(file)).toBeUndefined();
       rmSync(cache, { recursive: true, force: true });
       await readFlannelTarball(file);
       expect(existsSync(cache)).toBe(false);
     } finally {
-      if (env === undefined) delete process.env.FLANCTL_CACHE_DIR;
-      else process.env.FLANCTL_CACHE_DIR = env;
+      if (env === undefined) delete process.env.FLANCTL_TARBALL_CACHE;
+      else process.env.FLANCTL_TARBALL_CACHE = env;
     }
+  });
+
+  it('the digest cache lives in flanctl\'s cache directory (as oclif finds it) unless FLANCTL_TARBALL_CACHE says otherwise', () => {
+    expect(cacheDir({ FLANCTL_TARBALL_CACHE: 'off', FLANCTL_CACHE_DIR: '/c' })).toBeUndefined();
+    expect(cacheDir({ FLANCTL_TARBALL_CACHE: '/t', FLANCTL_CACHE_DIR: '/c' })).toBe('/t');
+    expect(cacheDir({ FLANCTL_CACHE_DIR: '/c', XDG_CACHE_HOME: '/x' })).toBe('/c');
+    expect(cacheDir({ XDG_CACHE_HOME: '/x' })).toBe('/x/flanctl');
   });
 });
