@@ -124,10 +124,12 @@ finish() {
 act_() { e=$("$@" 2>&1 >/dev/null); rc=$?; flat "$e"; printf '@action %s %s\n' "$rc" "$v"; }
 # $1 = how many ip commands are on stdin: one ip -force -batch runs them all (one process, not one
 # each), and prints "@action" per command as act_ would: ip names each failure "Command failed -:N"
-# after its message. No such line but a failed ip: every command is reported failed with its output.
+# after its message. An ip that fails without naming a line (busybox's has no -batch) runs each
+# command on its own instead (the cleanup's commands are deletions: one run twice only finds it gone).
 act_ipb() {
-  n=$1 k=1 msg= seen=
-  e=$(ip -force -batch - 2>&1 >/dev/null); rc=$?
+  n=$1 k=1 msg= seen= cmds=
+  while IFS= read -r l; do cmds=$cmds$l$NL; done
+  e=$(printf '%s' "$cmds" | ip -force -batch - 2>&1 >/dev/null); rc=$?
   while IFS= read -r l; do
     case "$l" in
     'Command failed -:'*)
@@ -139,7 +141,14 @@ act_ipb() {
   done <<FLANCTL_IPB_OUT
 $e
 FLANCTL_IPB_OUT
-  if [ $rc != 0 ] && [ -z "$seen" ]; then flat "$e"; while [ $k -le $n ]; do printf '@action %s %s\n' "$rc" "$v"; k=$((k + 1)); done; fi
+  if [ $rc != 0 ] && [ -z "$seen" ]; then
+    set -f
+    while IFS= read -r l; do [ -n "$l" ] && act_ ip $l; done <<FLANCTL_IPB_ONE
+$cmds
+FLANCTL_IPB_ONE
+    set +f
+    return 0
+  fi
   while [ $k -le $n ]; do printf '@action 0 \n'; k=$((k + 1)); done
 }
 hzs=none bo=0 s_at=x

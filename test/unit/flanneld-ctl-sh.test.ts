@@ -131,11 +131,13 @@ describe.each(['dash', 'bash'])('%s: flanneld-ctl against stub supervisord answe
     expect(r.log).toContain("ip link del odd'name");
   });
 
-  it('an ip batch that fails without naming a line reports every command in it as failed', () => {
-    const r = ctl(shell, 'stop', 'notrunning', [['ip', 'route', 'del', '10.244.1.0/24'], ['ip', 'route', 'del', '10.244.2.0/24']], { IPDIE: '1' });
+  it('an ip without -batch (fails naming no line): each command runs on its own, with its own result', () => {
+    const r = ctl(shell, 'stop', 'notrunning', [['ip', 'route', 'del', '10.244.1.0/24'], ['ip', 'route', 'del', 'fail-here'], ['ip', 'route', 'del', '10.244.3.0/24']], { IPDIE: '1' });
     expect(r.out.actions).toEqual([
-      { code: 255, stderr: 'Object "rout" is unknown, try "ip help".' },
-      { code: 255, stderr: 'Object "rout" is unknown, try "ip help".' },
+      { code: 0, stderr: '' },
+      { code: 1, stderr: 'Cannot find device "x"' },
+      { code: 0, stderr: '' },
     ]);
+    expect(r.log.filter((l) => l.startsWith('ip route del'))).toEqual(['ip route del 10.244.1.0/24', 'ip route del fail-here', 'ip route del 10.244.3.0/24']);
   });
 });
