@@ -68,8 +68,7 @@ async function main() {
 
   checkBuilt();
   hookSignals();
-  // flanctl's tarball digest cache (bootstrap/tarball-cache.ts) in a temp dir of this run, not ~/.cache.
-  process.env.FLANCTL_TARBALL_CACHE = tempDir('flanctl-bench-cache-').dir;
+
   const load = (await import('node:os')).loadavg()[0];
   console.log(`flanctl benchmarks: ${selected.map((b) => b.name).join(', ')} (node ${process.version}, ${(await import('node:os')).cpus().length} cores, load ${load.toFixed(1)})`);
   if (load > (await import('node:os')).cpus().length) console.log('note: the machine is busy (load above the core count): absolute numbers are noisy, the ratios less so');
@@ -86,6 +85,9 @@ async function main() {
       continue;
     }
     try {
+      // flanctl's tarball digest cache (bootstrap/tarball-cache.ts) in a temp dir of each benchmark (removed
+      // with its other temp files below), not ~/.cache.
+      process.env.FLANCTL_TARBALL_CACHE = tempDir('flanctl-bench-cache-').dir;
       const r = await b.bench(opts);
       results[b.name] = r.data;
       summary.push(...r.lines);
