@@ -119,7 +119,7 @@ export async function runBootstrap(inv: Inventory, opts: BootstrapOptions): Prom
   try {
     // The SSH connects start first (preflight shares them): dialled while the etcd client loads and the lock is taken (load-order.ts).
     for (const n of scope.nodes.slice(0, concurrency)) pool.get(n.name).catch(() => {});
-    // The tarball too (gunzip runs in libuv's threads): preflight waits for it last, not from the lock on.
+    // The tarball is read from the start too, alongside the handshakes and the lock (preflight waits for it last).
     const tarballRead = readFlannelTarball(inv.flannel.tarball, { sha256: inv.flannel.tarballSha256 });
     tarballRead.catch(() => {});
     if (opts.mode === 'apply') {

@@ -40,8 +40,6 @@ async function readEntries(file: string, key: string, pick: (name: string) => st
   return found;
 }
 
-const bin = (b: Buffer): BinaryFile => binaryFromBuffer(b);
-
 export async function readCniMaterial(inv: Inventory): Promise<CniMaterial | undefined> {
   if (!inv.cni.enabled) return undefined;
   const file = inv.cni.pluginsTarball;
@@ -55,7 +53,7 @@ export async function readCniMaterial(inv: Inventory): Promise<CniMaterial | und
     const r = await readEntries(inv.cni.referencePluginsTarball, 'cni.referencePluginsTarball', (n) => (wanted.has(n) ? n : undefined));
     const missing = REFERENCE_PLUGINS.filter((p) => !r.get(p)?.length);
     if (missing.length) throw new FlanctlError(`${inv.cni.referencePluginsTarball} lacks ${missing.join(', ')} (inventory cni.referencePluginsTarball)`);
-    reference = new Map([...r].map(([k, v]) => [k, bin(v)]));
+    reference = new Map([...r].map(([k, v]) => [k, binaryFromBuffer(v)]));
   }
-  return { flannel: bin(flannel), reference };
+  return { flannel: binaryFromBuffer(flannel), reference };
 }

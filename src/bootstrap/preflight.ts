@@ -162,6 +162,8 @@ export async function preflight(inv: Inventory, deps: PreflightDeps): Promise<Pr
   })();
   const control = Promise.all([tarballRead, etcd]).then(() => problems.push(...found.tarball, ...found.pki, ...found.etcd));
 
+  // The same for every node: asked once (it reads the certificates for their sizes).
+  let spacePaths: string[] | undefined;
   const nodes = mapLimit(inv.nodes, deps.concurrency, async (node) => {
     let conn: Connector;
     try {
@@ -174,7 +176,7 @@ export async function preflight(inv: Inventory, deps: PreflightDeps): Promise<Pr
       // etcd first (the steps' reads name the node's lease subnet): usually there before the handshake ends.
       await etcd;
       const more = (await deps.reads?.(node, { kv: result.kv }).catch(() => [])) ?? [];
-      const paths = deps.spacePaths?.() ?? [];
+      const paths = (spacePaths ??= deps.spacePaths?.() ?? []);
       const space = paths.length ? [spaceArgv(paths)] : [];
       await conn.prefetch([...preflightReads(inv, node), ...space, ...more]).catch(() => {});
       trace(`preflight: ${node.name} batch answered`);

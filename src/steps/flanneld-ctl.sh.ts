@@ -47,7 +47,8 @@ flat() {
 /**
  * POSIX sh that sets $sock to supervisord's unix socket when supervisorctl's own config (the files it
  * searches, first found) names one without credentials (one awk reads serverurl and username of its
- * [supervisorctl] section), and defines `rpc METHOD NAME [PARAMS]` (curl) and `fault RESPONSE`.
+ * [supervisorctl] section), and defines `call METHOD [PARAMS]` (curl), `rpc METHOD NAME [PARAMS]` (a call
+ * with NAME as its first parameter) and `fault RESPONSE`.
  * Empty $sock: use supervisorctl. Whether the socket speaks XML-RPC is left to the caller: a script
  * that judges every answer itself (the status read, update) falls back on a bad one; the others add
  * SUPERVISOR_PROBE_SH.
@@ -63,7 +64,8 @@ if command -v curl >/dev/null 2>&1; then
     break
   done
 fi
-rpc() { curl -s -m 60 --unix-socket "$sock" -H 'Content-Type: text/xml' --data-binary "<?xml version='1.0'?><methodCall><methodName>supervisor.$1</methodName><params><param><value><string>$2</string></value></param>$3</params></methodCall>" http://localhost/RPC2; }
+call() { curl -s -m 60 --unix-socket "$sock" -H 'Content-Type: text/xml' --data-binary "<?xml version='1.0'?><methodCall><methodName>supervisor.$1</methodName><params>$2</params></methodCall>" http://localhost/RPC2; }
+rpc() { call "$1" "<param><value><string>$2</string></value></param>$3"; }
 ${XML_SH}
 fault() { case "$1" in *'<fault>'*) member "$1" faultString; printf '%s' "$v";; *) return 1;; esac; }`;
 

@@ -40,7 +40,7 @@ export const supervisordUnreachable = (r: { stdout: string; stderr: string }) =>
 const STATUS_SCRIPT = String.raw`out=$(
 ${SUPERVISOR_SOCK_SH}
 [ -n "$sock" ] || exit 3
-all=$(curl -s -m 60 --unix-socket "$sock" -H 'Content-Type: text/xml' --data-binary "<?xml version='1.0'?><methodCall><methodName>supervisor.getAllProcessInfo</methodName><params></params></methodCall>" http://localhost/RPC2)
+all=$(call getAllProcessInfo)
 case "$all" in *'<fault>'*|'') exit 3 ;; *'<methodResponse>'*) ;; *) exit 3 ;; esac
 for n in "$@"; do
   rest=$all found=

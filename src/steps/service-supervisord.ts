@@ -48,7 +48,7 @@ const UPDATE_SCRIPT = String.raw`sf=$1; shift
 stat -c '%i %y' "$sf" 2>/dev/null || echo none
 ${SUPERVISOR_SOCK_SH}
 [ -n "$sock" ] || exec supervisorctl update "$@"
-r=$(curl -s -m 60 --unix-socket "$sock" -H 'Content-Type: text/xml' --data-binary "<?xml version='1.0'?><methodCall><methodName>supervisor.reloadConfig</methodName><params></params></methodCall>" http://localhost/RPC2)
+r=$(call reloadConfig)
 case "$r" in *'<methodResponse>'*) ;; *) exec supervisorctl update "$@" ;; esac
 if f=$(fault "$r"); then echo "ERROR: reloadConfig: $f"; exit 1; fi
 # [[added], [changed], [removed]] → "1|2|3 NAME" lines

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ctlScript, parseCtlOutput } from '../../src/steps/flanneld-ctl.js';
 import { CTL_MARKER } from '../../src/steps/flanneld-ctl.sh.js';
+import { fault, processStruct, response, withSupervisorConf } from './supervisord-xml.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'flanctl-ctl-sh-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -20,10 +21,7 @@ const CONF = join(tmp, 'supervisord.conf');
 const SF = join(tmp, 'subnet.env');
 writeFileSync(CONF, `[supervisorctl]\nserverurl=unix://${join(tmp, 'supervisor.sock')}\n`);
 
-const member = (name: string, value: string) => `<member>\n<name>${name}</name>\n<value>${value}</value>\n</member>\n`;
-const response = (value: string) => `<?xml version='1.0'?>\n<methodResponse>\n<params>\n<param>\n<value>${value}</value>\n</param>\n</params>\n</methodResponse>\n`;
-const info = (state: string) => response(`<struct>\n${member('name', '<string>flanneld</string>')}${member('statename', `<string>${state}</string>`)}${member('pid', '<int>42</int>')}</struct>`);
-const fault = (text: string) => `<?xml version='1.0'?>\n<methodResponse>\n<fault>\n<value><struct>\n${member('faultCode', '<int>10</int>')}${member('faultString', `<string>${text}</string>`)}</struct></value>\n</fault>\n</methodResponse>\n`;
+const info = (state: string) => response(processStruct({ name: 'flanneld', state, pid: 42 }));
 
 // $MODE: xmlrpc (a supervisord socket: startProcess writes subnet.env, getProcessInfo says RUNNING),
 // garbage (the socket answers, but not XML-RPC), notrunning (stopProcess faults NOT_RUNNING).
@@ -68,14 +66,14 @@ for (const f of ['curl', 'supervisorctl', 'ip']) chmodSync(join(stub, f), 0o755)
 writeFileSync(join(tmp, 'true.xml'), response('<boolean>1</boolean>'));
 writeFileSync(join(tmp, 'running.xml'), info('RUNNING'));
 writeFileSync(join(tmp, 'stopped.xml'), info('STOPPED'));
-writeFileSync(join(tmp, 'notrunning.xml'), fault('NOT_RUNNING: flanneld'));
+writeFileSync(join(tmp, 'notrunning.xml'), fault(10, 'NOT_RUNNING: flanneld'));
 
 function ctl(shell: string, action: 'start' | 'stop', mode: string, afterStop: string[][] = [], env: Record<string, string> = {}) {
   writeFileSync(join(tmp, 'log'), '');
   rmSync(SF, { force: true });
   rmSync(join(tmp, 'stopped'), { force: true });
   if (action === 'stop') writeFileSync(join(tmp, 'stopped'), ''); // the stop "happens" at once
-  const script = ctlScript(afterStop).replace(/for c in [^;]*; do/, `for c in '${CONF}'; do`);
+  const script = withSupervisorConf(ctlScript(afterStop), CONF);
   const r = spawnSync(shell, ['-s', '--', CTL_MARKER, 'supervisord', action, SF, '5', '2401', '-'], {
     input: script,
     env: { ...process.env, PATH: `${stub}:${process.env.PATH}`, LOG: join(tmp, 'log'), MODE: mode, SF, DIR: tmp, ...env },

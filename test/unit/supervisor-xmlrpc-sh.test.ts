@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseSupervisorStatus, supervisorStatusArgv } from '../../src/steps/service-state.js';
 import { XML_SH, SUPERVISOR_SOCK_SH } from '../../src/steps/flanneld-ctl.sh.js';
+import { allProcessInfo, fault, withSupervisorConf } from './supervisord-xml.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'flanctl-xmlrpc-sh-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -23,20 +24,11 @@ writeFileSync(join(stub, 'curl'), '#!/bin/sh\nfor a; do case "$a" in *methodName
 writeFileSync(join(stub, 'supervisorctl'), '#!/bin/sh\necho "supervisorctl $*" >> "$LOG"\necho "fallback: supervisorctl $*"\nexit 3\n');
 for (const f of ['curl', 'supervisorctl']) chmodSync(join(stub, f), 0o755);
 
-const member = (name: string, value: string) => `<member>\n<name>${name}</name>\n<value>${value}</value>\n</member>\n`;
-const proc = (p: { name: string; group?: string; state: string; pid?: number; description?: string }) =>
-  `<value><struct>\n${member('name', `<string>${p.name}</string>`)}${member('group', `<string>${p.group ?? p.name}</string>`)}${member('start', '<int>1796113125</int>')}` +
-  `${member('state', '<int>20</int>')}${member('statename', `<string>${p.state}</string>`)}${member('spawnerr', '<string></string>')}` +
-  `${member('pid', `<int>${p.pid ?? 0}</int>`)}${member('description', `<string>${p.description ?? ''}</string>`)}</struct></value>\n`;
-const allInfo = (procs: string[]) => `<?xml version='1.0'?>\n<methodResponse>\n<params>\n<param>\n<value><array><data>\n${procs.join('')}</data></array></value>\n</param>\n</params>\n</methodResponse>\n`;
-const fault = (code: number, text: string) =>
-  `<?xml version='1.0'?>\n<methodResponse>\n<fault>\n<value><struct>\n${member('faultCode', `<int>${code}</int>`)}${member('faultString', `<string>${text}</string>`)}</struct></value>\n</fault>\n</methodResponse>\n`;
-
 function run(shell: string, script: string, args: string[], answer: string) {
   writeFileSync(join(tmp, 'answer'), answer);
   writeFileSync(join(tmp, 'log'), '');
   // The script looks for supervisorctl's config at fixed paths; this run points it at its own.
-  const text = script.replace(/for c in [^;]*; do/, `for c in '${CONF}'; do`);
+  const text = withSupervisorConf(script, CONF);
   const r = spawnSync(shell, ['-c', text, 'test', ...args], {
     env: { ...process.env, PATH: `${stub}:${process.env.PATH}`, ANSWER: join(tmp, 'answer'), LOG: join(tmp, 'log') },
     encoding: 'utf8',
@@ -48,10 +40,10 @@ const statusScript = supervisorStatusArgv([])[2];
 
 describe.each(['dash', 'bash'])('%s: supervisord status through XML-RPC, builtins only', (shell) => {
   it('one getAllProcessInfo answers every name: RUNNING with its pid, other states, a name not there, group:name', () => {
-    const answer = allInfo([
-      proc({ name: 'flanctl-iptables', state: 'STOPPED', description: 'Dec 01 08:13 AM' }),
-      proc({ name: 'flanneld', state: 'RUNNING', pid: 5414, description: 'pid 5414, uptime 0:02:00' }),
-      proc({ name: 'web', group: 'apps', state: 'BACKOFF', description: 'Exited too quickly (process log may have details)' }),
+    const answer = allProcessInfo([
+      { name: 'flanctl-iptables', state: 'STOPPED', description: 'Dec 01 08:13 AM' },
+      { name: 'flanneld', state: 'RUNNING', pid: 5414, description: 'pid 5414, uptime 0:02:00' },
+      { name: 'web', group: 'apps', state: 'BACKOFF', description: 'Exited too quickly (process log may have details)' },
     ]);
     const r = run(shell, statusScript, ['flanneld', 'flanctl-iptables', 'nope', 'apps:web'], answer);
     expect(r.code).toBe(0);
@@ -65,7 +57,7 @@ describe.each(['dash', 'bash'])('%s: supervisord status through XML-RPC, builtin
   });
 
   it('a name that only appears inside another member (description, logfile) is not taken for a program', () => {
-    const answer = allInfo([proc({ name: 'other', state: 'RUNNING', pid: 7, description: '<name>flanneld</name>' })]);
+    const answer = allProcessInfo([{ name: 'other', state: 'RUNNING', pid: 7, description: '<name>flanneld</name>' }]);
     // supervisord escapes < in strings; even an unescaped one in a description is not the struct's name member.
     const r = run(shell, statusScript, ['flanneld'], answer);
     expect(r.stdout).toBe('flanneld: ERROR (no such process)\n');
@@ -94,7 +86,7 @@ flat ""; echo "flat-empty=[$v]"
 f=$(fault "$(cat "$FAULT")") && echo "fault=$f"
 fault "$r" || echo "no fault"`;
     writeFileSync(join(tmp, 'fault'), fault(10, 'BAD_NAME: flanneld'));
-    const answer = allInfo([proc({ name: 'flanneld', state: 'STARTING', pid: 0 })]).replace('<int>0</int>', '<i4>0</i4>');
+    const answer = allProcessInfo([{ name: 'flanneld', state: 'STARTING', pid: 0 }]).replace('<int>0</int>', '<i4>0</i4>');
     process.env.FAULT = join(tmp, 'fault');
     try {
       const r = run(shell, sh, [], answer);
