@@ -16,6 +16,7 @@ import { chmodSync, mkdirSync, rmSync, writeFileSync, readFileSync } from 'node:
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tar from 'tar';
+import { weightedHead } from './weighted.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const distDir = join(here, '..', 'dist');
@@ -77,31 +78,9 @@ function noise(n, seed) {
   return out;
 }
 
-const JS_BEGIN = '#__FLANNELD_STANDIN_JS__';
-const JS_END = '#__FLANNELD_STANDIN_END__';
-
-/**
- * The weighted flanneld: a /bin/sh launcher, the program between two marker lines, then padding.
- * sed prints the program and quits at the end marker, so neither the shell nor node reads the padding;
- * exec keeps the PID (systemd's main PID, supervisord's child).
- */
+/** The weighted flanneld: weighted.mjs's launcher and program, then padding to a real flanneld's size. */
 function weighted(version, js) {
-  const program = Buffer.from(js).toString('utf8').replace(/^#!.*\n/, '');
-  if (program.split('\n').some((l) => l === JS_BEGIN || l === JS_END)) throw new Error('marker inside the program');
-  const head = Buffer.from(
-    [
-      '#!/bin/sh',
-      `# flanneld stand-in ${version}: TEST EQUIPMENT for flanctl labs, not the real flannel.`,
-      '# Weighted build (FLANCTL_STANDIN_WEIGHT=real): padded to a real flanneld\'s size; the padding is never read.',
-      `[ "$#" = 1 ] && case "$1" in -version|--version) printf '%s\\n%s\\n' ${version} '${NOTICE}' >&2; exit 0;; esac`,
-      `exec node -e "$(sed -n '/^${JS_BEGIN}$/,/^${JS_END}$/{/^#__FLANNELD_STANDIN_/d;p;}; /^${JS_END}$/q' "$0")" flanneld "$@"`,
-      'exit 127',
-      JS_BEGIN,
-      program,
-      JS_END,
-      '',
-    ].join('\n'),
-  );
+  const head = weightedHead(version, NOTICE, js);
   const padTotal = Math.max(0, REAL_SIZE - head.length);
   const rnd = noise(Math.min(REAL_INCOMPRESSIBLE, padTotal), version.length * 7919 + 1);
   return Buffer.concat([head, rnd, Buffer.alloc(padTotal - rnd.length)]);
