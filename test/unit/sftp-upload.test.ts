@@ -4,7 +4,7 @@
  * never wait for them.
  */
 import { describe, expect, it } from 'vitest';
-import { LARGE_UPLOAD_BYTES, LARGE_UPLOADS_AT_ONCE, sftpWriteFile, type Cb, type SFTPWrapper } from '../../src/connector/ssh-sftp.js';
+import { LARGE_UPLOAD_BYTES, LARGE_UPLOADS_AT_ONCE, sftpWriteFile, writeChunk, type Cb, type SFTPWrapper } from '../../src/connector/ssh-sftp.js';
 
 /** A fake server: files by handle, every write answered after a tick; counts open large files. */
 function fakeSftp(stats: { open: number; maxOpen: number; done: string[] }) {
@@ -41,6 +41,38 @@ function fakeSftp(stats: { open: number; maxOpen: number; done: string[] }) {
   };
   return { sftp, files };
 }
+
+/** The SSH packet payload ssh2 would send for one WRITE request of `len` bytes (SFTP.js write). */
+const writePacket = (handle: Buffer, len: number) => 4 + 1 + 4 + 4 + handle.length + 8 + 4 + len;
+
+describe('writeChunk', () => {
+  it('fills one SSH packet with each WRITE request, header and handle included', () => {
+    const handle = Buffer.alloc(4); // OpenSSH sftp-server's handles are 4 bytes
+    const chunk = writeChunk({ outgoing: { packetSize: 32768 } }, handle);
+    expect(writePacket(handle, chunk)).toBe(32768);
+    expect(writePacket(handle, chunk + 1)).toBeGreaterThan(32768); // one byte more would need a second packet
+    const long = Buffer.alloc(16);
+    expect(writePacket(long, writeChunk({ outgoing: { packetSize: 65536 } }, long))).toBe(65536);
+  });
+
+  it("uses OpenSSH's 32 KiB session packets when ssh2 does not say", () => {
+    const handle = Buffer.alloc(4);
+    expect(writePacket(handle, writeChunk({}, handle))).toBe(32 * 1024);
+  });
+
+  it('writes a file in requests of that size', async () => {
+    const stats = { open: 0, maxOpen: 0, done: [] as string[] };
+    const { sftp } = fakeSftp(stats);
+    const lens: number[] = [];
+    const write = sftp.write.bind(sftp);
+    sftp.write = (h, b, off, len, pos, cb) => (lens.push(len), write(h, b, off, len, pos, cb));
+    sftp.outgoing = { packetSize: 32768 };
+    await sftpWriteFile(sftp, '/opt/x', Buffer.alloc(100_000), 0o755);
+    const chunk = writeChunk(sftp, Buffer.from('0'));
+    expect(lens.slice(0, -1).every((l) => l === chunk)).toBe(true);
+    expect(lens.reduce((a, b) => a + b, 0)).toBe(100_000);
+  });
+});
 
 describe('sftpWriteFile', () => {
   it('writes every byte at its offset and sets the mode', async () => {
