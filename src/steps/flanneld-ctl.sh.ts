@@ -153,7 +153,7 @@ FLANCTL_IPB_ONE
   fi
   while [ $k -le $n ]; do printf '@action 0 \n'; k=$((k + 1)); done
 }
-hzs=none bo=0 s_at=x
+hzs=none bo=0 s_at=x said=
 do_stop() {
   case "$mgr" in
   systemd) e=$(systemctl stop "$prog" 2>&1) || finish error "systemctl stop $prog: $e" ;;
@@ -164,6 +164,8 @@ do_stop() {
     fi
     if [ -n "$sock" ]; then
       f=$(fault "$r") && case "$f" in NOT_RUNNING*) ;; *) finish error "supervisord stopProcess: $f" ;; esac
+      # stopProcess with wait=true answers true only once the process is STOPPED: no state read after it.
+      [ -z "$f" ] && said=STOPPED
     else
       e=$(supervisorctl stop "$prog" 2>&1)
       case "$e" in *'ERROR (not running)'*) ;; *ERROR*) finish error "supervisorctl stop $prog: $e" ;; esac
@@ -180,6 +182,8 @@ do_start() {
     fi
     if [ -n "$sock" ]; then
       f=$(fault "$r") && case "$f" in ALREADY_STARTED*) already=1 ;; *) finish crash "supervisord startProcess: $f" ;; esac
+      # Spawned (a spawn error is a fault): the first poll does not ask the state again.
+      [ -z "$f" ] && said=STARTING
     else
       e=$(supervisorctl start "$prog" 2>&1)
       case "$e" in *'ERROR (already started)'*) already=1 ;; *ERROR*) finish crash "supervisorctl start $prog: $e" ;; esac
@@ -199,6 +203,7 @@ case "$act" in
 stop)
   do_stop
   i=0
+  [ "$said" = STOPPED ] && { s=STOPPED; s_at=$i; finish stopped ''; }
   while :; do
     s=$(state); s_at=$i
     case "$s" in RUNNING|STARTING|BACKOFF|STOPPING|active|activating|deactivating|reloading) ;; *) finish stopped '' ;; esac
@@ -228,7 +233,7 @@ rewritten() {
 }
 while :; do
   fresh=0; rewritten && fresh=1
-  if [ $fresh = 1 ] || [ $(( i % every )) = 0 ]; then
+  if [ $fresh = 1 ] || { [ $(( i % every )) = 0 ] && [ "$i$said" != 0STARTING ]; }; then
     s=$(state); s_at=$i
     case "$s" in
     FATAL) finish crash "$prog is FATAL under supervisord (it exited too quickly too often)" ;;

@@ -24,13 +24,16 @@ writeFileSync(CONF, `[supervisorctl]\nserverurl=unix://${join(tmp, 'supervisor.s
 const info = (state: string) => response(processStruct({ name: 'flanneld', state, pid: 42 }));
 
 // $MODE: xmlrpc (a supervisord socket: startProcess writes subnet.env, getProcessInfo says RUNNING),
-// garbage (the socket answers, but not XML-RPC), notrunning (stopProcess faults NOT_RUNNING).
+// slow (as xmlrpc, but subnet.env is written at the second poll's nap), garbage (the socket
+// answers, but not XML-RPC), notrunning (stopProcess faults NOT_RUNNING).
 writeFileSync(join(stub, 'curl'), `#!/bin/sh
 for a; do case "$a" in *methodName*) m=$(echo "$a" | sed 's/.*<methodName>supervisor\\.\\([^<]*\\)<.*/\\1/');; http://127.0.0.1:*) echo "healthz" >> "$LOG"; printf 200; exit 0;; esac; done
 echo "curl $m" >> "$LOG"
 case "$MODE" in garbage) echo "<html>not supervisord</html>"; exit 0;; esac
 case "$m" in
-  startProcess) printf 'FLANNEL_SUBNET=10.244.5.1/24\\n' > "$SF.tmp"; mv "$SF.tmp" "$SF"; cat "$DIR/true.xml";;
+  startProcess)
+    [ "$MODE" = slow ] || { printf 'FLANNEL_SUBNET=10.244.5.1/24\\n' > "$SF.tmp"; mv "$SF.tmp" "$SF"; }
+    cat "$DIR/true.xml";;
   stopProcess) [ "$MODE" = notrunning ] && cat "$DIR/notrunning.xml" || cat "$DIR/true.xml";;
   getProcessInfo) [ -e "$DIR/stopped" ] && cat "$DIR/stopped.xml" || cat "$DIR/running.xml";;
 esac
@@ -62,7 +65,14 @@ fi
 case "$*" in *fail*) echo 'Cannot find device "x"' >&2; exit 1;; -j*|-4*) echo '[]';; esac
 exit 0
 `);
-for (const f of ['curl', 'supervisorctl', 'ip']) chmodSync(join(stub, f), 0o755);
+// sleep: in slow mode the second nap writes subnet.env (the start "takes" two polls), without waiting.
+writeFileSync(join(stub, 'sleep'), `#!/bin/sh
+[ "$MODE" = slow ] || exec /bin/sleep "$@"
+echo "sleep $*" >> "$LOG"
+[ "$(grep -c '^sleep' "$LOG")" = 2 ] && { printf 'FLANNEL_SUBNET=10.244.5.1/24\\n' > "$SF.tmp"; mv "$SF.tmp" "$SF"; }
+exit 0
+`);
+for (const f of ['curl', 'supervisorctl', 'ip', 'sleep']) chmodSync(join(stub, f), 0o755);
 writeFileSync(join(tmp, 'true.xml'), response('<boolean>1</boolean>'));
 writeFileSync(join(tmp, 'running.xml'), info('RUNNING'));
 writeFileSync(join(tmp, 'stopped.xml'), info('STOPPED'));
@@ -90,8 +100,16 @@ describe.each(['dash', 'bash'])('%s: flanneld-ctl against stub supervisord answe
     expect(r.out).toMatchObject({ result: 'ready', via: 'xmlrpc', state: 'RUNNING', healthz: 'ok' });
     expect(r.out.subnetEnv).toBe('FLANNEL_SUBNET=10.244.5.1/24\n');
     expect(r.log[0]).toBe('curl startProcess');
-    expect(r.log.filter((l) => l === 'curl getProcessInfo').length).toBeLessThanOrEqual(2);
+    // One state read: in the poll that saw subnet.env rewritten (none right after a startProcess that said
+    // true, none again at the end).
+    expect(r.log.filter((l) => l === 'curl getProcessInfo')).toHaveLength(1);
     expect(r.log).not.toContain('supervisorctl start flanneld');
+  });
+
+  it('start through XML-RPC, subnet.env a few polls later: no state read right after startProcess said true', () => {
+    const r = ctl(shell, 'start', 'slow');
+    expect(r.out).toMatchObject({ result: 'ready', via: 'xmlrpc', state: 'RUNNING', healthz: 'ok' });
+    expect(r.log.filter((l) => l.startsWith('curl '))).toEqual(['curl startProcess', 'curl getProcessInfo']);
   });
 
   it('a socket that does not answer XML-RPC: the start falls back to supervisorctl and says so', () => {
@@ -101,9 +119,17 @@ describe.each(['dash', 'bash'])('%s: flanneld-ctl against stub supervisord answe
     expect(r.log.filter((l) => l.startsWith('curl ') && l !== 'curl startProcess')).toEqual([]);
   });
 
+  it('stop: stopProcess (wait=true) answering true is the STOPPED state: no state read after it', () => {
+    const r = ctl(shell, 'stop', 'xmlrpc', [['true']]);
+    expect(r.out).toMatchObject({ result: 'stopped', via: 'xmlrpc', state: 'STOPPED' });
+    expect(r.out.actions).toEqual([{ code: 0, stderr: '' }]);
+    expect(r.log.filter((l) => l.startsWith('curl '))).toEqual(['curl stopProcess']);
+  });
+
   it('stop: NOT_RUNNING is no error; the cleanup runs once flanneld is down, each result reported', () => {
     const r = ctl(shell, 'stop', 'notrunning', [['true'], ['sh', '-c', 'echo "one\ntwo" >&2; exit 2']]);
     expect(r.out).toMatchObject({ result: 'stopped', via: 'xmlrpc', state: 'STOPPED' });
+    expect(r.log.filter((l) => l.startsWith('curl '))).toEqual(['curl stopProcess', 'curl getProcessInfo']); // a fault: the state is read
     expect(r.out.actions).toEqual([{ code: 0, stderr: '' }, { code: 2, stderr: 'one two' }]);
     const garbage = ctl(shell, 'stop', 'garbage');
     expect(garbage.out).toMatchObject({ result: 'stopped', via: 'supervisorctl' });
