@@ -108,6 +108,10 @@ export async function openClient(inv: Inventory, ep: Endpoint, trustNewHosts: bo
   }
   // node-ssh removes its error listener once ready: keep one so a dropped link cannot crash us.
   ssh.connection!.on('error', () => {});
+  // ssh2 leaves Nagle's algorithm on: an exec's small request waited for the ACK of the one before,
+  // which sshd delays by up to 40 ms. Measured on a lab node, 100 execs of `true` one after the other:
+  // 44 ms each with Nagle, 2.4 ms without. (No-op on a jump host's forwarded stream.)
+  ssh.connection!.setNoDelay(true);
   return ssh;
 }
 
