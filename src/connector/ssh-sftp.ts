@@ -26,9 +26,11 @@ const IN_FLIGHT = 64;
  * The data per WRITE request: as much as fits in one SSH packet with its header. A 32 KiB chunk was
  * 29 bytes too large, so ssh2 sent every request as a full packet and a 29-byte one: twice the
  * packets, encryptions and socket writes (a 20-node bootstrap with a 40 MB flanneld made ~51,000).
+ * Never more than OpenSSH's 32 KiB packet: IN_FLIGHT requests are held per upload, and a server that
+ * takes larger packets must not multiply that memory.
  */
 export function writeChunk(sftp: Pick<SFTPWrapper, 'outgoing'>, handle: Buffer): number {
-  const packet = sftp.outgoing?.packetSize || SSH_PACKET;
+  const packet = Math.min(sftp.outgoing?.packetSize || SSH_PACKET, SSH_PACKET);
   return Math.max(1024, packet - WRITE_HEADER - handle.length);
 }
 

@@ -52,7 +52,12 @@ describe('writeChunk', () => {
     expect(writePacket(handle, chunk)).toBe(32768);
     expect(writePacket(handle, chunk + 1)).toBeGreaterThan(32768); // one byte more would need a second packet
     const long = Buffer.alloc(16);
-    expect(writePacket(long, writeChunk({ outgoing: { packetSize: 65536 } }, long))).toBe(65536);
+    expect(writePacket(long, writeChunk({ outgoing: { packetSize: 16384 } }, long))).toBe(16384);
+  });
+
+  it('never more than a 32 KiB packet, whatever larger packet the server takes (memory per upload)', () => {
+    const handle = Buffer.alloc(4);
+    expect(writePacket(handle, writeChunk({ outgoing: { packetSize: 256 * 1024 } }, handle))).toBe(32 * 1024);
   });
 
   it("uses OpenSSH's 32 KiB session packets when ssh2 does not say", () => {
