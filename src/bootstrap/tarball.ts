@@ -65,11 +65,11 @@ export async function readFlannelTarball(file: string, opts: ReadTarballOptions 
   const known = opts.cache === false ? undefined : cachedDigests(file);
   if (known) {
     // The same file as when it was read in full: its digests stand; the bytes wait for an upload.
+    // Read and checked once per member, however many nodes upload it (hashing 40 MB is ~30 ms each).
     let members: Promise<Map<string, Buffer>> | undefined;
-    const lazy = (name: string, d: MemberDigest): TarballFile => ({
-      sha256: d.sha256,
-      size: d.size,
-      async load() {
+    const lazy = (name: string, d: MemberDigest): TarballFile => {
+      let checked: Promise<Buffer> | undefined;
+      const readChecked = async () => {
         const b = (await (members ??= readMembers(file, max))).get(name);
         if (!b || b.length !== d.size || sha256Hex(b) !== d.sha256) {
           throw new FlanctlError(`flannel tarball ${file} changed while flanctl was running: ${name} is no longer what the checks compared; nothing more is uploaded`, {
@@ -77,8 +77,9 @@ export async function readFlannelTarball(file: string, opts: ReadTarballOptions 
           });
         }
         return b;
-      },
-    });
+      };
+      return { sha256: d.sha256, size: d.size, load: () => (checked ??= readChecked()) };
+    };
     return { file, flanneld: lazy('flanneld', known.flanneld), mkDockerOpts: known.mkDockerOpts && lazy('mk-docker-opts.sh', known.mkDockerOpts), version };
   }
   const found = await readMembers(file, max);
