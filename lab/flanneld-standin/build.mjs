@@ -16,7 +16,7 @@ import { chmodSync, mkdirSync, rmSync, writeFileSync, readFileSync } from 'node:
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tar from 'tar';
-import { weightedHead } from './weighted.mjs';
+import { shVersionAnswer, weightedHead } from './weighted.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const distDir = join(here, '..', 'dist');
@@ -53,7 +53,7 @@ async function bundle(version) {
         // node) and execs node on this same file for everything else (exec keeps the PID). For node the
         // second line is a string statement and a comment.
         '#!/bin/sh',
-        `":" //; [ "$#" = 1 ] && case "$1" in -version|--version) printf '%s\\n%s\\n' ${version} '${NOTICE}' >&2; exit 0;; esac; exec node "$0" "$@"`,
+        `":" //; ${shVersionAnswer(version, NOTICE)}; exec node "$0" "$@"`,
         `// flanneld stand-in ${version}: TEST EQUIPMENT for flanctl labs, not the real flannel.`,
         // Runs as CommonJS (no package.json around it) and also where a "type":"module" package.json
         // makes Node load it as ESM (e.g. inside this repository): then require comes from

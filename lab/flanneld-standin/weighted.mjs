@@ -2,6 +2,14 @@
 // a /bin/sh head that hands the program between two marker lines to node; build.mjs pads the file after
 // it to a real flanneld's size. Its own module so a test can run the launcher on a small file.
 
+/**
+ * sh that answers a lone -version / --version itself, on stderr as flanneld does (a real flanneld is a
+ * Go binary that prints it in milliseconds; starting node for it costs ~80 ms of CPU). Both builds'
+ * launchers start with it.
+ */
+export const shVersionAnswer = (version, notice) =>
+  `[ "$#" = 1 ] && case "$1" in -version|--version) printf '%s\\n%s\\n' ${version} '${notice}' >&2; exit 0;; esac`;
+
 export const JS_BEGIN = '#__FLANNELD_STANDIN_JS__';
 export const JS_END = '#__FLANNELD_STANDIN_END__';
 
@@ -20,7 +28,7 @@ export function weightedHead(version, notice, js) {
       '#!/bin/sh',
       `# flanneld stand-in ${version}: TEST EQUIPMENT for flanctl labs, not the real flannel.`,
       "# Weighted build (FLANCTL_STANDIN_WEIGHT=real): padded to a real flanneld's size; the padding is never read.",
-      `[ "$#" = 1 ] && case "$1" in -version|--version) printf '%s\\n%s\\n' ${version} '${notice}' >&2; exit 0;; esac`,
+      shVersionAnswer(version, notice),
       `exec node -e "$(sed -n '1,/^${JS_BEGIN}$/d; /^${JS_END}$/q; p' "$0")" flanneld "$@"`,
       'exit 127',
       JS_BEGIN,
